@@ -1,0 +1,1 @@
+"""nexla-mcp: an MCP server for Nexla data flows."""

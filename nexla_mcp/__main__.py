@@ -1,0 +1,3 @@
+from nexla_mcp.cli import main
+
+raise SystemExit(main())
