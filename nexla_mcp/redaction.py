@@ -1,0 +1,320 @@
+"""Secret redaction for everything that leaves the process: errors, logs and tool results.
+
+One module so that every layer scrubs the same things the same way:
+
+- headers: ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``, ``X-API-Key``;
+- JSON keys that name a secret (``password``, ``secret``, ``token``, ``api_key``, ``credentials``,
+  ``private_key``, ``auth``, ``session``, ``cookie``, ``signature`` …) while leaving metadata keys
+  such as ``data_credentials_id``, ``token_type``, ``expires_in`` or ``credentials_type`` alone;
+- values that look like secrets wherever they appear in text: bearer/basic credentials, JWTs,
+  AWS access key ids, PEM blocks, URLs with ``user:password@``, ``password=…`` style pairs;
+- literals registered at runtime (the service key, the current access token), which match no
+  pattern but must never be echoed.
+
+Every replacement reads ``«redacted:<kind>»`` so a reader can tell what was removed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "SENSITIVE_HEADERS",
+    "RedactingFilter",
+    "forget_secret",
+    "install_redaction",
+    "is_secret_key",
+    "redact_headers",
+    "redact_text",
+    "redact_value",
+    "redacted",
+    "register_secret",
+    "secret_kind_of_key",
+]
+
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+
+# Registered literals shorter than this are ignored: scrubbing a 3-character string would mangle
+# ordinary text, and no real Nexla key or token is that short.
+MIN_SECRET_LITERAL_LENGTH = 6
+# Tokens rotate; keep the most recent ones without letting the registry grow forever.
+MAX_REGISTERED_SECRETS = 256
+
+
+def redacted(kind: str) -> str:
+    """The placeholder that replaces a secret of the given kind."""
+    return f"«redacted:{kind}»"
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+# Words that make a key name a secret on their own.
+_SECRET_WORDS = {
+    "password": "password",
+    "passwd": "password",
+    "pwd": "password",
+    "passphrase": "password",
+    "secret": "secret",
+    "secrets": "secret",
+    "token": "token",
+    "tokens": "token",
+    "apikey": "api_key",
+    "credential": "credentials",
+    "credentials": "credentials",
+    "privatekey": "private_key",
+    "accesskey": "api_key",
+    "servicekey": "api_key",
+    "auth": "auth",
+    "authorization": "auth",
+    "session": "session",
+    "cookie": "cookie",
+    "cookies": "cookie",
+    "signature": "signature",
+}
+# "key" is only a secret next to one of these words ("api_key", "private_key", …); a bare "key"
+# is usually an S3 object key or a map key.
+_KEY_QUALIFIERS = {
+    "api": "api_key",
+    "private": "private_key",
+    "access": "api_key",
+    "secret": "secret",
+    "client": "api_key",
+    "service": "api_key",
+    "encryption": "private_key",
+    "signing": "private_key",
+    "ssh": "private_key",
+    "master": "private_key",
+}
+# A secret word followed by one of these final words names metadata *about* a secret
+# (data_credentials_id, token_type, credentials_version, password_expires_at, auth_template).
+_METADATA_SUFFIXES = frozenset(
+    {
+        "id", "ids", "type", "types", "kind", "count", "at", "version", "status", "in",
+        "name", "names", "method", "mode", "scheme", "template", "url", "uri", "enabled",
+        "required", "group", "expires", "expiry", "length", "field", "fields", "present",
+    }
+)  # fmt: skip
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_KEY_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+
+def _key_words(key: str) -> list[str]:
+    return [w for w in _KEY_SEPARATORS.split(_CAMEL_BOUNDARY.sub("_", key).lower()) if w]
+
+
+def secret_kind_of_key(key: str) -> str | None:
+    """The secret kind a JSON key names, or None when the key is harmless."""
+    words = _key_words(key)
+    if not words or words[-1] in _METADATA_SUFFIXES:
+        return None
+    if "non" in words and "secure" in words:  # credentials_non_secure_data is documented as safe
+        return None
+    for index, word in enumerate(words):
+        if word in _SECRET_WORDS:
+            return _SECRET_WORDS[word]
+        if word in {"key", "keys"} and index > 0 and words[index - 1] in _KEY_QUALIFIERS:
+            return _KEY_QUALIFIERS[words[index - 1]]
+    return None
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a JSON key names a secret (``password``), False for metadata (``token_type``)."""
+    return secret_kind_of_key(key) is not None
+
+
+# --- text patterns --------------------------------------------------------------------------
+
+_CREDENTIAL_WORD = (
+    r"(?:(?=[A-Za-z]*[0-9._~+/:-])[A-Za-z0-9._~+/:-]{6,}|[A-Za-z]{20,})=*(?![A-Za-z0-9._~+/:=-])"
+)
+
+_TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
+    # PEM first: its body would otherwise be chewed up piecemeal by the other patterns.
+    (
+        re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.DOTALL),
+        redacted("pem"),
+    ),
+    (
+        re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@:]*:[^\s/?#@]*@"),
+        lambda m: f"{m.group(1)}{redacted('userinfo')}@",
+    ),
+    (
+        re.compile(
+            r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+            r"(?:(?:bearer|basic|token)\s+)?[^\s\"',;]+"
+        ),
+        lambda m: f"{m.group(1)}{redacted('authorization')}",
+    ),
+    # A credential after "Bearer"/"Basic" has a digit or punctuation, which keeps prose such as
+    # "basic authentication" intact; "=" only as trailing base64 padding.
+    (re.compile(rf"(?i)\bbearer\s+{_CREDENTIAL_WORD}"), redacted("bearer")),
+    (re.compile(rf"(?i)\bbasic\s+{_CREDENTIAL_WORD}"), redacted("basic")),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?"), redacted("jwt")),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), redacted("aws_access_key")),
+    # key=value / "key": "value" pairs inside free text (log lines, error messages, query strings).
+    (
+        re.compile(
+            r"""(?ix)
+            (?P<key>\b(?:[a-z0-9]+[_-])*
+                (?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key
+                   |private[_-]?key|client[_-]?secret|service[_-]?key|session|signature|auth|cookie)
+            )\b
+            (?P<sep>["']?\s*[:=]\s*["']?)
+            (?P<value>[^\s"'&,;}\]]+)
+            """
+        ),
+        lambda m: (
+            m.group(0)
+            if secret_kind_of_key(m.group("key")) is None or m.group("value").startswith("«")
+            else f"{m.group('key')}{m.group('sep')}"
+            f"{redacted(secret_kind_of_key(m.group('key')) or 'secret')}"
+        ),
+    ),
+]
+
+
+class _SecretRegistry:
+    """Known secret literals (service key, access tokens), scrubbed even when no pattern matches."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: OrderedDict[str, str] = OrderedDict()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str, kind: str) -> None:
+        if len(value) < MIN_SECRET_LITERAL_LENGTH:
+            return
+        with self._lock:
+            self._secrets[value] = kind
+            self._secrets.move_to_end(value)
+            while len(self._secrets) > MAX_REGISTERED_SECRETS:
+                self._secrets.popitem(last=False)
+            self._rebuild()
+
+    def discard(self, value: str) -> None:
+        with self._lock:
+            if self._secrets.pop(value, None) is not None:
+                self._rebuild()
+
+    def _rebuild(self) -> None:
+        # Longest first so a token that contains another registered secret is removed whole.
+        literals = sorted(self._secrets, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, literals))) if literals else None
+
+    def scrub(self, text: str) -> str:
+        pattern, secrets = self._pattern, self._secrets
+        if pattern is None:
+            return text
+        return pattern.sub(lambda m: redacted(secrets.get(m.group(0), "secret")), text)
+
+
+_registry = _SecretRegistry()
+
+
+def register_secret(value: str | None, kind: str = "secret") -> None:
+    """Scrub this literal from all future redaction output (e.g. the service key, a new token)."""
+    if value:
+        _registry.add(value, kind)
+
+
+def forget_secret(value: str | None) -> None:
+    """Stop scrubbing a literal registered earlier (rarely needed; tests use it)."""
+    if value:
+        _registry.discard(value)
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with registered literals and secret-looking substrings replaced."""
+    if not text:
+        return text
+    text = _registry.scrub(text)
+    for pattern, replacement in _TEXT_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _reveals_nothing(value: Any) -> bool:
+    return value is None or value is True or value is False or value == ""
+
+
+def redact_value(obj: Any) -> Any:
+    """Recursively redact a JSON-like value: secret keys are blanked, strings are scrubbed.
+
+    ``None``, booleans and empty strings under a secret key are kept: they reveal nothing and
+    tell the reader the field was unset.
+    """
+    if isinstance(obj, str):
+        return redact_text(obj)
+    if isinstance(obj, Mapping):
+        result: dict[Any, Any] = {}
+        for key, value in obj.items():
+            kind = secret_kind_of_key(key) if isinstance(key, str) else None
+            if kind is not None and not _reveals_nothing(value):
+                result[key] = redacted(kind)
+            else:
+                result[key] = redact_value(value)
+        return result
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [redact_value(item) for item in obj]
+    return obj
+
+
+def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Copy headers with credential-bearing ones replaced and the rest scrubbed as text."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    result: dict[str, str] = {}
+    for name, value in items:
+        if name.lower() in SENSITIVE_HEADERS:
+            result[name] = redacted(name.lower())
+        else:
+            result[name] = redact_text(str(value))
+    return result
+
+
+# --- logging --------------------------------------------------------------------------------
+
+_STANDARD_RECORD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+) | {"message", "asctime", "taskName"}
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites each record so no handler ever sees a secret.
+
+    The message is rendered (``msg % args``) and redacted; exception and stack text are rendered
+    and redacted into ``exc_text``/``stack_info`` (formatters reuse ``exc_text`` when it is set);
+    ``extra=`` attributes are redacted as values. Records are never dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not take logging down
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = redact_text(message)
+        record.args = None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact_text("".join(traceback.format_exception(*record.exc_info)))
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        for name, value in list(record.__dict__.items()):
+            if name not in _STANDARD_RECORD_ATTRS:
+                record.__dict__[name] = redact_value(value)
+        return True
+
+
+def install_redaction(logger: logging.Logger) -> logging.Logger:
+    """Attach a RedactingFilter to ``logger`` once (idempotent) and return the logger."""
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger

@@ -1,0 +1,222 @@
+"""Tests for nexla_mcp.errors: the status mapping, the summary contract and secret hygiene."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nexla_mcp.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    AuthorizationError,
+    CircuitOpenError,
+    CredentialError,
+    FlowError,
+    NetworkError,
+    NexlaError,
+    NotFoundError,
+    RateLimitError,
+    ResourceConflictError,
+    RetryBudgetExhaustedError,
+    ServerError,
+    UnavailableError,
+    UpstreamTimeoutError,
+    ValidationError,
+    error_for_response,
+    upstream_message,
+)
+from nexla_mcp.redaction import forget_secret, register_secret
+
+SUMMARY_KEYS = {
+    "message", "step", "operation", "resource_type", "resource_id", "details", "context",
+    "status_code", "response", "original_error",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "expected"),
+    [
+        pytest.param(400, "/data_sources", ValidationError, id="400"),
+        pytest.param(422, "/data_sets/5", ValidationError, id="422"),
+        pytest.param(401, "/flows", AuthenticationError, id="401"),
+        pytest.param(403, "/flows/5", AuthorizationError, id="403"),
+        pytest.param(403, "/data_credentials/5/probe", CredentialError, id="403-probe"),
+        pytest.param(403, "/data_credentials/5/probe/tree", CredentialError, id="403-probe-tree"),
+        pytest.param(403, "/data_credentials/5", AuthorizationError, id="403-credential-get"),
+        pytest.param(404, "/flows/5", NotFoundError, id="404"),
+        pytest.param(405, "/flows/5", ResourceConflictError, id="405"),
+        pytest.param(409, "/data_sets", ResourceConflictError, id="409"),
+        pytest.param(429, "/flows", RateLimitError, id="429"),
+        pytest.param(500, "/flows", ServerError, id="500"),
+        pytest.param(503, "/flows", ServerError, id="503"),
+        pytest.param(418, "/flows", ServerError, id="unexpected"),
+    ],
+)
+def test_error_for_response_maps_each_status_to_its_class(
+    status: int, path: str, expected: type[NexlaError]
+) -> None:
+    """Each status lands on the documented class, with status_code always set (§19 #5)."""
+    error = error_for_response(status, None, method="GET", path=path)
+    assert type(error) is expected
+    assert error.status_code == status
+    assert error.get_error_summary()["status_code"] == status
+
+
+def test_error_for_response_fills_resource_and_context_from_the_path() -> None:
+    """resource_type/id come from the path; the query string never reaches the context."""
+    body = {"message": "Active flow resources must be paused before flow deletion!",
+            "data_sources": [5023], "data_sets": [], "data_sinks": [5029]}  # fmt: skip
+    error = error_for_response(405, body, method="delete", path="/flows/5059?all=1")
+    assert isinstance(error, ResourceConflictError)
+    assert (error.resource_type, error.resource_id) == ("flows", 5059)
+    assert error.operation == "delete_request"
+    assert error.context == {"method": "DELETE", "path": "/flows/5059", "status_code": 405}
+    assert "must be paused" in error.message
+    assert error.response["data_sinks"] == [5029]
+    assert not error.retryable
+
+
+def test_not_found_message_names_the_resource() -> None:
+    """A 404 with an empty body still says which resource was missing."""
+    error = error_for_response(404, None, method="GET", path="/data_sources/77")
+    assert error.message == "Resource not found: data_sources/77"
+
+
+def test_credential_probe_403_carries_status_and_sanitized_upstream_message() -> None:
+    """A failed probe becomes CredentialError with the reason, minus any secret in it (§19 #6)."""
+    body = {"status": 403, "message": "Access denied for s3://AKIAIOSFODNN7EXAMPLE:pw@bucket"}
+    error = error_for_response(403, body, method="GET", path="/data_credentials/5001/probe")
+    assert isinstance(error, CredentialError)
+    assert error.status_code == 403
+    assert error.resource_id == 5001
+    assert "Access denied" in error.message
+    assert "AKIAIOSFODNN7EXAMPLE" not in json.dumps(error.get_error_summary())
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "body", "expected"),
+    [
+        pytest.param(2.0, None, 2.0, id="header"),
+        pytest.param(None, {"retry_after": 7}, 7.0, id="body"),
+        pytest.param(None, {"retry_after": "x"}, None, id="garbage-body"),
+        pytest.param(None, {"retry_after": -3}, None, id="negative-body"),
+    ],
+)
+def test_rate_limit_error_carries_retry_after(
+    retry_after: float | None, body: object, expected: float | None
+) -> None:
+    """retry_after comes from the parsed header first, then the body's retry_after."""
+    error = error_for_response(429, body, method="GET", path="/flows", retry_after=retry_after)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == expected
+    assert error.retryable
+
+
+def test_upstream_message_prefers_message_then_error_then_description() -> None:
+    """The documented body keys are read in order; other shapes give None."""
+    assert upstream_message({"message": "a", "error": "b"}) == "a"
+    assert upstream_message({"error": "b", "error_description": "c"}) == "b"
+    assert upstream_message({"error_description": "c"}) == "c"
+    assert upstream_message({"status": 500}) is None
+    assert upstream_message("plain text") == "plain text"
+    assert upstream_message(None) is None
+
+
+def test_summary_has_every_reference_key_and_stringifies_original_error() -> None:
+    """get_error_summary returns exactly the reference keys; original_error is a string."""
+    error = ServerError("boom", original_error=ConnectionResetError("peer reset"), status_code=502)
+    summary = error.get_error_summary()
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["original_error"] == "ConnectionResetError: peer reset"
+    assert summary["details"] == {} and summary["context"] == {}
+
+
+def test_summary_truncates_large_responses() -> None:
+    """A large JSON body is cut to ≤2000 characters and a text body to ≤200."""
+    big = {"rows": ["x" * 100] * 100}
+    json_summary = ServerError("x", response=big).get_error_summary()["response"]
+    assert isinstance(json_summary, str) and len(json_summary) <= 2000 + len("…[truncated]")
+    text_summary = ServerError("x", response="<html>" + "y" * 5000).get_error_summary()["response"]
+    assert len(text_summary) <= 200 + len("…[truncated]")
+    small = ServerError("x", response={"message": "ok"}).get_error_summary()["response"]
+    assert small == {"message": "ok"}
+
+
+def test_str_repr_and_summary_never_contain_secrets() -> None:
+    """Secrets in the message, body, context or cause are redacted everywhere."""
+    literal = "registered-service-key-xyz"
+    register_secret(literal, "service_key")
+    try:
+        error = ServerError(
+            f"failed with Bearer abc.def-123 and {literal}",
+            response={"access_token": "tok-123456", "detail": f"key {literal}"},
+            context={"headers": {"Authorization": "Basic zzz-999"}},
+            original_error=RuntimeError("password=hunter2"),
+        )
+        rendered = " ".join([str(error), repr(error), json.dumps(error.get_error_summary())])
+        for secret in ("abc.def-123", literal, "tok-123456", "zzz-999", "hunter2"):
+            assert secret not in rendered
+    finally:
+        forget_secret(literal)
+
+
+def test_literal_registered_after_construction_is_still_scrubbed_from_summary() -> None:
+    """The summary redacts at call time, so a token learned later is still removed."""
+    literal = "late-learned-token-1234"
+    error = ServerError("echo", original_error=RuntimeError(f"upstream said {literal}"))
+    register_secret(literal, "token")
+    try:
+        assert literal not in json.dumps(error.get_error_summary())
+    finally:
+        forget_secret(literal)
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        pytest.param(AuthenticationError(), False, id="auth"),
+        pytest.param(ValidationError("x"), False, id="validation"),
+        pytest.param(ResourceConflictError("x"), False, id="conflict"),
+        pytest.param(ServerError("x"), True, id="server"),
+        pytest.param(NetworkError("x"), True, id="network"),
+        pytest.param(UpstreamTimeoutError("x"), True, id="timeout"),
+        pytest.param(AmbiguousWriteError("x"), False, id="ambiguous-write"),
+        pytest.param(CircuitOpenError("x", retry_after=12.0), True, id="circuit"),
+        pytest.param(CredentialError("x"), False, id="credential"),
+    ],
+)
+def test_retryable_reflects_whether_a_later_retry_could_succeed(
+    error: NexlaError, retryable: bool
+) -> None:
+    """Transient failures are retryable; caller mistakes and ambiguous writes are not."""
+    assert error.retryable is retryable
+
+
+def test_unexpected_client_status_is_not_retryable() -> None:
+    """An unmapped 4xx becomes ServerError but will not fix itself by retrying."""
+    assert not error_for_response(418, None, method="GET", path="/x").retryable
+    assert error_for_response(408, None, method="GET", path="/x").retryable
+
+
+def test_hierarchy_places_reliability_errors_sensibly() -> None:
+    """Timeouts are also builtin TimeoutErrors; fail-fast errors are unavailability."""
+    assert issubclass(UpstreamTimeoutError, NetworkError)
+    assert issubclass(UpstreamTimeoutError, TimeoutError)
+    assert issubclass(CircuitOpenError, UnavailableError)
+    assert issubclass(RetryBudgetExhaustedError, UnavailableError)
+    assert issubclass(UnavailableError, ServerError)
+    assert AmbiguousWriteError("x").outcome_unknown
+
+
+def test_flow_error_keeps_the_sdk_flow_step_alias() -> None:
+    """FlowError accepts flow_step and exposes it as step."""
+    error = FlowError("pause failed", flow_step="pause_source", resource_id=9001)
+    assert error.step == error.flow_step == "pause_source"
+    assert error.get_error_summary()["step"] == "pause_source"
+
+
+def test_authentication_error_hint_names_the_environment_variables() -> None:
+    """The default hint tells the user which settings fix a 401."""
+    hint = AuthenticationError().hint or ""
+    assert "NEXLA_SERVICE_KEY" in hint and "NEXLA_ACCESS_TOKEN" in hint
