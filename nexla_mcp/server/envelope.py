@@ -1,0 +1,225 @@
+"""The one error envelope every failing tool call returns (design contract 3).
+
+A failure is a ``CallToolResult`` with ``is_error=True`` whose only content is compact JSON::
+
+    {"error": {"type": "NotFoundError", "message": "...", "step": null, "operation": "...",
+               "resource_type": "flows", "resource_id": 42, "details": {...}, "context": {...},
+               "status_code": 404, "response": {...}, "original_error": null,
+               "retryable": false, "retry_after_s": null, "hint": "..."}}
+
+Every key is always present (null when unknown) so clients can rely on the shape. There is
+no ``structured_content``: the official TypeScript SDK validates it against the tool's
+``outputSchema`` even on errors and would reject the call. Strings are sanitised (control
+and invisible characters, secrets, HTML) and capped, so no traceback, secret or raw upstream
+page reaches the model.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+import pydantic
+from mcp.types import CallToolResult, TextContent
+
+from nexla_mcp.errors import (
+    CredentialError,
+    FlowError,
+    NexlaError,
+    NotFoundError,
+    RateLimitError,
+    TransformError,
+)
+from nexla_mcp.server.text import sanitize_text, sanitize_value
+
+__all__ = [
+    "ENVELOPE_KEYS",
+    "error_payload",
+    "error_result",
+    "invalid_arguments_result",
+    "tool_error_result",
+    "unexpected_error_result",
+    "unknown_tool_result",
+]
+
+ENVELOPE_KEYS = (
+    "type",
+    "message",
+    "step",
+    "operation",
+    "resource_type",
+    "resource_id",
+    "details",
+    "context",
+    "status_code",
+    "response",
+    "original_error",
+    "retryable",
+    "retry_after_s",
+    "hint",
+)
+MAX_FIELD_CHARS = 500
+MAX_RESPONSE_CHARS = 500
+
+# Hints that name this server's tools; they win over the error class's generic default but
+# not over a hint the raiser wrote for this specific failure.
+_TOOL_HINTS: tuple[tuple[type[NexlaError], str], ...] = (
+    (
+        CredentialError,
+        "The external system rejected the credential: update it (the rotate_credential prompt "
+        "walks through a safe rotation), then call probe_credential to verify it.",
+    ),
+    (
+        NotFoundError,
+        "Check the id: call list_flows to find the flow, and get_flow for the ids of its "
+        "sources, nexsets and destinations.",
+    ),
+    (
+        FlowError,
+        "Call get_flow for the flow's status and get_flow_logs for the errors of the failing "
+        "step.",
+    ),
+    (
+        TransformError,
+        "Call get_flow_logs for the transform's error lines and fix the transform's code.",
+    ),
+)
+
+_HTML_MARKUP = re.compile(
+    r"<\s*(?:!doctype|html|head|body|title|div|span|p|h[1-6]|pre|center|br|hr|table|a)\b",
+    re.IGNORECASE,
+)
+_HTML_BLOCKS = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _text_of_html(text: str) -> str:
+    """The visible text of an HTML fragment; ``text`` unchanged when it holds no markup."""
+    if not _HTML_MARKUP.search(text):
+        return text
+    text = _HTML_TAG.sub(" ", _HTML_BLOCKS.sub(" ", text))
+    return _WHITESPACE.sub(" ", html.unescape(text)).strip()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _text_of_html(value)
+    return sanitize_value(value, max_chars=MAX_FIELD_CHARS)
+
+
+def _clean_response(response: Any) -> Any:
+    response = _clean(response)
+    if response is None or isinstance(response, str):
+        return response
+    rendered = json.dumps(response, separators=(",", ":"), ensure_ascii=False, default=str)
+    if len(rendered) <= MAX_RESPONSE_CHARS:
+        return response
+    return sanitize_text(rendered, max_chars=MAX_RESPONSE_CHARS)
+
+
+def _hint_for(error: NexlaError) -> str | None:
+    if isinstance(error, RateLimitError):
+        if error.retry_after is not None:
+            return f"Nexla is rate limiting requests: wait {error.retry_after:g} s, then retry."
+        return "Nexla is rate limiting requests: wait a few seconds, then retry."
+    if error.hint is not None and error.hint != type(error).default_hint:
+        return error.hint
+    for error_class, hint in _TOOL_HINTS:
+        if isinstance(error, error_class):
+            return hint
+    return error.hint
+
+
+def _envelope(**fields: Any) -> dict[str, Any]:
+    body = dict.fromkeys(ENVELOPE_KEYS)
+    body.update(fields)
+    return {"error": body}
+
+
+def error_payload(error: NexlaError) -> dict[str, Any]:
+    """The ``{"error": {...}}`` payload for a Nexla error: its redacted summary plus advice."""
+    summary = error.get_error_summary()
+    fields = {key: _clean(summary.get(key)) for key in ENVELOPE_KEYS if key in summary}
+    fields["response"] = _clean_response(summary.get("response"))
+    return _envelope(
+        **fields,
+        type=type(error).__name__,
+        retryable=bool(error.retryable),
+        retry_after_s=error.retry_after,
+        hint=_hint_for(error),
+    )
+
+
+def _result(payload: dict[str, Any]) -> CallToolResult:
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+def error_result(error: NexlaError) -> CallToolResult:
+    """The error result for a Nexla error raised while a tool ran."""
+    return _result(error_payload(error))
+
+
+def unexpected_error_result(tool: str, error: BaseException) -> CallToolResult:
+    """The error result for a bug or an unforeseen failure: the class name, never the text."""
+    return _result(
+        _envelope(
+            type="InternalError",
+            message=f"{tool} failed unexpectedly; the server log has the details.",
+            original_error=type(error).__name__,
+            retryable=False,
+            hint="Retry once; if it fails again, report it with the server version from "
+            "get_server_context.",
+        )
+    )
+
+
+def _argument_problem(error: Any) -> dict[str, Any]:
+    location = ".".join(str(part) for part in error.get("loc", ())) or "(arguments)"
+    problem: dict[str, Any] = {"argument": location, "problem": error.get("msg", "invalid")}
+    constraint = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+    if constraint:
+        problem["constraint"] = constraint
+    return problem
+
+
+def invalid_arguments_result(tool: str, error: pydantic.ValidationError) -> CallToolResult:
+    """The error result for arguments that fail the tool's input schema.
+
+    Names each argument and the rule it broke; never echoes the rejected value.
+    """
+    problems = [_argument_problem(e) for e in error.errors(include_url=False, include_input=False)]
+    listed = "; ".join(f"{p['argument']}: {p['problem']}" for p in problems)
+    return _result(
+        _envelope(
+            type="InvalidArgumentsError",
+            message=_clean(f"Invalid arguments for {tool}: {listed}"),
+            details=_clean({"errors": problems}),
+            retryable=False,
+            hint=f"Fix the arguments named in details and call {tool} again; its input schema "
+            "lists the allowed values.",
+        )
+    )
+
+
+def unknown_tool_result(tool: str) -> CallToolResult:
+    """The error result for a tool name this server does not serve (or has not enabled)."""
+    return _result(
+        _envelope(
+            type="UnknownToolError",
+            message=_clean(f"Unknown tool: {tool}"),
+            retryable=False,
+            hint="List the tools again; get_server_context shows which toolsets are enabled "
+            "and whether writes are off.",
+        )
+    )
+
+
+def tool_error_result(tool: str, message: str) -> CallToolResult:
+    """The error result for a deliberate ``ToolError`` (e.g. a declined confirmation)."""
+    return _result(
+        _envelope(type="ToolError", message=_clean(message), retryable=False, hint=None)
+    )

@@ -1,0 +1,20 @@
+"""What the server lifespan yields: the per-process state every tool call can reach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nexla_mcp.nexla import NexlaClient
+    from nexla_mcp.settings import Settings
+
+__all__ = ["ServerState"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """The settings the server was built with and the one Nexla client it owns."""
+
+    settings: Settings
+    client: NexlaClient

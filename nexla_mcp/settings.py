@@ -1,0 +1,156 @@
+"""Configuration: one pydantic-settings model, built once in ``cli.py`` and passed down.
+
+Nexla credentials keep the names the official SDK reads (``NEXLA_SERVICE_KEY``,
+``NEXLA_ACCESS_TOKEN``, ``NEXLA_API_URL``); options of this server are ``NEXLA_MCP_*`` and are
+mirrored by command line flags. Tests build ``Settings(...)`` directly with field names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "LOOPBACK_HOSTS",
+    "Settings",
+    "WritePolicy",
+    "is_loopback",
+]
+
+DEFAULT_API_URL = "https://dataops.nexla.io/nexla-api"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+WritePolicy = Literal["off", "confirm", "human"]
+Transport = Literal["stdio", "http"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host.strip("[]").lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start; invalid combinations fail at construction."""
+
+    model_config = SettingsConfigDict(
+        populate_by_name=True,  # tests and cli.py pass field names; the environment uses aliases
+        extra="forbid",
+        env_ignore_empty=True,
+    )
+
+    service_key: SecretStr | None = Field(None, validation_alias=AliasChoices("NEXLA_SERVICE_KEY"))
+    access_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEXLA_ACCESS_TOKEN")
+    )
+    api_url: str = Field(DEFAULT_API_URL, validation_alias=AliasChoices("NEXLA_API_URL"))
+
+    sandbox: bool = Field(False, validation_alias=AliasChoices("NEXLA_MCP_SANDBOX"))
+    transport: Transport = Field("stdio", validation_alias=AliasChoices("NEXLA_MCP_TRANSPORT"))
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("NEXLA_MCP_HOST"))
+    port: int = Field(8765, ge=0, le=65535, validation_alias=AliasChoices("NEXLA_MCP_PORT"))
+    http_token: SecretStr | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_HTTP_TOKEN"))
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_ALLOWED_HOSTS")
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_ALLOWED_ORIGINS")
+    )
+
+    toolsets: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_TOOLSETS")
+    )
+    read_only: bool = Field(False, validation_alias=AliasChoices("NEXLA_MCP_READ_ONLY"))
+    writes: WritePolicy = Field("confirm", validation_alias=AliasChoices("NEXLA_MCP_WRITES"))
+    allow_flows: Annotated[tuple[int, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_ALLOW_FLOWS")
+    )
+    deny_flows: Annotated[tuple[int, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_DENY_FLOWS")
+    )
+
+    timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=AliasChoices("NEXLA_MCP_TIMEOUT"))
+    log_level: LogLevel = Field("WARNING", validation_alias=AliasChoices("NEXLA_MCP_LOG_LEVEL"))
+
+    @field_validator(
+        "toolsets", "allowed_hosts", "allowed_origins", "allow_flows", "deny_flows", mode="before"
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("allow_flows", "deny_flows")
+    @classmethod
+    def _positive_flow_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(flow_id <= 0 for flow_id in value):
+            raise ValueError("flow ids must be positive integers")
+        return tuple(sorted(set(value)))
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("NEXLA_API_URL must start with https:// or http://")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("toolsets")
+    @classmethod
+    def _known_toolsets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from nexla_mcp.tools import TOOLSET_NAMES
+
+        if not value:
+            return TOOLSET_NAMES
+        unknown = [name for name in value if name not in TOOLSET_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown toolset(s) {', '.join(unknown)}; valid toolsets: {', '.join(TOOLSET_NAMES)}"
+            )
+        return tuple(name for name in TOOLSET_NAMES if name in value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.read_only or self.writes == "off":
+            self.read_only, self.writes = True, "off"
+        if not self.sandbox and self.service_key is None and self.access_token is None:
+            raise ValueError(
+                "no Nexla credentials: set NEXLA_SERVICE_KEY (recommended) or NEXLA_ACCESS_TOKEN, "
+                "or pass --sandbox to run against the embedded Nexla simulation"
+            )
+        if self.transport == "http" and not is_loopback(self.host) and self.http_token is None:
+            raise ValueError(
+                f"refusing to serve HTTP on non-loopback host {self.host} without "
+                "NEXLA_MCP_HTTP_TOKEN: set a bearer token or bind to 127.0.0.1"
+            )
+        return self
+
+    @property
+    def auth_mode(self) -> Literal["sandbox", "service_key", "access_token"]:
+        """Which credential the Nexla client uses (the service key wins when both are set)."""
+        if self.sandbox:
+            return "sandbox"
+        return "service_key" if self.service_key is not None else "access_token"
+
+    @property
+    def write_policy(self) -> WritePolicy:
+        """The effective write policy (``off`` whenever read-only)."""
+        return self.writes

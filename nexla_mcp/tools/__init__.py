@@ -1,0 +1,71 @@
+"""The toolset registry: toolset name -> function that registers that toolset's tools.
+
+Toolset modules are imported only when their toolset is registered, so reading the names
+(settings validation, ``--help``) costs no MCP import. Each module exposes
+``register(server: MCPServer, settings: Settings) -> None`` and registers its tools with
+``nexla_mcp.tools._common.nexla_tool``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.settings import Settings
+
+__all__ = ["TOOLSETS", "TOOLSET_NAMES", "TOOLSET_SUMMARIES", "register_toolsets"]
+
+RegisterToolset = Callable[["MCPServer", "Settings"], None]
+
+TOOLSET_SUMMARIES: dict[str, str] = {
+    "flows": "list flows and read one flow's graph, status and recent errors",
+    "resources": "inspect sources, nexsets and destinations",
+    "metrics": "record and error counts by day and by run",
+    "logs": "flow logs, clustered into error templates",
+    "credentials": "inspect and probe credentials",
+    "context": "this server's configuration (version, API host, write policy)",
+}
+TOOLSET_NAMES: tuple[str, ...] = tuple(TOOLSET_SUMMARIES)
+
+
+def _lazy_register(toolset: str) -> RegisterToolset:
+    def register(server: MCPServer, settings: Settings) -> None:
+        try:
+            module = importlib.import_module(f"{__name__}.{toolset}")
+        except ModuleNotFoundError as error:
+            # TODO(server): remove once every toolset module has landed.
+            if error.name != f"{__name__}.{toolset}":
+                raise
+            logging.getLogger(__name__).warning("toolset %s is not available yet", toolset)
+            return
+        module.register(server, settings)
+
+    register.__name__ = f"register_{toolset}"
+    register.__qualname__ = register.__name__
+    return register
+
+
+TOOLSETS: dict[str, RegisterToolset] = {name: _lazy_register(name) for name in TOOLSET_NAMES}
+
+
+def register_toolsets(server: MCPServer, settings: Settings) -> dict[str, str]:
+    """Register the toolsets enabled in ``settings``; return tool name -> owning toolset.
+
+    Raises:
+        ValueError: if a toolset registers a tool name that is already taken.
+    """
+    from nexla_mcp.tools._common import registered_tools
+
+    owner: dict[str, str] = {}
+    for toolset in settings.toolsets:
+        before = set(registered_tools(server))
+        TOOLSETS[toolset](server, settings)
+        for name in registered_tools(server):
+            if name not in before:
+                owner[name] = toolset
+    return owner

@@ -1,0 +1,240 @@
+"""Shared scaffolding for tool modules: registration, result shape, dependencies, argument types.
+
+A tool module looks like this (``tools/context.py`` is the working example)::
+
+    def register(server: MCPServer, settings: Settings) -> None:
+        @nexla_tool(server, name="get_flow", title="Get flow", read_only=True,
+                    destructive=False, idempotent=True)
+        async def get_flow(flow_id: FlowId, client: Client, detail: Detail = "summary",
+                           ) -> Annotated[CallToolResult, FlowView]:
+            \"\"\"Docstring = the tool description the model reads.\"\"\"
+            flow = await client.get_flow(flow_id)
+            return tool_result(FlowView.from_flow(flow), f"Flow {flow_id} is {flow.status}.")
+
+- ``nexla_tool`` sets all four annotations and turns any failure into the error envelope.
+- Return ``tool_result(model, summary)``: clients get ``outputSchema`` + ``structuredContent``,
+  and the text content is the short summary (not a second copy of the JSON).
+- ``Client`` / ``ServerSettings`` parameters are filled from the lifespan and hidden from the
+  input schema.
+- Use the argument types below so every tool speaks the same vocabulary; defaults go at the
+  parameter (``limit: Limit = DEFAULT_LIMIT``, ``cursor: Cursor = None``,
+  ``detail: Detail = "summary"``).
+- Pass every string that came from Nexla through ``sanitize_text`` before returning it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
+from weakref import WeakKeyDictionary
+
+from mcp import MCPError
+from mcp.server.mcpserver import Context, MCPServer, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from nexla_mcp.errors import NexlaError
+from nexla_mcp.server.envelope import error_result, tool_error_result, unexpected_error_result
+from nexla_mcp.server.state import ServerState
+from nexla_mcp.server.text import sanitize_text, sanitize_value
+from nexla_mcp.settings import Settings
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_ID",
+    "MAX_LIMIT",
+    "CredentialId",
+    "Cursor",
+    "Detail",
+    "FlowId",
+    "Limit",
+    "ResourceId",
+    "ResourceType",
+    "RunId",
+    "ServerSettings",
+    "nexla_tool",
+    "registered_tools",
+    "sanitize_text",
+    "sanitize_value",
+    "server_state",
+    "tool_result",
+]
+
+logger = logging.getLogger(__name__)
+
+ToolFn = TypeVar("ToolFn", bound=Callable[..., Awaitable[CallToolResult]])
+
+# --- argument vocabulary (design contract 6) ------------------------------------------------
+
+# Ids above 2**53 cannot survive a JavaScript client's JSON parse; Nexla's never get near it.
+MAX_ID = 2**53 - 1
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+
+FlowId = Annotated[
+    int, Field(gt=0, le=MAX_ID, description="Flow id, as list_flows returns it.")
+]
+ResourceType = Annotated[
+    Literal["data_sources", "data_sets", "data_sinks"],
+    Field(
+        description="Kind of resource: data_sources (sources), data_sets (nexsets) or "
+        "data_sinks (destinations)."
+    ),
+]
+ResourceId = Annotated[
+    int,
+    Field(gt=0, le=MAX_ID, description="Id of the source, nexset or destination (see resource_type)."),
+]
+CredentialId = Annotated[int, Field(gt=0, le=MAX_ID, description="Data credential id.")]
+RunId = Annotated[
+    int, Field(gt=0, le=MAX_ID, description="Run id, as get_flow or get_run_metrics report it.")
+]
+Limit = Annotated[
+    int, Field(ge=1, le=MAX_LIMIT, description=f"Maximum number of rows to return (1-{MAX_LIMIT}).")
+]
+Cursor = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=512,
+        description="Opaque next_cursor from the previous page; omit it for the first page.",
+    ),
+]
+Detail = Annotated[
+    Literal["summary", "full"],
+    Field(description="summary: the compact default; full: every field, for a closer look."),
+]
+
+# --- dependencies resolved from the lifespan (hidden from the input schema) ----------------
+
+
+def server_state(ctx: Context) -> ServerState:
+    """The lifespan state of the running server."""
+    state = ctx.request_context.lifespan_context
+    if not isinstance(state, ServerState):
+        raise TypeError("the server was not built by nexla_mcp.server.build_server")
+    return state
+
+
+def _settings(ctx: Context) -> Settings:
+    return server_state(ctx).settings
+
+
+ServerSettings = Annotated[Settings, Resolve(_settings)]
+
+# --- results -------------------------------------------------------------------------------
+
+
+def _without_empty_lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_empty_lists(v) for k, v in value.items() if v != []}
+    if isinstance(value, list):
+        return [_without_empty_lists(item) for item in value]
+    return value
+
+
+def tool_result(model: BaseModel, summary: str) -> CallToolResult:
+    """A successful result: ``model`` as compact structured content, ``summary`` as the text.
+
+    Nulls and empty arrays are left out, so fields that may be empty need a default in the
+    output model. ``summary`` is one or two sentences for a human or a model skimming the call.
+    """
+    structured = _without_empty_lists(model.model_dump(mode="json", exclude_none=True))
+    text = sanitize_text(summary, max_chars=1000, keep_newlines=True)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+# --- registration --------------------------------------------------------------------------
+
+_registered: WeakKeyDictionary[MCPServer[Any], list[str]] = WeakKeyDictionary()
+
+
+def registered_tools(server: MCPServer[Any]) -> tuple[str, ...]:
+    """Names of the tools registered on ``server`` through ``nexla_tool``, in order."""
+    return tuple(_registered.get(server, ()))
+
+
+def _check_returns_structured_result(name: str, fn: Callable[..., Any]) -> None:
+    returns = typing.get_type_hints(fn, include_extras=True).get("return")
+    args = typing.get_args(returns) if typing.get_origin(returns) is Annotated else ()
+    if not (
+        len(args) == 2
+        and args[0] is CallToolResult
+        and isinstance(args[1], type)
+        and issubclass(args[1], BaseModel)
+    ):
+        raise TypeError(f"tool {name!r} must return Annotated[CallToolResult, <output model>]")
+
+
+def nexla_tool(
+    server: MCPServer[Any],
+    *,
+    name: str,
+    title: str,
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+    open_world: bool = True,
+) -> Callable[[ToolFn], ToolFn]:
+    """Register an async tool with honest annotations and the error envelope.
+
+    The docstring becomes the description. Whatever the tool raises becomes an ``is_error``
+    result carrying the envelope: a ``NexlaError`` with its summary and hint, a ``ToolError``
+    with its message, anything else as ``InternalError`` (logged here with its traceback,
+    shown to the client by class name only). ``MCPError`` stays a protocol error.
+
+    Raises:
+        ValueError: the name is taken, the docstring is missing, or the annotations contradict
+            each other (a read-only tool cannot be destructive).
+        TypeError: the function is not async or does not return
+            ``Annotated[CallToolResult, <output model>]``.
+    """
+    if read_only and destructive:
+        raise ValueError(f"tool {name!r} cannot be both read-only and destructive")
+
+    def register(fn: ToolFn) -> ToolFn:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"tool {name!r} must be an async function")
+        if not fn.__doc__:
+            raise ValueError(f"tool {name!r} needs a docstring: it is the tool's description")
+        if name in registered_tools(server):
+            raise ValueError(f"tool {name!r} is already registered")
+        _check_returns_structured_result(name, fn)
+
+        @functools.wraps(fn)
+        async def run(*args: Any, **kwargs: Any) -> CallToolResult:
+            try:
+                return await fn(*args, **kwargs)
+            except MCPError:
+                raise
+            except NexlaError as error:
+                logger.info("tool %s failed: %r", name, error)
+                return error_result(error)
+            except ToolError as error:
+                logger.info("tool %s refused: %s", name, error)
+                return tool_error_result(name, str(error))
+            except Exception as error:
+                logger.exception("tool %s raised unexpectedly", name)
+                return unexpected_error_result(name, error)
+
+        server.add_tool(
+            run,
+            name=name,
+            title=title,
+            description=inspect.cleandoc(fn.__doc__),
+            annotations=ToolAnnotations(
+                read_only_hint=read_only,
+                destructive_hint=destructive,
+                idempotent_hint=idempotent,
+                open_world_hint=open_world,
+            ),
+        )
+        _registered.setdefault(server, []).append(name)
+        return fn
+
+    return register
