@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     transport: Transport = Field("stdio", validation_alias=AliasChoices("NEXLA_MCP_TRANSPORT"))
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("NEXLA_MCP_HOST"))
     port: int = Field(8765, ge=0, le=65535, validation_alias=AliasChoices("NEXLA_MCP_PORT"))
-    http_token: SecretStr | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_HTTP_TOKEN"))
+    http_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEXLA_MCP_HTTP_TOKEN")
+    )
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=AliasChoices("NEXLA_MCP_ALLOWED_HOSTS")
     )
@@ -122,9 +124,8 @@ class Settings(BaseSettings):
             return TOOLSET_NAMES
         unknown = [name for name in value if name not in TOOLSET_NAMES]
         if unknown:
-            raise ValueError(
-                f"unknown toolset(s) {', '.join(unknown)}; valid toolsets: {', '.join(TOOLSET_NAMES)}"
-            )
+            valid = ", ".join(TOOLSET_NAMES)
+            raise ValueError(f"unknown toolset(s) {', '.join(unknown)}; valid toolsets: {valid}")
         return tuple(name for name in TOOLSET_NAMES if name in value)
 
     @model_validator(mode="after")

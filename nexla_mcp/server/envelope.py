@@ -78,8 +78,7 @@ _TOOL_HINTS: tuple[tuple[type[NexlaError], str], ...] = (
     ),
     (
         FlowError,
-        "Call get_flow for the flow's status and get_flow_logs for the errors of the failing "
-        "step.",
+        "Call get_flow for the flow's status and get_flow_logs for the errors of the failing step.",
     ),
     (
         TransformError,
@@ -220,6 +219,4 @@ def unknown_tool_result(tool: str) -> CallToolResult:
 
 def tool_error_result(tool: str, message: str) -> CallToolResult:
     """The error result for a deliberate ``ToolError`` (e.g. a declined confirmation)."""
-    return _result(
-        _envelope(type="ToolError", message=_clean(message), retryable=False, hint=None)
-    )
+    return _result(_envelope(type="ToolError", message=_clean(message), retryable=False, hint=None))

@@ -76,9 +76,7 @@ MAX_ID = 2**53 - 1
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
-FlowId = Annotated[
-    int, Field(gt=0, le=MAX_ID, description="Flow id, as list_flows returns it.")
-]
+FlowId = Annotated[int, Field(gt=0, le=MAX_ID, description="Flow id, as list_flows returns it.")]
 ResourceType = Annotated[
     Literal["data_sources", "data_sets", "data_sinks"],
     Field(
@@ -88,7 +86,9 @@ ResourceType = Annotated[
 ]
 ResourceId = Annotated[
     int,
-    Field(gt=0, le=MAX_ID, description="Id of the source, nexset or destination (see resource_type)."),
+    Field(
+        gt=0, le=MAX_ID, description="Id of the source, nexset or destination (see resource_type)."
+    ),
 ]
 CredentialId = Annotated[int, Field(gt=0, le=MAX_ID, description="Data credential id.")]
 RunId = Annotated[
@@ -146,7 +146,9 @@ def tool_result(model: BaseModel, summary: str) -> CallToolResult:
     """
     structured = _without_empty_lists(model.model_dump(mode="json", exclude_none=True))
     text = sanitize_text(summary, max_chars=1000, keep_newlines=True)
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured
+    )
 
 
 # --- registration --------------------------------------------------------------------------

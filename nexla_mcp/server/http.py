@@ -1,0 +1,161 @@
+"""Transports: stdio (the default) and streamable HTTP with bearer auth and Origin checks.
+
+HTTP serves MCP at ``/mcp`` and an unauthenticated liveness probe at ``/healthz``. With
+``NEXLA_MCP_HTTP_TOKEN`` set every other request needs ``Authorization: Bearer <token>``
+(settings refuse a non-loopback bind without one). DNS-rebinding protection is always on and
+configured explicitly: the SDK would switch it off for any host that is not loopback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING
+
+from nexla_mcp.settings import LOOPBACK_HOSTS, Settings, is_loopback
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "HEALTH_PATH",
+    "MCP_PATH",
+    "BearerTokenMiddleware",
+    "http_app",
+    "run_http",
+    "run_stdio",
+    "serve",
+    "transport_security",
+]
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+_WILDCARD_BINDS = ("0.0.0.0", "::", "")
+
+
+def _host_header(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Host/Origin allow-lists: loopback names, the bind host, and the configured extras."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = [_host_header(h) for h in LOOPBACK_HOSTS]
+    if settings.host in _WILDCARD_BINDS:
+        if not settings.allowed_hosts:
+            logger.warning(
+                "bound to %s but NEXLA_MCP_ALLOWED_HOSTS is empty: only loopback Host headers "
+                "are accepted",
+                settings.host or "all interfaces",
+            )
+    elif not is_loopback(settings.host):
+        hosts.append(_host_header(settings.host))
+    allowed_hosts = [*hosts, *(f"{h}:*" for h in hosts), *settings.allowed_hosts]
+    allowed_origins = [
+        *(f"http://{h}:*" for h in hosts),
+        *(f"http://{h}" for h in hosts),
+        *settings.allowed_origins,
+    ]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+    )
+
+
+class BearerTokenMiddleware:
+    """Reject HTTP requests without ``Authorization: Bearer <token>`` (except public paths)."""
+
+    def __init__(self, app: ASGIApp, token: str, public_paths: frozenset[str]) -> None:
+        self.app = app
+        self._token = token.encode()
+        self._public_paths = public_paths
+
+    def _authorized(self, scope: Scope) -> bool:
+        from starlette.datastructures import Headers
+
+        scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), self._token
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self._public_paths
+            or self._authorized(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        from starlette.responses import JSONResponse
+
+        response = JSONResponse(
+            {
+                "error": "unauthorized",
+                "message": "send Authorization: Bearer <NEXLA_MCP_HTTP_TOKEN>",
+            },
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="nexla-mcp"'},
+        )
+        await response(scope, receive, send)
+
+
+def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
+    """The ASGI app for streamable HTTP; its lifespan runs the server's session manager."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    from nexla_mcp import __version__
+
+    @server.custom_route(HEALTH_PATH, methods=["GET"])
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=transport_security(settings),
+        host=settings.host,
+    )
+    if settings.http_token is None:
+        logger.warning("HTTP transport without NEXLA_MCP_HTTP_TOKEN: any local process can call it")
+        return app
+    return BearerTokenMiddleware(
+        app, settings.http_token.get_secret_value(), public_paths=frozenset({HEALTH_PATH})
+    )
+
+
+def run_http(server: MCPServer, settings: Settings) -> None:
+    """Serve streamable HTTP with uvicorn until interrupted."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        http_app(server, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def run_stdio(server: MCPServer) -> None:
+    """Serve MCP over stdin/stdout until the client closes stdin; logs go to stderr."""
+    import anyio
+
+    anyio.run(server.run_stdio_async)
+
+
+def serve(settings: Settings) -> None:
+    """Build the server for ``settings`` and serve it on the configured transport."""
+    from nexla_mcp.server.app import build_server
+
+    server = build_server(settings)
+    if settings.transport == "http":
+        run_http(server, settings)
+    else:
+        run_stdio(server)

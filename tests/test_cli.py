@@ -1,0 +1,80 @@
+"""The command line: flags become Settings, bad configuration exits 2 with a clear message."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from nexla_mcp.cli import main, parse_settings
+from nexla_mcp.tools import TOOLSET_NAMES
+
+
+@pytest.fixture(autouse=True)
+def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's NEXLA_* variables out of every test."""
+    for name in list(os.environ):
+        if name.startswith("NEXLA_"):
+            monkeypatch.delenv(name)
+
+
+def test_flags_become_settings() -> None:
+    """Every serve flag lands on the matching Settings field."""
+    settings = parse_settings(
+        ["--sandbox", "--transport", "http", "--host", "localhost", "--port", "9001",
+         "--toolsets", "flows,context", "--writes", "human", "--allow-flows", "4,2",
+         "--deny-flows", "9", "--timeout", "5", "--log-level", "info"]
+    )  # fmt: skip
+    assert settings.sandbox is True
+    assert (settings.transport, settings.host, settings.port) == ("http", "localhost", 9001)
+    assert settings.toolsets == ("flows", "context")
+    assert settings.write_policy == "human"
+    assert (settings.allow_flows, settings.deny_flows) == ((2, 4), (9,))
+    assert (settings.timeout_s, settings.log_level) == (5.0, "INFO")
+
+
+def test_read_only_flag_turns_writes_off() -> None:
+    """--read-only overrides the default confirm policy."""
+    assert parse_settings(["--sandbox", "--read-only"]).write_policy == "off"
+
+
+def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag beats the NEXLA_MCP_* variable of the same option."""
+    monkeypatch.setenv("NEXLA_MCP_WRITES", "human")
+    assert parse_settings(["--sandbox", "--writes", "confirm"]).write_policy == "confirm"
+
+
+def test_missing_credentials_exit_2_naming_the_variables(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Serving without credentials or --sandbox fails before anything starts."""
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    for needed in ("NEXLA_SERVICE_KEY", "NEXLA_ACCESS_TOKEN", "--sandbox"):
+        assert needed in captured.err
+
+
+def test_unknown_toolset_exits_2_listing_valid_toolsets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A typo in --toolsets is reported with the names that would have worked."""
+    assert main(["--sandbox", "--toolsets", "flows,metrix"]) == 2
+    err = capsys.readouterr().err
+    assert "metrix" in err and "NEXLA_MCP_TOOLSETS" in err
+    for name in TOOLSET_NAMES:
+        assert name in err
+
+
+def test_public_http_without_token_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Binding HTTP to all interfaces without NEXLA_MCP_HTTP_TOKEN is refused."""
+    assert main(["--sandbox", "--transport", "http", "--host", "0.0.0.0"]) == 2
+    assert "NEXLA_MCP_HTTP_TOKEN" in capsys.readouterr().err
+
+
+def test_malformed_flag_exits_2_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse rejects a non-numeric port before Settings are built."""
+    with pytest.raises(SystemExit) as caught:
+        main(["--sandbox", "--port", "eighty"])
+    assert caught.value.code == 2
+    assert "usage: nexla-mcp" in capsys.readouterr().err
