@@ -1,0 +1,419 @@
+"""Pydantic models for the Nexla replies the client returns.
+
+Every model allows extra fields and treats everything but ``id`` as optional: the server sends
+more than the SDK models, fewer than the docs claim, and status enums are open strings (§19 #23).
+Accessors smooth over the documented inconsistencies (§19 #16, #17) so callers need not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "Accessor",
+    "AsyncTask",
+    "AsyncTaskResult",
+    "AuditLogEntry",
+    "Credential",
+    "DailyMetric",
+    "DailyMetrics",
+    "Destination",
+    "FlowDocument",
+    "FlowMetrics",
+    "FlowNode",
+    "FlowsPage",
+    "LogEntry",
+    "LogPage",
+    "MetricsMeta",
+    "Nexset",
+    "NexlaModel",
+    "Notification",
+    "Page",
+    "ProbeResult",
+    "Resource",
+    "ResourceType",
+    "RunSummary",
+    "RunSummaryRow",
+    "Source",
+    "Transform",
+    "epoch_to_datetime",
+]
+
+T = TypeVar("T")
+ResourceType = Literal["data_sources", "data_sets", "data_sinks"]
+RESOURCE_KEYS: dict[str, ResourceType] = {
+    "data_source_id": "data_sources",
+    "data_set_id": "data_sets",
+    "data_sink_id": "data_sinks",
+}
+# Epoch values at or above this are milliseconds (year 5138 in seconds), §19 #10.
+MILLISECOND_THRESHOLD = 100_000_000_000
+
+
+def epoch_to_datetime(value: int | float) -> datetime:
+    """An epoch number in seconds or milliseconds (decided by magnitude) as an aware UTC time."""
+    seconds = value / 1000 if abs(value) >= MILLISECOND_THRESHOLD else value
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class NexlaModel(BaseModel):
+    """Base: tolerant of unknown and missing fields, populated by name or alias."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class FlowNode(NexlaModel):
+    """One node of a flow tree; origin nodes also carry the flow's status, name and type."""
+
+    id: int
+    origin_node_id: int | None = None
+    parent_node_id: int | None = None
+    data_source_id: int | None = None
+    data_set_id: int | None = None
+    data_sink_id: int | None = None
+    node_type: str | None = None
+    runtime_status: str | None = None
+    status: str | None = None
+    name: str | None = None
+    description: str | None = None
+    flow_type: str | None = None
+    project_id: int | None = None
+    last_run_id: int | None = None
+    shared_data_set_id: int | None = None
+    children: list[FlowNode] = Field(default_factory=list)
+
+    @property
+    def is_origin(self) -> bool:
+        """True for the root of a flow."""
+        return self.parent_node_id is None and self.origin_node_id in (None, self.id)
+
+    @property
+    def resource(self) -> tuple[ResourceType, int] | None:
+        """The (resource_type, resource_id) this node wraps."""
+        for key, resource_type in RESOURCE_KEYS.items():
+            value = getattr(self, key)
+            if value is not None:
+                return resource_type, value
+        return None
+
+    def iter_nodes(self) -> Iterator[FlowNode]:
+        """This node and all its descendants, depth first."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+
+class Resource(NexlaModel):
+    """Fields common to sources, nexsets, destinations and credentials."""
+
+    id: int
+    name: str | None = None
+    description: str | None = None
+    status: str | None = None
+    runtime_status: str | None = None
+    owner_id: int | None = None
+    org_id: int | None = None
+    flow_node_id: int | None = None
+    origin_node_id: int | None = None
+    tags: list[Any] = Field(default_factory=list)
+    access_roles: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class _HasCredential(Resource):
+    data_credentials_id: int | None = None
+    data_credentials: dict[str, Any] | None = None
+
+    @property
+    def credential_id(self) -> int | None:
+        """The credential's id from ``data_credentials_id`` or the nested object (§19 #16)."""
+        if self.data_credentials_id is not None:
+            return self.data_credentials_id
+        nested = self.data_credentials or {}
+        value = nested.get("id")
+        return value if isinstance(value, int) else None
+
+
+class Source(_HasCredential):
+    """A data source (``/data_sources``)."""
+
+    source_type: str | None = None
+    connector_type: str | None = None
+    ingest_method: str | None = None
+    source_config: dict[str, Any] | None = None
+    last_run_id: int | None = None
+    run_ids: list[Any] = Field(default_factory=list)
+    flow_type: str | None = None
+
+
+class Nexset(_HasCredential):
+    """A nexset (``/data_sets``)."""
+
+    data_source_id: int | None = None
+    parent_data_set_id: int | None = None
+    parent_data_set_ids: list[int] = Field(default_factory=list)
+    parent_data_sets: list[dict[str, Any]] = Field(default_factory=list)
+    transform_id: int | None = None
+    code_container_id: int | None = None
+    data_sink_ids: list[int] = Field(default_factory=list)
+    data_sinks: list[dict[str, Any]] = Field(default_factory=list)
+    output_schema: dict[str, Any] | None = None
+
+    @property
+    def parent_nexset_id(self) -> int | None:
+        """The parent nexset from whichever of the three documented shapes is present (§19 #17)."""
+        if self.parent_data_set_id is not None:
+            return self.parent_data_set_id
+        if self.parent_data_set_ids:
+            return self.parent_data_set_ids[0]
+        for parent in self.parent_data_sets:
+            if isinstance(parent.get("id"), int):
+                return parent["id"]
+        return None
+
+    @property
+    def transform_ref(self) -> int | None:
+        """The code container applied: ``transform_id`` (views) or ``code_container_id`` (flows)."""
+        return self.transform_id if self.transform_id is not None else self.code_container_id
+
+
+class Destination(_HasCredential):
+    """A destination (``/data_sinks``)."""
+
+    sink_type: str | None = None
+    connector_type: str | None = None
+    data_set_id: int | None = None
+    data_source_id: int | None = None
+    sink_config: dict[str, Any] | None = None
+
+
+class Credential(Resource):
+    """A data credential; secrets are never part of it."""
+
+    credentials_type: str | None = None
+    verified_status: str | None = None
+    verified_at: datetime | None = None
+    credentials_non_secure_data: dict[str, Any] | None = None
+
+
+class Transform(Resource):
+    """A code container (``/transforms``); there is no status field (§19 #18)."""
+
+    code_type: str | None = None
+    output_type: str | None = None
+    code_encoding: str | None = None
+    reusable: bool | None = None
+    public: bool | None = None
+    code: Any = None
+    data_sets: list[Any] = Field(default_factory=list)
+
+
+class FlowDocument(NexlaModel):
+    """The flow document (§6.2): origin nodes with nested children, plus side-loaded resources."""
+
+    flows: list[FlowNode] = Field(default_factory=list)
+    data_sources: list[Source] = Field(default_factory=list)
+    data_sets: list[Nexset] = Field(default_factory=list)
+    data_sinks: list[Destination] = Field(default_factory=list)
+    data_credentials: list[Credential] = Field(default_factory=list)
+    code_containers: list[Transform] = Field(default_factory=list)
+    triggered_flows: list[FlowNode] = Field(default_factory=list)
+    triggering_flows: list[FlowNode] = Field(default_factory=list)
+    linked_flows: list[Any] = Field(default_factory=list)
+
+    def iter_nodes(self) -> Iterator[FlowNode]:
+        """Every node of every flow in the document, depth first."""
+        for origin in self.flows:
+            yield from origin.iter_nodes()
+
+    def find_node(self, node_id: int) -> FlowNode | None:
+        """The node with this id, if present."""
+        return next((node for node in self.iter_nodes() if node.id == node_id), None)
+
+    def resource_ids(self) -> dict[ResourceType, list[int]]:
+        """Ids of the sources, nexsets and sinks wrapped by the nodes, in tree order."""
+        result: dict[ResourceType, list[int]] = {"data_sources": [], "data_sets": [], "data_sinks": []}
+        for node in self.iter_nodes():
+            if node.resource is not None:
+                resource_type, resource_id = node.resource
+                result[resource_type].append(resource_id)
+        return result
+
+
+class FlowsPage(FlowDocument):
+    """One page of ``GET /flows``: the document plus ``total`` (X-Total-Count) and page info."""
+
+    total: int | None = None
+    page: int | None = None
+    per_page: int | None = None
+    page_count: int | None = None
+
+
+class Page(NexlaModel, Generic[T]):
+    """One page of a list endpoint: items plus ``total`` from X-Total-Count."""
+
+    items: list[T] = Field(default_factory=list)
+    total: int | None = None
+    page: int | None = None
+    per_page: int | None = None
+
+
+class ProbeResult(NexlaModel):
+    """A credential probe reply; ``ok`` is True for any 2xx (§19 #6)."""
+
+    ok: bool
+    status_code: int
+    status: Any = None
+    message: str | None = None
+    connection_type: str | None = None
+    output: Any = Field(default=None, validation_alias=AliasChoices("output", "object"))
+
+
+class MetricsMeta(NexlaModel):
+    """Paging metadata of metrics and logs bodies (camelCase or snake_case on the wire)."""
+
+    current_page: int | None = Field(None, validation_alias=AliasChoices("currentPage", "current_page"))
+    page_count: int | None = Field(
+        None, validation_alias=AliasChoices("pageCount", "pages_count", "page_count", "total_pages")
+    )
+    total_count: int | None = Field(None, validation_alias=AliasChoices("totalCount", "total_count"))
+    org_id: int | None = None
+    run_id: int | None = None
+
+
+class DailyMetric(NexlaModel):
+    """One UTC day of a resource's records, bytes and errors."""
+
+    time: date
+    records: int = 0
+    size: int = 0
+    errors: int = 0
+
+
+class DailyMetrics(NexlaModel):
+    """``GET /{rt}/{id}/metrics``."""
+
+    status: int | None = None
+    metrics: list[DailyMetric] = Field(default_factory=list)
+
+
+class RunSummaryRow(NexlaModel):
+    """One run of a resource (§11.2); failure is ``errors > 0`` since runs carry no status."""
+
+    run_id: int | None = Field(None, validation_alias=AliasChoices("runId", "run_id"))
+    last_written: int | None = Field(None, validation_alias=AliasChoices("lastWritten", "last_written"))
+    data_set_id: int | None = Field(None, validation_alias=AliasChoices("dataSetId", "data_set_id"))
+    records: int = 0
+    size: int = 0
+    errors: int = 0
+
+    @property
+    def started_at(self) -> datetime | None:
+        """The run id is an epoch-ms timestamp of the run's start."""
+        return epoch_to_datetime(self.run_id) if self.run_id else None
+
+
+class RunSummary(NexlaModel):
+    """``GET /{rt}/{id}/metrics/run_summary``: rows from ``metrics.data`` plus ``meta`` (§19 #8)."""
+
+    status: int | None = None
+    rows: list[RunSummaryRow] = Field(default_factory=list)
+    meta: MetricsMeta = Field(default_factory=MetricsMeta)
+
+
+class FlowMetrics(NexlaModel):
+    """``GET /{rt}/{id}/flow/metrics``; ``data`` is kept as the opaque dict the server sends."""
+
+    status: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    meta: MetricsMeta = Field(default_factory=MetricsMeta)
+
+
+class LogEntry(NexlaModel):
+    """One flow log line, normalised like the SDK (``log`` → ``message``)."""
+
+    timestamp: datetime
+    message: str = Field("", validation_alias=AliasChoices("message", "log"))
+    severity: str | None = Field(None, validation_alias=AliasChoices("severity", "level"))
+    log_type: str | None = None
+    resource_type: str | None = None
+    resource_id: int | None = None
+    run_id: int | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _epoch(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return epoch_to_datetime(value)
+        return value
+
+
+class LogPage(NexlaModel):
+    """A page of flow logs with its metadata."""
+
+    entries: list[LogEntry] = Field(default_factory=list)
+    meta: MetricsMeta = Field(default_factory=MetricsMeta)
+
+
+class AsyncTask(NexlaModel):
+    """An async task; the server says ``task_type``, the OAS ``type`` (§19 #14)."""
+
+    id: int
+    task_type: str | None = Field(None, validation_alias=AliasChoices("task_type", "type"))
+    status: str | None = None
+    progress: int | None = None
+    arguments: dict[str, Any] | None = None
+    result: Any = None
+    error: Any = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = Field(None, validation_alias=AliasChoices("stopped_at", "finished_at"))
+
+
+class AsyncTaskResult(NexlaModel):
+    """``GET /async_tasks/{id}/result``: ``ready`` is False while the server answers 102."""
+
+    ready: bool
+    result: Any = None
+
+
+class Accessor(NexlaModel):
+    """One entry of a resource's access list."""
+
+    type: str | None = None
+    id: int | None = None
+    email: str | None = None
+    name: str | None = None
+    access_roles: list[str] = Field(default_factory=list)
+
+
+class Notification(NexlaModel):
+    """One notification (``GET /notifications``)."""
+
+    id: int
+    level: str | None = None
+    resource_type: str | None = None
+    resource_id: int | None = None
+    message: str | None = None
+    ts: int | None = None
+    read_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+class AuditLogEntry(NexlaModel):
+    """One audit-log entry of a resource."""
+
+    id: int | None = None
+    item_type: str | None = None
+    item_id: int | None = None
+    event: str | None = None
+    change_summary: list[Any] = Field(default_factory=list)
+    object_changes: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None

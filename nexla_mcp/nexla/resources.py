@@ -1,0 +1,255 @@
+"""Resource endpoints (§7–§10, §13): sources, nexsets, destinations, credentials, transforms.
+
+Create and delete are writes and are never retried once sent. Updates (``PUT`` with the same
+body) are idempotent and retried like reads. Resource ``activate``/``pause`` act on that one
+resource only and return it; for flow semantics use the flow methods (§19 #13).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from nexla_mcp.errors import ValidationError
+from nexla_mcp.nexla.core import ClientCore, check_id, check_resource_type
+from nexla_mcp.nexla.models import Credential, Destination, Nexset, Page, Resource, Source, Transform
+
+__all__ = ["COLLECTION_MODELS", "ResourcesMixin"]
+
+R = TypeVar("R", bound=Resource)
+Collection = Literal["data_sources", "data_sets", "data_sinks", "data_credentials"]
+COLLECTION_MODELS: dict[str, type[Resource]] = {
+    "data_sources": Source,
+    "data_sets": Nexset,
+    "data_sinks": Destination,
+    "data_credentials": Credential,
+}
+
+
+class ResourcesMixin(ClientCore):
+    """CRUD plus resource-level activate/pause.
+
+    Every method raises ``ValidationError`` before sending for a bad id, ``NotFoundError`` for an
+    unknown id and ``AuthorizationError`` without access; writes may raise
+    ``AmbiguousWriteError`` when the outcome is unknown.
+    """
+
+    # --- generic --------------------------------------------------------------------------
+
+    async def list_resources(
+        self, resource_type: Collection, *, page: int | None = None,
+        per_page: int | None = None, **filters: Any,
+    ) -> Page[Any]:  # fmt: skip
+        """``GET /{collection}``: one page (all rows when no paging is given) plus ``total``.
+
+        Raises:
+            ValidationError: unknown collection (nothing sent) or a rejected filter (400).
+        """
+        model = COLLECTION_MODELS[check_resource_type(resource_type, tuple(COLLECTION_MODELS))]
+        params = {"page": page, "per_page": per_page, **filters}
+        return await self._page(model, f"/{resource_type}", params, f"list_{resource_type}")
+
+    async def get_resource(
+        self, resource_type: Collection, resource_id: int, *, expand: bool = False
+    ) -> Resource:
+        """``GET /{collection}/{id}`` as the collection's model.
+
+        Raises:
+            ValidationError: unknown collection or bad id (nothing sent).
+            NotFoundError: unknown id.
+        """
+        model = COLLECTION_MODELS[check_resource_type(resource_type, tuple(COLLECTION_MODELS))]
+        return await self._get_one(model, resource_type, resource_id, expand)
+
+    async def _get_one(
+        self, model: type[R], collection: str, resource_id: int, expand: bool
+    ) -> R:
+        path = f"/{collection}/{check_id(resource_id, 'resource_id')}"
+        return await self._model(
+            model, "GET", path, params={"expand": expand or None}, operation=f"get_{collection}"
+        )
+
+    async def _create(self, model: type[R], collection: str, body: dict[str, Any]) -> R:
+        _check_body(body)
+        return await self._model(
+            model, "POST", f"/{collection}", json_body=body, operation=f"create_{collection}"
+        )
+
+    async def _update(
+        self, model: type[R], collection: str, resource_id: int, body: dict[str, Any]
+    ) -> R:
+        _check_body(body)
+        path = f"/{collection}/{check_id(resource_id, 'resource_id')}"
+        return await self._model(
+            model, "PUT", path, json_body=body, idempotent=True, operation=f"update_{collection}"
+        )
+
+    async def _delete(self, collection: str, resource_id: int) -> None:
+        path = f"/{collection}/{check_id(resource_id, 'resource_id')}"
+        await self._call("DELETE", path, operation=f"delete_{collection}")
+
+    async def _set_state(self, model: type[R], collection: str, resource_id: int, action: str) -> R:
+        path = f"/{collection}/{check_id(resource_id, 'resource_id')}/{action}"
+        return await self._model(model, "PUT", path, operation=f"{action}_{collection}")
+
+    # --- sources ------------------------------------------------------------------------------
+
+    async def list_sources(
+        self, *, page: int | None = None, per_page: int | None = None, **filters: Any
+    ) -> Page[Source]:
+        """``GET /data_sources`` (filters e.g. ``name``, ``status``, ``source_type``)."""
+        params = {"page": page, "per_page": per_page, **filters}
+        return await self._page(Source, "/data_sources", params, "list_sources")
+
+    async def get_source(self, source_id: int, *, expand: bool = False) -> Source:
+        """``GET /data_sources/{id}``; ``expand`` includes the nested ``data_credentials``."""
+        return await self._get_one(Source, "data_sources", source_id, expand)
+
+    async def create_source(self, body: dict[str, Any]) -> Source:
+        """``POST /data_sources`` (needs ``name`` and ``source_type``); starts as INIT."""
+        return await self._create(Source, "data_sources", body)
+
+    async def update_source(self, source_id: int, body: dict[str, Any]) -> Source:
+        """``PUT /data_sources/{id}``; 405 when changing the config of an ACTIVE source."""
+        return await self._update(Source, "data_sources", source_id, body)
+
+    async def delete_source(self, source_id: int) -> None:
+        """``DELETE /data_sources/{id}``; ``ResourceConflictError`` (405) while ACTIVE."""
+        await self._delete("data_sources", source_id)
+
+    async def activate_source(self, source_id: int) -> Source:
+        """``PUT /data_sources/{id}/activate`` (this resource only)."""
+        return await self._set_state(Source, "data_sources", source_id, "activate")
+
+    async def pause_source(self, source_id: int) -> Source:
+        """``PUT /data_sources/{id}/pause`` (this resource only)."""
+        return await self._set_state(Source, "data_sources", source_id, "pause")
+
+    # --- nexsets ------------------------------------------------------------------------------
+
+    async def list_nexsets(
+        self, *, page: int | None = None, per_page: int | None = None, **filters: Any
+    ) -> Page[Nexset]:
+        """``GET /data_sets`` (filters e.g. ``data_source_id``, ``parent_data_set_id``)."""
+        params = {"page": page, "per_page": per_page, **filters}
+        return await self._page(Nexset, "/data_sets", params, "list_nexsets")
+
+    async def get_nexset(self, nexset_id: int, *, expand: bool = False) -> Nexset:
+        """``GET /data_sets/{id}``; ``expand`` adds transform and schemas."""
+        return await self._get_one(Nexset, "data_sets", nexset_id, expand)
+
+    async def create_nexset(self, body: dict[str, Any]) -> Nexset:
+        """``POST /data_sets`` (``name``, ``parent_data_set_id``, ``has_custom_transform``...)."""
+        return await self._create(Nexset, "data_sets", body)
+
+    async def update_nexset(self, nexset_id: int, body: dict[str, Any]) -> Nexset:
+        """``PUT /data_sets/{id}``."""
+        return await self._update(Nexset, "data_sets", nexset_id, body)
+
+    async def delete_nexset(self, nexset_id: int) -> None:
+        """``DELETE /data_sets/{id}``."""
+        await self._delete("data_sets", nexset_id)
+
+    async def activate_nexset(self, nexset_id: int) -> Nexset:
+        """``PUT /data_sets/{id}/activate`` (no downstream cascade)."""
+        return await self._set_state(Nexset, "data_sets", nexset_id, "activate")
+
+    async def pause_nexset(self, nexset_id: int) -> Nexset:
+        """``PUT /data_sets/{id}/pause`` (no downstream cascade)."""
+        return await self._set_state(Nexset, "data_sets", nexset_id, "pause")
+
+    async def get_nexset_samples(
+        self, nexset_id: int, *, count: int = 10, include_metadata: bool = False
+    ) -> list[dict[str, Any]]:
+        """``GET /data_sets/{id}/samples``: cached sample records (shape varies, §8.4).
+
+        Raises:
+            ValidationError: bad id or count (nothing sent).
+            NotFoundError: unknown nexset.
+        """
+        check_id(nexset_id, "nexset_id")
+        check_id(count, "count")
+        body = await self._json(
+            "GET", f"/data_sets/{nexset_id}/samples",
+            params={"count": count, "include_metadata": include_metadata},
+            operation="get_nexset_samples",
+        )  # fmt: skip
+        return [item for item in body or [] if isinstance(item, dict)]
+
+    # --- destinations ---------------------------------------------------------------------
+
+    async def list_destinations(
+        self, *, page: int | None = None, per_page: int | None = None, **filters: Any
+    ) -> Page[Destination]:
+        """``GET /data_sinks`` (filters e.g. ``sink_type``, ``status``)."""
+        params = {"page": page, "per_page": per_page, **filters}
+        return await self._page(Destination, "/data_sinks", params, "list_destinations")
+
+    async def get_destination(self, destination_id: int, *, expand: bool = False) -> Destination:
+        """``GET /data_sinks/{id}``."""
+        return await self._get_one(Destination, "data_sinks", destination_id, expand)
+
+    async def create_destination(self, body: dict[str, Any]) -> Destination:
+        """``POST /data_sinks`` (``name, sink_type, data_credentials_id, data_set_id``)."""
+        return await self._create(Destination, "data_sinks", body)
+
+    async def update_destination(self, destination_id: int, body: dict[str, Any]) -> Destination:
+        """``PUT /data_sinks/{id}``."""
+        return await self._update(Destination, "data_sinks", destination_id, body)
+
+    async def delete_destination(self, destination_id: int) -> None:
+        """``DELETE /data_sinks/{id}``; ``ResourceConflictError`` (405) while ACTIVE."""
+        await self._delete("data_sinks", destination_id)
+
+    async def activate_destination(self, destination_id: int) -> Destination:
+        """``PUT /data_sinks/{id}/activate``."""
+        return await self._set_state(Destination, "data_sinks", destination_id, "activate")
+
+    async def pause_destination(self, destination_id: int) -> Destination:
+        """``PUT /data_sinks/{id}/pause``."""
+        return await self._set_state(Destination, "data_sinks", destination_id, "pause")
+
+    # --- credentials ----------------------------------------------------------------------
+
+    async def list_credentials(
+        self, *, page: int | None = None, per_page: int | None = None, **filters: Any
+    ) -> Page[Credential]:
+        """``GET /data_credentials`` (filters e.g. ``credentials_type``, ``validity``)."""
+        params = {"page": page, "per_page": per_page, **filters}
+        return await self._page(Credential, "/data_credentials", params, "list_credentials")
+
+    async def get_credential(self, credential_id: int, *, expand: bool = False) -> Credential:
+        """``GET /data_credentials/{id}`` (secrets are never returned by Nexla)."""
+        return await self._get_one(Credential, "data_credentials", credential_id, expand)
+
+    async def create_credential(self, body: dict[str, Any]) -> Credential:
+        """``POST /data_credentials`` (``name, credentials_type, credentials``)."""
+        return await self._create(Credential, "data_credentials", body)
+
+    async def update_credential(self, credential_id: int, body: dict[str, Any]) -> Credential:
+        """``PUT /data_credentials/{id}``; ``credentials`` replaces the whole secret object."""
+        return await self._update(Credential, "data_credentials", credential_id, body)
+
+    async def delete_credential(self, credential_id: int) -> None:
+        """``DELETE /data_credentials/{id}``; ``ResourceConflictError`` (405) while in use."""
+        await self._delete("data_credentials", credential_id)
+
+    # --- transforms -----------------------------------------------------------------------
+
+    async def list_transforms(
+        self, *, page: int | None = None, per_page: int | None = None, **filters: Any
+    ) -> Page[Transform]:
+        """``GET /transforms`` (reusable ones unless ``reusable=0``/``"all"``)."""
+        params = {"page": page, "per_page": per_page, **filters}
+        return await self._page(Transform, "/transforms", params, "list_transforms")
+
+    async def get_transform(self, transform_id: int) -> Transform:
+        """``GET /transforms/{id}`` (a code container; it has no status, §19 #18)."""
+        return await self._get_one(Transform, "transforms", transform_id, False)
+
+
+def _check_body(body: Any) -> None:
+    if not isinstance(body, dict) or not body:
+        raise ValidationError(
+            "body must be a non-empty JSON object", operation="validate_arguments",
+            hint="Pass the fields to create or change as a dict.",
+        )  # fmt: skip

@@ -1,0 +1,483 @@
+"""The one place HTTP happens: auth headers, retries, deadlines, breaker, budget, response checks.
+
+Why a hand-written loop rather than stamina: the behaviour we need is decided per *attempt
+outcome*, not per exception type — the same 503 is retried for a GET but only with Retry-After
+for a write; a read timeout is retried for a GET but must surface as an ambiguous write for a
+PUT; the delay is ``max(backoff, Retry-After)`` but only when it fits the remaining deadline; each
+retry must first be paid for from the host's budget and allowed by its breaker. Expressing that
+through stamina's ``on=`` predicate and backoff hook splits one decision across callbacks with
+shared mutable state, so the ~100-line loop below is easier to read and to test with an injected
+``sleep``/``clock``/``rng``.
+
+What is retried (at most ``policy.max_attempts`` attempts, within ``policy.deadline_s``):
+
+- idempotent requests (GET; and calls the client marks idempotent: resource updates, accessor
+  changes, probe tree/sample, ``POST /token``) on 408/429/500/502/503/504, connect errors, timeouts,
+  dropped connections, protocol errors and invalid JSON;
+- writes (POST, activate/pause PUT, DELETE) only when the request provably never reached the
+  server (connect error, connect or pool timeout), or on 429/503 *with* Retry-After. A write
+  that fails after it may have reached the server raises :class:`AmbiguousWriteError` (or a
+  ``ServerError`` with ``outcome_unknown``) and is never retried blindly. DELETE is treated as a
+  write because a retry after a delete that did happen answers 404, which would mislead.
+
+Redirects are never followed, so credentials never reach another host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import anyio
+import httpx
+
+from nexla_mcp.errors import (
+    AmbiguousWriteError,
+    CircuitOpenError,
+    InvalidResponseError,
+    NetworkError,
+    NexlaError,
+    RetryBudgetExhaustedError,
+    UpstreamTimeoutError,
+    error_for_response,
+)
+from nexla_mcp.nexla.auth import TokenManager
+from nexla_mcp.nexla.reliability import RetryPolicy, guard_for_host, parse_retry_after
+from nexla_mcp.redaction import install_redaction, redact_text
+
+__all__ = ["ACCEPT", "ApiResponse", "Transport", "user_agent"]
+
+logger = install_redaction(logging.getLogger("nexla_mcp.nexla"))
+
+ACCEPT = "application/vnd.nexla.api.v1+json"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_MAYBE_SENT = (
+    httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+    httpx.RemoteProtocolError,
+)  # fmt: skip
+_HTML_TAG = re.compile(r"<[^>]*>")
+_WHITESPACE = re.compile(r"\s+")
+SAMPLE_CHARS = 200
+
+
+def user_agent() -> str:
+    """``nexla-mcp/<version>``."""
+    try:
+        return f"nexla-mcp/{version('nexla-mcp')}"
+    except PackageNotFoundError:
+        return "nexla-mcp/0"
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A checked reply: status, headers and the parsed JSON body (None when empty)."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: Any
+
+
+@dataclass
+class _Failure:
+    """One failed attempt, classified."""
+
+    error: NexlaError
+    retry_allowed: bool
+    is_timeout: bool = False
+    breaker_failure: bool = False
+    retry_after: float | None = None
+
+
+class _CallState:
+    def __init__(self) -> None:
+        self.write_in_flight = False
+        self.attempts = 0
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Query params as Nexla reads them: booleans as 1/0 (§19 #24), lists comma-joined."""
+    result: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            result[key] = "1" if value else "0"
+        elif isinstance(value, list | tuple | set | frozenset):
+            result[key] = ",".join(str(item) for item in value)
+        elif isinstance(value, datetime | date):
+            result[key] = value.isoformat()
+        else:
+            result[key] = str(value)
+    return result
+
+
+def _text_sample(content: bytes) -> str:
+    text = content.decode("utf-8", errors="replace")
+    if "<" in text and ">" in text:
+        text = _HTML_TAG.sub(" ", text)
+    return redact_text(_WHITESPACE.sub(" ", text).strip())[:SAMPLE_CHARS]
+
+
+class Transport:
+    """Sends one logical API call: token, attempts, sleeps and checks under one deadline."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        http_client: httpx.AsyncClient,
+        tokens_from: Callable[[Transport], TokenManager],
+        policy: RetryPolicy,
+        timeout: httpx.Timeout,
+        sleep: Callable[[float], Awaitable[Any]],
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        url = httpx.URL(self.api_url)
+        self.host = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        self._http = http_client
+        self.policy = policy
+        self._timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        self._user_agent = user_agent()
+        self.guard = guard_for_host(self.host, policy)
+        self.tokens = tokens_from(self)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        operation: str | None = None,
+        ok_statuses: frozenset[int] = frozenset(),
+    ) -> ApiResponse:
+        """Perform an authenticated call and return its checked 2xx (or ``ok_statuses``) reply.
+
+        Raises:
+            NexlaError: the mapped subclass for any failure; see the module docstring.
+        """
+        method = method.upper()
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        state = _CallState()
+        with anyio.move_on_after(self.policy.deadline_s):
+            token = await self.tokens.token()
+            reply = await self._send(method, path, f"Bearer {token}", params, json_body, safe, state)
+            if reply.status_code == 401 and self.tokens.can_renew:
+                token = await self.tokens.renew(stale=token)
+                reply = await self._send(
+                    method, path, f"Bearer {token}", params, json_body, safe, state
+                )
+            if reply.status_code >= 300 and reply.status_code not in ok_statuses:
+                error = self._error(method, path, reply, operation)
+                if reply.status_code == 401 and not self.tokens.can_renew:
+                    error.hint = (
+                        "The access token was rejected and cannot be renewed: set "
+                        "NEXLA_SERVICE_KEY or a fresh NEXLA_ACCESS_TOKEN."
+                    )
+                raise error
+            return reply
+        raise self._deadline_error(method, path, state)
+
+    async def fetch_token(self, service_key: str) -> Any:
+        """``POST /token`` with the raw key as Basic credentials; the parsed body."""
+        state = _CallState()
+        reply = await self._send("POST", "/token", f"Basic {service_key}", None, None, True, state)
+        if reply.status_code >= 300:
+            raise self._error("POST", "/token", reply, "obtain_session_token")
+        return reply.body
+
+    async def logout(self, token: str) -> None:
+        """Best-effort ``POST /token/logout``; never raises, never retries, gives up after 2 s."""
+        with anyio.move_on_after(2.0):
+            try:
+                request = self._build("POST", "/token/logout", f"Bearer {token}", None, None)
+                response = await self._http.send(request, follow_redirects=False)
+                await response.aclose()
+            except httpx.HTTPError as exc:
+                logger.info("logout failed (ignored): %s", type(exc).__name__)
+
+    def _build(
+        self, method: str, path: str, auth: str, params: Any, json_body: Any
+    ) -> httpx.Request:
+        headers = {"Accept": ACCEPT, "User-Agent": self._user_agent, "Authorization": auth}
+        content: bytes | None = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(json_body).encode()
+        elif method in {"POST", "PUT"}:
+            headers["Content-Length"] = "0"
+        return self._http.build_request(
+            method, self.api_url + path, params=_query(params), content=content, headers=headers,
+            timeout=self._timeout,
+        )  # fmt: skip
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        auth: str,
+        params: Any,
+        json_body: Any,
+        idempotent: bool,
+        state: _CallState,
+    ) -> ApiResponse:
+        """Attempt loop; returns any non-retry-worthy reply, raises once retrying must stop."""
+        breaker, budget = self.guard.breaker, self.guard.budget
+        start = self._clock()
+        spent = 0
+        last: _Failure | None = None
+        for attempt in range(1, self.policy.max_attempts + 1):
+            if not breaker.try_acquire(self._clock()):
+                wait = breaker.seconds_until_trial(self._clock()) or 1.0
+                raise CircuitOpenError(
+                    f"Nexla API at {self.host} is failing; circuit open, retry in {wait:.0f} s.",
+                    retry_after=wait,
+                    context={"method": method, "path": path},
+                    original_error=last.error if last else None,
+                    status_code=last.error.status_code if last else None,
+                )
+            state.attempts += 1
+            verdict_recorded = False
+            try:
+                outcome = await self._attempt(method, path, auth, params, json_body, idempotent, state)
+                if isinstance(outcome, ApiResponse):
+                    breaker.record_success()
+                    verdict_recorded = True
+                    budget.record_success(spent)
+                    return outcome
+                if outcome.breaker_failure:
+                    breaker.record_failure(self._clock())
+                else:
+                    breaker.record_success()
+                verdict_recorded = True
+            finally:
+                if not verdict_recorded:
+                    breaker.release_trial()
+            last = outcome
+            delay = self._retry_delay(outcome, attempt, start)
+            if delay is None:
+                raise outcome.error
+            cost = self.policy.timeout_retry_cost if outcome.is_timeout else self.policy.retry_cost
+            if not budget.try_spend(cost):
+                raise RetryBudgetExhaustedError(
+                    f"Stopped retrying {method} {path}: the retry budget for {self.host} is "
+                    f"spent ({type(outcome.error).__name__} after {attempt} attempt(s)).",
+                    original_error=outcome.error,
+                    status_code=outcome.error.status_code,
+                    retry_after=outcome.error.retry_after,
+                    context={"method": method, "path": path, "attempts": attempt},
+                )
+            spent += cost
+            logger.warning(
+                "retrying %s %s: attempt %d/%d failed (%s), sleeping %.2f s; budget %d, breaker %s",
+                method, path, attempt, self.policy.max_attempts, type(outcome.error).__name__,
+                delay, budget.tokens, breaker.state.value,
+                extra={"attempt": attempt, "reason": type(outcome.error).__name__, "delay": delay,
+                       "budget": budget.tokens, "breaker": breaker.state.value},
+            )  # fmt: skip
+            await self._sleep(delay)
+        assert last is not None  # the loop either returned or recorded a failure
+        raise last.error
+
+    def _retry_delay(self, failure: _Failure, attempt: int, start: float) -> float | None:
+        """Seconds to sleep before the next attempt, or None to stop and raise now."""
+        if not failure.retry_allowed or attempt >= self.policy.max_attempts:
+            return None
+        remaining = self.policy.deadline_s - (self._clock() - start)
+        delay = self.policy.backoff(attempt, self._rng)
+        if failure.retry_after is not None:
+            if failure.retry_after > min(self.policy.max_retry_after_s, remaining):
+                return None
+            delay = max(delay, failure.retry_after)
+        return delay if delay < remaining else None
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        auth: str,
+        params: Any,
+        json_body: Any,
+        idempotent: bool,
+        state: _CallState,
+    ) -> ApiResponse | _Failure:
+        request = self._build(method, path, auth, params, json_body)
+        where = f"{method} {path}"
+        # Left set if the deadline cancels us mid-exchange: that write's outcome is unknown.
+        state.write_in_flight = not idempotent
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                content = await self._read_capped(response, where)
+            finally:
+                await response.aclose()
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            state.write_in_flight = False
+            return self._classify_exception(exc, method, path, idempotent)
+        state.write_in_flight = False
+        return self._classify(method, path, response, content, idempotent)
+
+    @staticmethod
+    def _classify_exception(
+        exc: httpx.HTTPError, method: str, path: str, idempotent: bool
+    ) -> _Failure:
+        where = f"{method} {path}"
+        context = {"method": method, "path": path}
+        timeout = isinstance(exc, httpx.TimeoutException)
+        if isinstance(exc, _NEVER_SENT):
+            error_class = UpstreamTimeoutError if timeout else NetworkError
+            return _Failure(
+                error_class(f"{where}: could not connect to Nexla ({type(exc).__name__}).",
+                            original_error=exc, context=context),
+                retry_allowed=True, is_timeout=timeout, breaker_failure=True,
+            )  # fmt: skip
+        if isinstance(exc, _MAYBE_SENT):
+            if not idempotent:
+                return _Failure(
+                    AmbiguousWriteError(
+                        f"{where} failed after the request may have reached Nexla "
+                        f"({type(exc).__name__}); it was not retried.",
+                        original_error=exc, context=context,
+                        details={"cause": type(exc).__name__},
+                    ),
+                    retry_allowed=False, is_timeout=timeout, breaker_failure=True,
+                )  # fmt: skip
+            error_class = UpstreamTimeoutError if timeout else NetworkError
+            reason = "timed out" if timeout else "connection dropped"
+            return _Failure(
+                error_class(f"{where}: {reason} ({type(exc).__name__}).",
+                            original_error=exc, context=context),
+                retry_allowed=True, is_timeout=timeout, breaker_failure=True,
+            )  # fmt: skip
+        if isinstance(exc, httpx.DecodingError):
+            return _Failure(
+                InvalidResponseError(f"{where}: the response body could not be decoded.",
+                                     original_error=exc, context=context),
+                retry_allowed=idempotent,
+            )  # fmt: skip
+        return _Failure(
+            NetworkError(f"{where}: {type(exc).__name__}.", original_error=exc, context=context,
+                         retryable=False),
+            retry_allowed=False,
+        )  # fmt: skip
+
+    def _classify(
+        self, method: str, path: str, response: httpx.Response, content: bytes, idempotent: bool
+    ) -> ApiResponse | _Failure:
+        status = response.status_code
+        where = f"{method} {path}"
+        if status < 300:
+            try:
+                body = self._parse_success(response, content)
+            except ValueError as exc:
+                return _Failure(
+                    InvalidResponseError(
+                        f"{where}: Nexla answered HTTP {status} with a body that is not JSON.",
+                        status_code=status, response=_text_sample(content),
+                        details={"content_type": response.headers.get("content-type", "")},
+                        original_error=exc,
+                    ),
+                    retry_allowed=idempotent,
+                )  # fmt: skip
+            return ApiResponse(status, response.headers, body)
+        reply = ApiResponse(status, response.headers, self._parse_error_body(content))
+        if status not in self.policy.retry_statuses:
+            return reply
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        error = self._error(method, path, reply, None)
+        server_said_not_processed = status in (429, 503) and retry_after is not None
+        if not idempotent and status in (500, 502, 504):
+            error.details["outcome"] = "unknown"
+            error.hint = (
+                "Nexla failed while handling this change, so it may or may not have been "
+                "applied; re-read the resource's state before trying again."
+            )
+        return _Failure(
+            error,
+            retry_allowed=idempotent or server_said_not_processed,
+            breaker_failure=status >= 500 or status == 408,
+            retry_after=retry_after,
+        )
+
+    def _parse_success(self, response: httpx.Response, content: bytes) -> Any:
+        if not content.strip():
+            return None
+        content_type = response.headers.get("content-type", "").lower()
+        if "html" in content_type:
+            raise ValueError(f"unexpected content type {content_type!r}")
+        return json.loads(content)
+
+    @staticmethod
+    def _parse_error_body(content: bytes) -> Any:
+        if not content.strip():
+            return None
+        try:
+            return json.loads(content)
+        except ValueError:
+            return _text_sample(content)
+
+    async def _read_capped(self, response: httpx.Response, where: str) -> bytes:
+        limit = self.policy.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise_too_large(where, limit, response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise_too_large(where, limit, response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _error(
+        self, method: str, path: str, reply: ApiResponse, operation: str | None
+    ) -> NexlaError:
+        return error_for_response(
+            reply.status_code,
+            reply.body,
+            method=method,
+            path=path,
+            retry_after=parse_retry_after(reply.headers.get("retry-after")),
+            request_id=reply.headers.get("x-request-id"),
+            operation=operation,
+        )
+
+    def _deadline_error(self, method: str, path: str, state: _CallState) -> NexlaError:
+        seconds = self.policy.deadline_s
+        context = {"method": method, "path": path, "attempts": state.attempts}
+        details = {"deadline_s": seconds}
+        if state.write_in_flight:
+            return AmbiguousWriteError(
+                f"{method} {path} did not finish within {seconds:g} s while the request was in "
+                "flight; it may or may not have been applied.",
+                context=context, details=details,
+            )  # fmt: skip
+        return UpstreamTimeoutError(
+            f"{method} {path} did not complete within the {seconds:g} s deadline.",
+            context=context, details=details,
+        )  # fmt: skip
+
+
+def raise_too_large(where: str, limit: int, status: int) -> None:
+    """Abort a response over the size cap (decoded bytes, so gzip bombs are caught too)."""
+    raise InvalidResponseError(
+        f"{where}: the response exceeds {limit // (1024 * 1024)} MB and was discarded.",
+        status_code=status,
+        retryable=False,
+        details={"limit_bytes": limit},
+    )
