@@ -18,6 +18,7 @@ from nexla_mcp.server.envelope import (
     unexpected_error_result,
     unknown_tool_result,
 )
+from nexla_mcp.server.testing import text_of
 
 
 def envelope_of(result: CallToolResult) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def envelope_of(result: CallToolResult) -> dict[str, Any]:
     assert result.is_error is True
     assert result.structured_content is None
     assert len(result.content) == 1
-    text = result.content[0].text  # type: ignore[union-attr]
+    text = text_of(result)
     assert ": " not in text.split('"', 2)[0], "compact JSON, no padding"
     payload = json.loads(text)
     assert list(payload) == ["error"]
@@ -105,7 +106,7 @@ def test_upstream_html_never_reaches_the_model() -> None:
         "<!DOCTYPE html><html><head><style>h1{color:red}</style><title>502</title></head>"
         "<body><h1>502 Bad Gateway</h1><script>alert(1)</script></body></html>"
     )
-    text = error_result(response_error(502, page)).content[0].text  # type: ignore[union-attr]
+    text = text_of(error_result(response_error(502, page)))
     assert "<" not in text and "alert" not in text and "color:red" not in text
     assert "502 Bad Gateway" in text
 
@@ -119,7 +120,7 @@ def test_secrets_in_upstream_replies_are_redacted() -> None:
             {"message": "bad key sk-live-registered-123", "password": "hunter2-hunter2",
              "detail": "Authorization: Bearer abc.def.ghi-token"},
         )  # fmt: skip
-        text = error_result(error).content[0].text  # type: ignore[union-attr]
+        text = text_of(error_result(error))
     finally:
         forget_secret("sk-live-registered-123")
     for secret in ("sk-live-registered-123", "hunter2-hunter2", "abc.def.ghi-token"):
@@ -135,7 +136,7 @@ def test_control_characters_in_upstream_messages_are_stripped() -> None:
 def test_large_upstream_responses_are_capped() -> None:
     """A huge error body is cut so one failure cannot flood the context window."""
     error = response_error(500, {"message": "x", "trace": ["frame " * 40] * 50})
-    text = error_result(error).content[0].text  # type: ignore[union-attr]
+    text = text_of(error_result(error))
     assert len(text) < 2000
 
 
@@ -160,7 +161,8 @@ def test_invalid_arguments_name_the_argument_and_the_constraint() -> None:
     body = envelope_of(invalid_arguments_result("list_flows", caught.value))
     assert body["type"] == "InvalidArgumentsError"
     assert body["details"]["errors"] == [
-        {"argument": "flow_id", "problem": "Input should be greater than 0", "constraint": {"gt": 0}},
+        {"argument": "flow_id", "problem": "Input should be greater than 0",
+         "constraint": {"gt": 0}},
         {"argument": "limit", "problem": "Input should be less than or equal to 100",
          "constraint": {"le": 100}},
     ]  # fmt: skip

@@ -1,0 +1,121 @@
+"""Drive the server in-process for tests, demos and benchmarks: no subprocess, no socket.
+
+    async with connect(Settings(sandbox=True), mode="legacy") as client:
+        flows = await call_ok(client, "list_flows", {"has_recent_errors": True})
+        error = await call_error(client, "get_flow", {"flow_id": 999999})
+
+``call_ok`` is the way to call a tool that should succeed: it fails unless the result is a
+success whose ``structured_content`` validates against the tool's ``outputSchema`` and whose
+text is a short summary rather than a copy of the JSON. ``call_error`` fails unless the result
+is the error envelope, and returns its ``error`` object. Both raise ``AssertionError``.
+``jsonschema`` (a test extra) is imported only when ``call_ok`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+from weakref import WeakKeyDictionary
+
+import httpx
+from mcp import Client
+from mcp.types import CallToolResult, TextContent, Tool
+
+from nexla_mcp.server.app import build_server
+from nexla_mcp.server.envelope import ENVELOPE_KEYS
+from nexla_mcp.settings import Settings
+
+__all__ = ["MODES", "MAX_SUMMARY_CHARS", "call_error", "call_ok", "connect", "text_of"]
+
+MODES: tuple[Literal["auto", "legacy"], ...] = ("auto", "legacy")
+"""Both protocol eras: ``auto`` negotiates 2026-07-28, ``legacy`` the 2025-11-25 handshake."""
+MAX_SUMMARY_CHARS = 1000
+
+_tools: WeakKeyDictionary[Client, dict[str, Tool]] = WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def connect(
+    settings: Settings | None = None,
+    *,
+    mode: Literal["auto", "legacy"] = "auto",
+    sandbox_app: Any = None,
+    http_client: httpx.AsyncClient | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """An MCP client connected in memory to ``build_server(settings)``.
+
+    By default the server talks to a fresh sandbox app (or ``sandbox_app``) through
+    ``httpx.ASGITransport``; pass ``http_client`` to put something else (e.g. respx) at the
+    HTTP boundary. ``client_options`` go to ``mcp.Client`` (``elicitation_callback``, …).
+    """
+    settings = settings or Settings(sandbox=True)
+    if http_client is not None:
+        server = build_server(settings, http_client=http_client)
+        async with Client(server, mode=mode, **client_options) as client:
+            yield client
+        return
+    if sandbox_app is None:
+        from nexla_mcp.sandbox import create_app
+
+        sandbox_app = create_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app)) as http:
+        server = build_server(settings, http_client=http)
+        async with Client(server, mode=mode, **client_options) as client:
+            yield client
+
+
+def text_of(result: CallToolResult) -> str:
+    """The text content of a result (all text blocks joined)."""
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def _tool(client: Client, name: str) -> Tool:
+    tools = _tools.get(client)
+    if tools is None or name not in tools:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        _tools[client] = tools
+    if name not in tools:
+        raise AssertionError(f"tool {name!r} is not registered; tools: {sorted(tools)}")
+    return tools[name]
+
+
+async def call_ok(
+    client: Client, name: str, arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Call a tool that must succeed; return its schema-valid ``structured_content``."""
+    import jsonschema
+
+    result = await client.call_tool(name, arguments or {})
+    if result.is_error:
+        raise AssertionError(f"{name} failed: {text_of(result)}")
+    tool = await _tool(client, name)
+    if tool.output_schema is None or result.structured_content is None:
+        raise AssertionError(f"{name} must return structured content with an output schema")
+    jsonschema.validate(
+        result.structured_content,
+        tool.output_schema,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+    summary = text_of(result)
+    if not summary or len(summary) > MAX_SUMMARY_CHARS or summary.lstrip().startswith("{"):
+        raise AssertionError(f"{name} text must be a short summary, got: {summary[:200]!r}")
+    return result.structured_content
+
+
+async def call_error(
+    client: Client, name: str, arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Call a tool that must fail; return the envelope's ``error`` object."""
+    result = await client.call_tool(name, arguments or {})
+    text = text_of(result)
+    if not result.is_error:
+        raise AssertionError(f"{name} unexpectedly succeeded: {text[:200]!r}")
+    if result.structured_content is not None:
+        raise AssertionError(f"{name} error result must not carry structured_content")
+    payload = json.loads(text)
+    if list(payload) != ["error"] or set(payload["error"]) != set(ENVELOPE_KEYS):
+        raise AssertionError(f"{name} error is not the envelope: {text[:300]!r}")
+    return payload["error"]
