@@ -132,6 +132,19 @@ def is_secret_key(key: str) -> bool:
 
 # --- text patterns --------------------------------------------------------------------------
 
+def _high_entropy(match: re.Match[str]) -> str:
+    """Redact a long token that looks random: mixed case, digits scattered between letters, and
+    no long lowercase run (which spares words, CamelCase names, paths, hex ids and UUIDs)."""
+    text = match.group(0)
+    uppers = sum(c.isupper() for c in text)
+    lowers = sum(c.islower() for c in text)
+    digit_letter_switches = len(re.findall(r"[0-9][A-Za-z]", text))
+    longest_lower_run = max((len(run) for run in re.findall(r"[a-z]+", text)), default=0)
+    if uppers >= 3 and lowers >= 3 and digit_letter_switches >= 3 and longest_lower_run <= 6:
+        return redacted("high_entropy")
+    return text
+
+
 _CREDENTIAL_WORD = (
     r"(?:(?=[A-Za-z]*[0-9._~+/:-])[A-Za-z0-9._~+/:-]{6,}|[A-Za-z]{20,})=*(?![A-Za-z0-9._~+/:=-])"
 )
@@ -139,7 +152,10 @@ _CREDENTIAL_WORD = (
 _TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
     # PEM first: its body would otherwise be chewed up piecemeal by the other patterns.
     (
-        re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.DOTALL),
+        # An unterminated block (truncated text) loses only its base64 body, not what follows.
+        re.compile(
+            r"-----BEGIN ([A-Z0-9 ]+)-----(?:.*?-----END \1-----|[A-Za-z0-9+/=\s\\]*)", re.DOTALL
+        ),
         redacted("pem"),
     ),
     (
@@ -160,15 +176,18 @@ _TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
     (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?"), redacted("jwt")),
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), redacted("aws_access_key")),
     # key=value / "key": "value" pairs inside free text (log lines, error messages, query strings).
+    # The key may be any identifier containing a secret word (secretAccessKey, X-Shopify-Access-
+    # Token); secret_kind_of_key then spares metadata such as token_type. Affix lengths are
+    # bounded so a megabyte-long word cannot make the scan quadratic.
     (
         re.compile(
             r"""(?ix)
-            (?P<key>\b(?:[a-z0-9]+[_-])*
-                (?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key
-                   |private[_-]?key|client[_-]?secret|service[_-]?key|session|signature|auth|cookie)
-            )\b
+            (?P<key>\b[a-z0-9_.-]{0,40}?
+                (?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key
+                   |private[_-]?key|service[_-]?key|session|signature|auth|cookie|credentials?)
+                [a-z0-9_.-]{0,40}?)
             (?P<sep>["']?\s*[:=]\s*["']?)
-            (?P<value>[^\s"'&,;}\]]+)
+            (?P<value>[^\s"'&,;}\]\)]+)
             """
         ),
         lambda m: (
@@ -178,6 +197,17 @@ _TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
             f"{redacted(secret_kind_of_key(m.group('key')) or 'secret')}"
         ),
     ),
+    # Well-known token formats (GitHub, Slack, Stripe, Google, Shopify).
+    (
+        re.compile(
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|xox[abpors]-[A-Za-z0-9-]{10,}"
+            r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}"
+            r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b"
+        ),
+        redacted("api_token"),
+    ),
+    # Unlabelled random-looking strings, e.g. an AWS secret key in a debug line.
+    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/=])"), _high_entropy),
 ]
 
 
@@ -281,9 +311,11 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
 
 # --- logging --------------------------------------------------------------------------------
 
-_STANDARD_RECORD_ATTRS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 class RedactingFilter(logging.Filter):

@@ -37,6 +37,20 @@ from nexla_mcp.redaction import (
             id="pem",
         ),
         pytest.param("-----BEGIN PRIVATE KEY-----\nMIIEtruncat", "MIIEtruncat", id="pem-cut"),
+        pytest.param(
+            "init secretAccessKey=wJalrXUtnFEMIK7MDENG x", "wJalrXUtnFEMIK7MDENG", id="camel"
+        ),
+        pytest.param(
+            "[X-Shopify-Access-Token: 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]",
+            "7d3f9a1c5e2b8d4f6a0c9e1b3d5f7a9c",
+            id="header-in-log",
+        ),
+        pytest.param("ghp_" + "a1B2c3D4" * 5, "a1B2c3D4a1B2", id="known-prefix"),
+        pytest.param(
+            "debug r8Jf2kQ9vX/4mTz7Lp1Wc6Hs3Yb0Dn5Ga8Ue2Qi end",
+            "r8Jf2kQ9vX/4mTz7Lp1Wc6Hs3Yb0Dn5Ga8Ue2Qi",
+            id="high-entropy",
+        ),
     ],
 )
 def test_redact_text_removes_secret_looking_values(text: str, secret: str) -> None:
@@ -55,6 +69,9 @@ def test_redact_text_removes_secret_looking_values(text: str, secret: str) -> No
         "data_credentials_id=5001 auth_template_id=3",
         "the session ended; key=orders/2025-03-04.json",
         "Processed records=1200, errors=0, size=1048576",
+        "author=Bob wrote com/nexla/connector/RestSourceConnectorTask2Handler1",
+        "TheQuickBrownFoxJumpsOverTheLazyDog12345 d41d8cd98f00b204e9800998ecf8427e",
+        "550e8400-e29b-41d4-a716-446655440000 orders-bucket/in/2025-03-04.json",
     ],
 )
 def test_redact_text_leaves_harmless_text_alone(text: str) -> None:
@@ -82,6 +99,14 @@ def test_is_secret_key_recognises_secret_names(key: str) -> None:
 def test_is_secret_key_spares_metadata_keys(key: str) -> None:
     """Keys that describe a secret (its id, type, expiry) are not blanked."""
     assert not is_secret_key(key)
+
+
+def test_unterminated_pem_block_does_not_swallow_the_rest_of_the_text() -> None:
+    """A truncated PEM loses its base64 body but the following fields survive."""
+    text = '{"private_key": "-----BEGIN PRIVATE KEY-----MIIEvgIBADANBg", "region": "us-east-1"}'
+    cleaned = redact_text(text)
+    assert "MIIEvgIBADANBg" not in cleaned
+    assert '"region": "us-east-1"' in cleaned
 
 
 def test_redact_value_blanks_secret_keys_recursively_and_keeps_the_rest() -> None:

@@ -29,7 +29,9 @@ def check_resource_type(resource_type: str, allowed: tuple[str, ...] = RESOURCE_
         ValidationError: for any other value.
     """
     if resource_type not in allowed:
-        raise _bad_input(f"resource_type must be one of {', '.join(allowed)}; got {resource_type!r}")
+        raise _bad_input(
+            f"resource_type must be one of {', '.join(allowed)}; got {resource_type!r}"
+        )
     return resource_type
 
 
@@ -121,5 +123,6 @@ class ClientCore:
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise InvalidResponseError(
                 f"{where}: the reply does not have the documented shape ({model.__name__}).",
-                original_error=exc, retryable=False,
+                original_error=exc,
+                retryable=False,
             ) from exc

@@ -98,7 +98,7 @@ class FlowsMixin(ClientCore):
         return await self._flow_write("activate", f"/flows/{check_id(flow_id, 'flow_id')}", all)
 
     async def pause_flow(self, flow_id: int, *, all: bool = False) -> FlowDocument:
-        """``PUT /flows/{flow_id}/pause``: this node and everything downstream (``all``: whole flow).
+        """``PUT /flows/{flow_id}/pause``: this node and all downstream (``all``: the whole flow).
 
         Raises:
             AuthorizationError: needs operator or higher.
@@ -138,7 +138,9 @@ class FlowsMixin(ClientCore):
                 ``response``) or the flow is shared.
             NotFoundError: unknown id.
         """
-        await self._call("DELETE", f"/flows/{check_id(flow_id, 'flow_id')}", operation="delete_flow")
+        await self._call(
+            "DELETE", f"/flows/{check_id(flow_id, 'flow_id')}", operation="delete_flow"
+        )
 
     async def delete_flow_by_resource(self, resource_type: ResourceType, resource_id: int) -> None:
         """``DELETE /{rt}/{id}/flow``.

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from nexla_mcp.nexla.core import ClientCore, check_id, check_resource_type, epoch_ms, epoch_s, iso_date
+from nexla_mcp.nexla.core import (
+    ClientCore,
+    check_id,
+    check_resource_type,
+    epoch_ms,
+    epoch_s,
+    iso_date,
+)
 from nexla_mcp.nexla.models import (
     AuditLogEntry,
     DailyMetrics,
@@ -76,8 +83,11 @@ class MonitoringMixin(ClientCore):
             operation="get_run_summary",
         )  # fmt: skip
         section = _section(body, "metrics")
-        payload = {"status": body.get("status") if isinstance(body, dict) else None,
-                   "rows": section.get("data") or [], "meta": section.get("meta") or {}}  # fmt: skip
+        payload = {
+            "status": body.get("status") if isinstance(body, dict) else None,
+            "rows": section.get("data") or [],
+            "meta": section.get("meta") or {},
+        }
         return self._validate(RunSummary, payload, f"GET {path}")
 
     async def get_flow_metrics(
@@ -127,7 +137,7 @@ class MonitoringMixin(ClientCore):
         severity: str | None = None, run_id: int | None = None, page: int | None = None,
         per_page: int | None = None,
     ) -> LogPage:  # fmt: skip
-        """``GET /flows/{flow_id}/logs``: a flow's logs over a time range; times sent in **seconds**.
+        """``GET /flows/{flow_id}/logs``: a flow's logs over a time range, sent in **seconds**.
 
         Raises:
             ValidationError: bad flow_id (nothing sent).

@@ -24,7 +24,7 @@ def _probe_result(reply: ApiResponse) -> ProbeResult:
 
 
 def _accessor_body(accessors: list[dict[str, Any]]) -> dict[str, Any]:
-    """Validate accessor items; a TEAM ``team_id`` (the seed's spelling) becomes ``id`` (§19 #19)."""
+    """Validate accessor items; a TEAM ``team_id`` (seed spelling) becomes ``id`` (§19 #19)."""
     if not isinstance(accessors, list) or not accessors:
         raise ValidationError(
             "accessors must be a non-empty list of {type, id|email|name, access_roles}",

@@ -11,7 +11,15 @@ from typing import Any, Literal, TypeVar
 
 from nexla_mcp.errors import ValidationError
 from nexla_mcp.nexla.core import ClientCore, check_id, check_resource_type
-from nexla_mcp.nexla.models import Credential, Destination, Nexset, Page, Resource, Source, Transform
+from nexla_mcp.nexla.models import (
+    Credential,
+    Destination,
+    Nexset,
+    Page,
+    Resource,
+    Source,
+    Transform,
+)
 
 __all__ = ["COLLECTION_MODELS", "ResourcesMixin"]
 
@@ -60,9 +68,7 @@ class ResourcesMixin(ClientCore):
         model = COLLECTION_MODELS[check_resource_type(resource_type, tuple(COLLECTION_MODELS))]
         return await self._get_one(model, resource_type, resource_id, expand)
 
-    async def _get_one(
-        self, model: type[R], collection: str, resource_id: int, expand: bool
-    ) -> R:
+    async def _get_one(self, model: type[R], collection: str, resource_id: int, expand: bool) -> R:
         path = f"/{collection}/{check_id(resource_id, 'resource_id')}"
         return await self._model(
             model, "GET", path, params={"expand": expand or None}, operation=f"get_{collection}"

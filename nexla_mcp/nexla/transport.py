@@ -28,10 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -41,16 +38,22 @@ import httpx
 from nexla_mcp.errors import (
     AmbiguousWriteError,
     CircuitOpenError,
-    InvalidResponseError,
-    NetworkError,
     NexlaError,
     RetryBudgetExhaustedError,
     UpstreamTimeoutError,
-    error_for_response,
 )
 from nexla_mcp.nexla.auth import TokenManager
-from nexla_mcp.nexla.reliability import RetryPolicy, guard_for_host, parse_retry_after
-from nexla_mcp.redaction import install_redaction, redact_text
+from nexla_mcp.nexla.outcomes import (
+    ApiResponse,
+    AttemptFailure,
+    classify_exception,
+    classify_response,
+    encode_query,
+    error_from_reply,
+    too_large,
+)
+from nexla_mcp.nexla.reliability import RetryPolicy, guard_for_host
+from nexla_mcp.redaction import install_redaction
 
 __all__ = ["ACCEPT", "ApiResponse", "Transport", "user_agent"]
 
@@ -58,14 +61,6 @@ logger = install_redaction(logging.getLogger("nexla_mcp.nexla"))
 
 ACCEPT = "application/vnd.nexla.api.v1+json"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_MAYBE_SENT = (
-    httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
-    httpx.RemoteProtocolError,
-)  # fmt: skip
-_HTML_TAG = re.compile(r"<[^>]*>")
-_WHITESPACE = re.compile(r"\s+")
-SAMPLE_CHARS = 200
 
 
 def user_agent() -> str:
@@ -76,54 +71,10 @@ def user_agent() -> str:
         return "nexla-mcp/0"
 
 
-@dataclass(frozen=True)
-class ApiResponse:
-    """A checked reply: status, headers and the parsed JSON body (None when empty)."""
-
-    status_code: int
-    headers: httpx.Headers
-    body: Any
-
-
-@dataclass
-class _Failure:
-    """One failed attempt, classified."""
-
-    error: NexlaError
-    retry_allowed: bool
-    is_timeout: bool = False
-    breaker_failure: bool = False
-    retry_after: float | None = None
-
-
 class _CallState:
     def __init__(self) -> None:
         self.write_in_flight = False
         self.attempts = 0
-
-
-def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
-    """Query params as Nexla reads them: booleans as 1/0 (§19 #24), lists comma-joined."""
-    result: dict[str, str] = {}
-    for key, value in (params or {}).items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            result[key] = "1" if value else "0"
-        elif isinstance(value, list | tuple | set | frozenset):
-            result[key] = ",".join(str(item) for item in value)
-        elif isinstance(value, datetime | date):
-            result[key] = value.isoformat()
-        else:
-            result[key] = str(value)
-    return result
-
-
-def _text_sample(content: bytes) -> str:
-    text = content.decode("utf-8", errors="replace")
-    if "<" in text and ">" in text:
-        text = _HTML_TAG.sub(" ", text)
-    return redact_text(_WHITESPACE.sub(" ", text).strip())[:SAMPLE_CHARS]
 
 
 class Transport:
@@ -175,14 +126,16 @@ class Transport:
         state = _CallState()
         with anyio.move_on_after(self.policy.deadline_s):
             token = await self.tokens.token()
-            reply = await self._send(method, path, f"Bearer {token}", params, json_body, safe, state)
+            reply = await self._send(
+                method, path, f"Bearer {token}", params, json_body, safe, state
+            )
             if reply.status_code == 401 and self.tokens.can_renew:
                 token = await self.tokens.renew(stale=token)
                 reply = await self._send(
                     method, path, f"Bearer {token}", params, json_body, safe, state
                 )
             if reply.status_code >= 300 and reply.status_code not in ok_statuses:
-                error = self._error(method, path, reply, operation)
+                error = error_from_reply(method, path, reply, operation)
                 if reply.status_code == 401 and not self.tokens.can_renew:
                     error.hint = (
                         "The access token was rejected and cannot be renewed: set "
@@ -197,7 +150,7 @@ class Transport:
         state = _CallState()
         reply = await self._send("POST", "/token", f"Basic {service_key}", None, None, True, state)
         if reply.status_code >= 300:
-            raise self._error("POST", "/token", reply, "obtain_session_token")
+            raise error_from_reply("POST", "/token", reply, "obtain_session_token")
         return reply.body
 
     async def logout(self, token: str) -> None:
@@ -221,9 +174,13 @@ class Transport:
         elif method in {"POST", "PUT"}:
             headers["Content-Length"] = "0"
         return self._http.build_request(
-            method, self.api_url + path, params=_query(params), content=content, headers=headers,
+            method,
+            self.api_url + path,
+            params=encode_query(params),
+            content=content,
+            headers=headers,
             timeout=self._timeout,
-        )  # fmt: skip
+        )
 
     async def _send(
         self,
@@ -239,7 +196,7 @@ class Transport:
         breaker, budget = self.guard.breaker, self.guard.budget
         start = self._clock()
         spent = 0
-        last: _Failure | None = None
+        last: AttemptFailure | None = None
         for attempt in range(1, self.policy.max_attempts + 1):
             if not breaker.try_acquire(self._clock()):
                 wait = breaker.seconds_until_trial(self._clock()) or 1.0
@@ -253,7 +210,9 @@ class Transport:
             state.attempts += 1
             verdict_recorded = False
             try:
-                outcome = await self._attempt(method, path, auth, params, json_body, idempotent, state)
+                outcome = await self._attempt(
+                    method, path, auth, params, json_body, idempotent, state
+                )
                 if isinstance(outcome, ApiResponse):
                     breaker.record_success()
                     verdict_recorded = True
@@ -293,7 +252,7 @@ class Transport:
         assert last is not None  # the loop either returned or recorded a failure
         raise last.error
 
-    def _retry_delay(self, failure: _Failure, attempt: int, start: float) -> float | None:
+    def _retry_delay(self, failure: AttemptFailure, attempt: int, start: float) -> float | None:
         """Seconds to sleep before the next attempt, or None to stop and raise now."""
         if not failure.retry_allowed or attempt >= self.policy.max_attempts:
             return None
@@ -314,7 +273,7 @@ class Transport:
         json_body: Any,
         idempotent: bool,
         state: _CallState,
-    ) -> ApiResponse | _Failure:
+    ) -> ApiResponse | AttemptFailure:
         request = self._build(method, path, auth, params, json_body)
         where = f"{method} {path}"
         # Left set if the deadline cancels us mid-exchange: that write's outcome is unknown.
@@ -327,135 +286,30 @@ class Transport:
                 await response.aclose()
         except (httpx.TransportError, httpx.DecodingError) as exc:
             state.write_in_flight = False
-            return self._classify_exception(exc, method, path, idempotent)
+            return classify_exception(exc, method, path, idempotent)
         state.write_in_flight = False
-        return self._classify(method, path, response, content, idempotent)
-
-    @staticmethod
-    def _classify_exception(
-        exc: httpx.HTTPError, method: str, path: str, idempotent: bool
-    ) -> _Failure:
-        where = f"{method} {path}"
-        context = {"method": method, "path": path}
-        timeout = isinstance(exc, httpx.TimeoutException)
-        if isinstance(exc, _NEVER_SENT):
-            error_class = UpstreamTimeoutError if timeout else NetworkError
-            return _Failure(
-                error_class(f"{where}: could not connect to Nexla ({type(exc).__name__}).",
-                            original_error=exc, context=context),
-                retry_allowed=True, is_timeout=timeout, breaker_failure=True,
-            )  # fmt: skip
-        if isinstance(exc, _MAYBE_SENT):
-            if not idempotent:
-                return _Failure(
-                    AmbiguousWriteError(
-                        f"{where} failed after the request may have reached Nexla "
-                        f"({type(exc).__name__}); it was not retried.",
-                        original_error=exc, context=context,
-                        details={"cause": type(exc).__name__},
-                    ),
-                    retry_allowed=False, is_timeout=timeout, breaker_failure=True,
-                )  # fmt: skip
-            error_class = UpstreamTimeoutError if timeout else NetworkError
-            reason = "timed out" if timeout else "connection dropped"
-            return _Failure(
-                error_class(f"{where}: {reason} ({type(exc).__name__}).",
-                            original_error=exc, context=context),
-                retry_allowed=True, is_timeout=timeout, breaker_failure=True,
-            )  # fmt: skip
-        if isinstance(exc, httpx.DecodingError):
-            return _Failure(
-                InvalidResponseError(f"{where}: the response body could not be decoded.",
-                                     original_error=exc, context=context),
-                retry_allowed=idempotent,
-            )  # fmt: skip
-        return _Failure(
-            NetworkError(f"{where}: {type(exc).__name__}.", original_error=exc, context=context,
-                         retryable=False),
-            retry_allowed=False,
-        )  # fmt: skip
-
-    def _classify(
-        self, method: str, path: str, response: httpx.Response, content: bytes, idempotent: bool
-    ) -> ApiResponse | _Failure:
-        status = response.status_code
-        where = f"{method} {path}"
-        if status < 300:
-            try:
-                body = self._parse_success(response, content)
-            except ValueError as exc:
-                return _Failure(
-                    InvalidResponseError(
-                        f"{where}: Nexla answered HTTP {status} with a body that is not JSON.",
-                        status_code=status, response=_text_sample(content),
-                        details={"content_type": response.headers.get("content-type", "")},
-                        original_error=exc,
-                    ),
-                    retry_allowed=idempotent,
-                )  # fmt: skip
-            return ApiResponse(status, response.headers, body)
-        reply = ApiResponse(status, response.headers, self._parse_error_body(content))
-        if status not in self.policy.retry_statuses:
-            return reply
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        error = self._error(method, path, reply, None)
-        server_said_not_processed = status in (429, 503) and retry_after is not None
-        if not idempotent and status in (500, 502, 504):
-            error.details["outcome"] = "unknown"
-            error.hint = (
-                "Nexla failed while handling this change, so it may or may not have been "
-                "applied; re-read the resource's state before trying again."
-            )
-        return _Failure(
-            error,
-            retry_allowed=idempotent or server_said_not_processed,
-            breaker_failure=status >= 500 or status == 408,
-            retry_after=retry_after,
+        return classify_response(
+            method,
+            path,
+            response,
+            content,
+            idempotent=idempotent,
+            retry_statuses=self.policy.retry_statuses,
         )
-
-    def _parse_success(self, response: httpx.Response, content: bytes) -> Any:
-        if not content.strip():
-            return None
-        content_type = response.headers.get("content-type", "").lower()
-        if "html" in content_type:
-            raise ValueError(f"unexpected content type {content_type!r}")
-        return json.loads(content)
-
-    @staticmethod
-    def _parse_error_body(content: bytes) -> Any:
-        if not content.strip():
-            return None
-        try:
-            return json.loads(content)
-        except ValueError:
-            return _text_sample(content)
 
     async def _read_capped(self, response: httpx.Response, where: str) -> bytes:
         limit = self.policy.max_response_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise_too_large(where, limit, response.status_code)
+            raise too_large(where, limit, response.status_code)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise_too_large(where, limit, response.status_code)
+                raise too_large(where, limit, response.status_code)
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def _error(
-        self, method: str, path: str, reply: ApiResponse, operation: str | None
-    ) -> NexlaError:
-        return error_for_response(
-            reply.status_code,
-            reply.body,
-            method=method,
-            path=path,
-            retry_after=parse_retry_after(reply.headers.get("retry-after")),
-            request_id=reply.headers.get("x-request-id"),
-            operation=operation,
-        )
 
     def _deadline_error(self, method: str, path: str, state: _CallState) -> NexlaError:
         seconds = self.policy.deadline_s
@@ -471,13 +325,3 @@ class Transport:
             f"{method} {path} did not complete within the {seconds:g} s deadline.",
             context=context, details=details,
         )  # fmt: skip
-
-
-def raise_too_large(where: str, limit: int, status: int) -> None:
-    """Abort a response over the size cap (decoded bytes, so gzip bombs are caught too)."""
-    raise InvalidResponseError(
-        f"{where}: the response exceeds {limit // (1024 * 1024)} MB and was discarded.",
-        status_code=status,
-        retryable=False,
-        details={"limit_bytes": limit},
-    )

@@ -57,7 +57,9 @@ async def test_concurrent_401s_share_one_renewal(fake_time: FakeTime) -> None:
             for _ in range(10):
                 group.start_soon(client.get_flow, 1)
     assert len(nexla.token_requests) == 2
-    assert sum(1 for r in nexla.requests if r.headers["authorization"].endswith("issued1.sig")) == 11
+    assert (
+        sum(1 for r in nexla.requests if r.headers["authorization"].endswith("issued1.sig")) == 11
+    )
 
 
 async def test_first_concurrent_calls_share_one_login(fake_time: FakeTime) -> None:
@@ -80,10 +82,9 @@ async def test_rejected_service_key_fails_without_a_loop_or_a_secret(
         async with make_client(nexla, fake_time) as client:
             with pytest.raises(AuthenticationError) as caught:
                 await client.get_flow(1)
-            rendered = " ".join(
-                [str(caught.value), repr(caught.value), json.dumps(caught.value.get_error_summary()),
-                 repr(client), caplog.text]
-            )  # fmt: skip
+            error = caught.value
+            summary = json.dumps(error.get_error_summary())
+            rendered = " ".join([str(error), repr(error), summary, repr(client), caplog.text])
     assert len(nexla.token_requests) == 1
     assert nexla.requests == []
     assert SERVICE_KEY not in rendered
@@ -128,7 +129,9 @@ async def test_access_token_mode_never_renews_and_hints_at_the_settings(
 ) -> None:
     """A 401 with a direct access token is final and says which settings fix it."""
     nexla = FakeNexla()
-    async with make_client(nexla, fake_time, service_key=None, access_token="direct-token-1") as client:
+    async with make_client(
+        nexla, fake_time, service_key=None, access_token="direct-token-1"
+    ) as client:
         with pytest.raises(AuthenticationError) as caught:
             await client.get_flow(1)
     assert nexla.token_requests == []

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.anyio
 
 
 def pages_of(total: int, *, ignore_page: bool = False, report_total: bool = True):
-    """A page fetcher over ints 1..total; ``ignore_page`` mimics a server that always sends page 1."""
+    """A fetcher over ints 1..total; ``ignore_page`` mimics a server that always sends page 1."""
     calls: list[int] = []
 
     async def fetch(page: int, per_page: int) -> PageResult[int]:
@@ -60,7 +60,11 @@ async def test_max_pages_guard_stops_a_huge_listing_with_a_resume_point() -> Non
     fetch, calls = pages_of(100_000)
     paginator = Paginator(fetch, per_page=10, max_pages=3, max_items=None, key=lambda i: i)
     assert len(await paginator.collect()) == 30
-    assert (paginator.stop_reason, paginator.truncated, paginator.next_page) == ("max_pages", True, 4)
+    assert (paginator.stop_reason, paginator.truncated, paginator.next_page) == (
+        "max_pages",
+        True,
+        4,
+    )
     assert calls == [1, 2, 3]
 
 
@@ -69,7 +73,11 @@ async def test_max_items_guard_stops_mid_page() -> None:
     fetch, _ = pages_of(100)
     paginator = Paginator(fetch, per_page=10, max_items=15, key=lambda i: i)
     assert await paginator.collect() == list(range(1, 16))
-    assert (paginator.stop_reason, paginator.truncated, paginator.items_yielded) == ("max_items", True, 15)
+    assert (paginator.stop_reason, paginator.truncated, paginator.items_yielded) == (
+        "max_items",
+        True,
+        15,
+    )
 
 
 def test_invalid_guards_are_rejected() -> None:

@@ -319,7 +319,9 @@ async def test_oversized_and_gzip_bomb_responses_are_aborted(fake_time: FakeTime
 
 async def test_non_utf8_body_is_an_invalid_response_not_a_crash(fake_time: FakeTime) -> None:
     """Row 25: undecodable bytes become InvalidResponseError."""
-    bad = httpx.Response(200, content=b"\xff\xfe{\x00", headers={"content-type": "application/json"})
+    bad = httpx.Response(
+        200, content=b"\xff\xfe{\x00", headers={"content-type": "application/json"}
+    )
     async with make_client(FakeNexla([bad] * 3), fake_time) as client:
         with pytest.raises(InvalidResponseError):
             await client.get_flow(1)

@@ -1,69 +1,34 @@
-"""Pydantic models for the Nexla replies the client returns.
+"""Flows and resources: flow documents, sources, nexsets, destinations, credentials, transforms.
 
-Every model allows extra fields and treats everything but ``id`` as optional: the server sends
-more than the SDK models, fewer than the docs claim, and status enums are open strings (§19 #23).
-Accessors smooth over the documented inconsistencies (§19 #16, #17) so callers need not.
+Every field but ``id`` is optional and unknown fields are kept: the server sends more than the SDK
+models, fewer than the docs claim, and status enums are open strings (§19 #23). Accessors smooth
+over the documented inconsistencies (§19 #16, #17).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
+
+from nexla_mcp.nexla.models.base import RESOURCE_KEYS, NexlaModel, ResourceType
 
 __all__ = [
-    "Accessor",
-    "AsyncTask",
-    "AsyncTaskResult",
-    "AuditLogEntry",
     "Credential",
-    "DailyMetric",
-    "DailyMetrics",
     "Destination",
     "FlowDocument",
-    "FlowMetrics",
     "FlowNode",
     "FlowsPage",
-    "LogEntry",
-    "LogPage",
-    "MetricsMeta",
     "Nexset",
-    "NexlaModel",
-    "Notification",
     "Page",
-    "ProbeResult",
     "Resource",
-    "ResourceType",
-    "RunSummary",
-    "RunSummaryRow",
     "Source",
     "Transform",
-    "epoch_to_datetime",
 ]
 
 T = TypeVar("T")
-ResourceType = Literal["data_sources", "data_sets", "data_sinks"]
-RESOURCE_KEYS: dict[str, ResourceType] = {
-    "data_source_id": "data_sources",
-    "data_set_id": "data_sets",
-    "data_sink_id": "data_sinks",
-}
-# Epoch values at or above this are milliseconds (year 5138 in seconds), §19 #10.
-MILLISECOND_THRESHOLD = 100_000_000_000
-
-
-def epoch_to_datetime(value: int | float) -> datetime:
-    """An epoch number in seconds or milliseconds (decided by magnitude) as an aware UTC time."""
-    seconds = value / 1000 if abs(value) >= MILLISECOND_THRESHOLD else value
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-class NexlaModel(BaseModel):
-    """Base: tolerant of unknown and missing fields, populated by name or alias."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
 class FlowNode(NexlaModel):
@@ -239,7 +204,11 @@ class FlowDocument(NexlaModel):
 
     def resource_ids(self) -> dict[ResourceType, list[int]]:
         """Ids of the sources, nexsets and sinks wrapped by the nodes, in tree order."""
-        result: dict[ResourceType, list[int]] = {"data_sources": [], "data_sets": [], "data_sinks": []}
+        result: dict[ResourceType, list[int]] = {
+            "data_sources": [],
+            "data_sets": [],
+            "data_sinks": [],
+        }
         for node in self.iter_nodes():
             if node.resource is not None:
                 resource_type, resource_id = node.resource
@@ -263,157 +232,3 @@ class Page(NexlaModel, Generic[T]):
     total: int | None = None
     page: int | None = None
     per_page: int | None = None
-
-
-class ProbeResult(NexlaModel):
-    """A credential probe reply; ``ok`` is True for any 2xx (§19 #6)."""
-
-    ok: bool
-    status_code: int
-    status: Any = None
-    message: str | None = None
-    connection_type: str | None = None
-    output: Any = Field(default=None, validation_alias=AliasChoices("output", "object"))
-
-
-class MetricsMeta(NexlaModel):
-    """Paging metadata of metrics and logs bodies (camelCase or snake_case on the wire)."""
-
-    current_page: int | None = Field(None, validation_alias=AliasChoices("currentPage", "current_page"))
-    page_count: int | None = Field(
-        None, validation_alias=AliasChoices("pageCount", "pages_count", "page_count", "total_pages")
-    )
-    total_count: int | None = Field(None, validation_alias=AliasChoices("totalCount", "total_count"))
-    org_id: int | None = None
-    run_id: int | None = None
-
-
-class DailyMetric(NexlaModel):
-    """One UTC day of a resource's records, bytes and errors."""
-
-    time: date
-    records: int = 0
-    size: int = 0
-    errors: int = 0
-
-
-class DailyMetrics(NexlaModel):
-    """``GET /{rt}/{id}/metrics``."""
-
-    status: int | None = None
-    metrics: list[DailyMetric] = Field(default_factory=list)
-
-
-class RunSummaryRow(NexlaModel):
-    """One run of a resource (§11.2); failure is ``errors > 0`` since runs carry no status."""
-
-    run_id: int | None = Field(None, validation_alias=AliasChoices("runId", "run_id"))
-    last_written: int | None = Field(None, validation_alias=AliasChoices("lastWritten", "last_written"))
-    data_set_id: int | None = Field(None, validation_alias=AliasChoices("dataSetId", "data_set_id"))
-    records: int = 0
-    size: int = 0
-    errors: int = 0
-
-    @property
-    def started_at(self) -> datetime | None:
-        """The run id is an epoch-ms timestamp of the run's start."""
-        return epoch_to_datetime(self.run_id) if self.run_id else None
-
-
-class RunSummary(NexlaModel):
-    """``GET /{rt}/{id}/metrics/run_summary``: rows from ``metrics.data`` plus ``meta`` (§19 #8)."""
-
-    status: int | None = None
-    rows: list[RunSummaryRow] = Field(default_factory=list)
-    meta: MetricsMeta = Field(default_factory=MetricsMeta)
-
-
-class FlowMetrics(NexlaModel):
-    """``GET /{rt}/{id}/flow/metrics``; ``data`` is kept as the opaque dict the server sends."""
-
-    status: int | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    meta: MetricsMeta = Field(default_factory=MetricsMeta)
-
-
-class LogEntry(NexlaModel):
-    """One flow log line, normalised like the SDK (``log`` → ``message``)."""
-
-    timestamp: datetime
-    message: str = Field("", validation_alias=AliasChoices("message", "log"))
-    severity: str | None = Field(None, validation_alias=AliasChoices("severity", "level"))
-    log_type: str | None = None
-    resource_type: str | None = None
-    resource_id: int | None = None
-    run_id: int | None = None
-
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _epoch(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return epoch_to_datetime(value)
-        return value
-
-
-class LogPage(NexlaModel):
-    """A page of flow logs with its metadata."""
-
-    entries: list[LogEntry] = Field(default_factory=list)
-    meta: MetricsMeta = Field(default_factory=MetricsMeta)
-
-
-class AsyncTask(NexlaModel):
-    """An async task; the server says ``task_type``, the OAS ``type`` (§19 #14)."""
-
-    id: int
-    task_type: str | None = Field(None, validation_alias=AliasChoices("task_type", "type"))
-    status: str | None = None
-    progress: int | None = None
-    arguments: dict[str, Any] | None = None
-    result: Any = None
-    error: Any = None
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    stopped_at: datetime | None = Field(None, validation_alias=AliasChoices("stopped_at", "finished_at"))
-
-
-class AsyncTaskResult(NexlaModel):
-    """``GET /async_tasks/{id}/result``: ``ready`` is False while the server answers 102."""
-
-    ready: bool
-    result: Any = None
-
-
-class Accessor(NexlaModel):
-    """One entry of a resource's access list."""
-
-    type: str | None = None
-    id: int | None = None
-    email: str | None = None
-    name: str | None = None
-    access_roles: list[str] = Field(default_factory=list)
-
-
-class Notification(NexlaModel):
-    """One notification (``GET /notifications``)."""
-
-    id: int
-    level: str | None = None
-    resource_type: str | None = None
-    resource_id: int | None = None
-    message: str | None = None
-    ts: int | None = None
-    read_at: datetime | None = None
-    created_at: datetime | None = None
-
-
-class AuditLogEntry(NexlaModel):
-    """One audit-log entry of a resource."""
-
-    id: int | None = None
-    item_type: str | None = None
-    item_id: int | None = None
-    event: str | None = None
-    change_summary: list[Any] = Field(default_factory=list)
-    object_changes: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime | None = None

@@ -1,0 +1,37 @@
+"""The base model and helpers shared by every Nexla reply model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "MILLISECOND_THRESHOLD",
+    "RESOURCE_KEYS",
+    "NexlaModel",
+    "ResourceType",
+    "epoch_to_datetime",
+]
+
+ResourceType = Literal["data_sources", "data_sets", "data_sinks"]
+RESOURCE_KEYS: dict[str, ResourceType] = {
+    "data_source_id": "data_sources",
+    "data_set_id": "data_sets",
+    "data_sink_id": "data_sinks",
+}
+# Epoch values at or above this are milliseconds (year 5138 in seconds), §19 #10.
+MILLISECOND_THRESHOLD = 100_000_000_000
+
+
+def epoch_to_datetime(value: int | float) -> datetime:
+    """An epoch number in seconds or milliseconds (decided by magnitude) as an aware UTC time."""
+    seconds = value / 1000 if abs(value) >= MILLISECOND_THRESHOLD else value
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class NexlaModel(BaseModel):
+    """Base: tolerant of unknown and missing fields, populated by name or alias."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
