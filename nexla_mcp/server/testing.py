@@ -17,7 +17,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
-from weakref import WeakKeyDictionary
 
 import httpx
 from mcp import Client
@@ -32,8 +31,6 @@ __all__ = ["MODES", "MAX_SUMMARY_CHARS", "call_error", "call_ok", "connect", "te
 MODES: tuple[Literal["auto", "legacy"], ...] = ("auto", "legacy")
 """Both protocol eras: ``auto`` negotiates 2026-07-28, ``legacy`` the 2025-11-25 handshake."""
 MAX_SUMMARY_CHARS = 1000
-
-_tools: WeakKeyDictionary[Client, dict[str, Tool]] = WeakKeyDictionary()
 
 
 @asynccontextmanager
@@ -73,10 +70,7 @@ def text_of(result: CallToolResult) -> str:
 
 
 async def _tool(client: Client, name: str) -> Tool:
-    tools = _tools.get(client)
-    if tools is None or name not in tools:
-        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        _tools[client] = tools
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     if name not in tools:
         raise AssertionError(f"tool {name!r} is not registered; tools: {sorted(tools)}")
     return tools[name]

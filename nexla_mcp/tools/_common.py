@@ -18,7 +18,8 @@ A tool module looks like this (``tools/context.py`` is the working example)::
   input schema.
 - Use the argument types below so every tool speaks the same vocabulary; defaults go at the
   parameter (``limit: Limit = DEFAULT_LIMIT``, ``cursor: Cursor = None``,
-  ``detail: Detail = "summary"``).
+  ``detail: Detail = "summary"``), and optional ids use the ``Optional*`` aliases
+  (``run_id: OptionalRunId = None``), never ``RunId | None``.
 - Pass every string that came from Nexla through ``sanitize_text`` before returning it.
 """
 
@@ -39,6 +40,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from nexla_mcp.errors import NexlaError
+from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.server.envelope import error_result, tool_error_result, unexpected_error_result
 from nexla_mcp.server.state import ServerState
 from nexla_mcp.server.text import sanitize_text, sanitize_value
@@ -48,13 +50,20 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_ID",
     "MAX_LIMIT",
+    "Client",
     "CredentialId",
     "Cursor",
     "Detail",
     "FlowId",
     "Limit",
+    "OptionalCredentialId",
+    "OptionalFlowId",
+    "OptionalResourceId",
+    "OptionalResourceType",
+    "OptionalRunId",
     "ResourceId",
     "ResourceType",
+    "ResourceTypeName",
     "RunId",
     "ServerSettings",
     "nexla_tool",
@@ -76,24 +85,31 @@ MAX_ID = 2**53 - 1
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
-FlowId = Annotated[int, Field(gt=0, le=MAX_ID, description="Flow id, as list_flows returns it.")]
-ResourceType = Annotated[
-    Literal["data_sources", "data_sets", "data_sinks"],
-    Field(
-        description="Kind of resource: data_sources (sources), data_sets (nexsets) or "
-        "data_sinks (destinations)."
-    ),
-]
-ResourceId = Annotated[
-    int,
-    Field(
-        gt=0, le=MAX_ID, description="Id of the source, nexset or destination (see resource_type)."
-    ),
-]
-CredentialId = Annotated[int, Field(gt=0, le=MAX_ID, description="Data credential id.")]
-RunId = Annotated[
-    int, Field(gt=0, le=MAX_ID, description="Run id, as get_flow or get_run_metrics report it.")
-]
+# Each rule lives in one Field so the required and the optional spelling cannot drift apart.
+# An optional argument must use the Optional* alias: `FlowId | None` would bury the description
+# inside an anyOf branch, where many clients never look.
+_FLOW_ID = Field(gt=0, le=MAX_ID, description="Flow id, as list_flows returns it.")
+_RESOURCE_TYPE = Field(
+    description="Kind of resource: data_sources (sources), data_sets (nexsets) or data_sinks "
+    "(destinations)."
+)
+_RESOURCE_ID = Field(
+    gt=0, le=MAX_ID, description="Id of the source, nexset or destination (see resource_type)."
+)
+_CREDENTIAL_ID = Field(gt=0, le=MAX_ID, description="Data credential id.")
+_RUN_ID = Field(gt=0, le=MAX_ID, description="Run id, as get_flow or get_run_metrics report it.")
+
+ResourceTypeName = Literal["data_sources", "data_sets", "data_sinks"]
+FlowId = Annotated[int, _FLOW_ID]
+OptionalFlowId = Annotated[int | None, _FLOW_ID]
+ResourceType = Annotated[ResourceTypeName, _RESOURCE_TYPE]
+OptionalResourceType = Annotated[ResourceTypeName | None, _RESOURCE_TYPE]
+ResourceId = Annotated[int, _RESOURCE_ID]
+OptionalResourceId = Annotated[int | None, _RESOURCE_ID]
+CredentialId = Annotated[int, _CREDENTIAL_ID]
+OptionalCredentialId = Annotated[int | None, _CREDENTIAL_ID]
+RunId = Annotated[int, _RUN_ID]
+OptionalRunId = Annotated[int | None, _RUN_ID]
 Limit = Annotated[
     int, Field(ge=1, le=MAX_LIMIT, description=f"Maximum number of rows to return (1-{MAX_LIMIT}).")
 ]
@@ -121,11 +137,18 @@ def server_state(ctx: Context) -> ServerState:
     return state
 
 
+def _client(ctx: Context) -> NexlaClient:
+    return server_state(ctx).client
+
+
 def _settings(ctx: Context) -> Settings:
     return server_state(ctx).settings
 
 
+Client = Annotated[NexlaClient, Resolve(_client)]
+"""The server's one ``NexlaClient`` (a tool parameter of this type is filled in, not sent)."""
 ServerSettings = Annotated[Settings, Resolve(_settings)]
+"""The server's ``Settings`` (a tool parameter of this type is filled in, not sent)."""
 
 # --- results -------------------------------------------------------------------------------
 

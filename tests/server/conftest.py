@@ -1,0 +1,121 @@
+"""The server stack, bottom-up: sandbox app -> httpx ASGI client -> build_server -> MCP client.
+
+``mcp_client`` is parametrised over both protocol eras (``auto`` negotiates 2026-07-28,
+``legacy`` the 2025-11-25 handshake). Call tools through ``nexla_mcp.server.testing.call_ok``
+and ``call_error``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+
+from nexla_mcp.nexla import reset_host_guards
+from nexla_mcp.server.app import NexlaMCPServer, build_server
+from nexla_mcp.server.testing import MODES
+from nexla_mcp.settings import Settings
+
+LIVE_API_URL = "https://acme.nexla.test/nexla-api"
+LIVE_SERVICE_KEY = "svc-live-test-key-0123456789"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's NEXLA_* variables out of every test."""
+    for name in list(os.environ):
+        if name.startswith("NEXLA_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def fresh_host_guards() -> Iterator[None]:
+    """Retry budgets and circuit breakers are per process; no test inherits another's."""
+    reset_host_guards()
+    yield
+    reset_host_guards()
+
+
+@pytest.fixture
+def sandbox_app() -> Any:
+    """A freshly seeded Nexla sandbox (Starlette app)."""
+    from nexla_mcp.sandbox import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+async def sandbox_http(sandbox_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client whose transport is the sandbox app, in process."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app)) as http:
+        yield http
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Sandbox mode with every toolset and the default write policy."""
+    return Settings(sandbox=True)
+
+
+@pytest.fixture
+def server(settings: Settings, sandbox_http: httpx.AsyncClient) -> NexlaMCPServer:
+    """The MCP server talking to the sandbox through ``sandbox_http``."""
+    return build_server(settings, http_client=sandbox_http)
+
+
+@pytest.fixture(params=MODES)
+async def mcp_client(
+    request: pytest.FixtureRequest, server: NexlaMCPServer
+) -> AsyncIterator[Client]:
+    """An in-memory MCP client connected to ``server`` (once per protocol era)."""
+    async with Client(server, mode=request.param) as client:
+        yield client
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def live_settings() -> Callable[..., Settings]:
+    """Settings for a live (non-sandbox) server at a fake API host; keyword overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        return Settings(service_key=LIVE_SERVICE_KEY, api_url=LIVE_API_URL, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def fake_nexla() -> Callable[[dict[tuple[str, str], Handler]], httpx.AsyncClient]:
+    """Build httpx clients that fake the Nexla API at the HTTP boundary.
+
+    ``POST /token`` always succeeds; any other request goes to ``routes[(method, path)]``
+    (path relative to the API URL) or gets Nexla's empty-bodied 404. A mock transport holds
+    no connections, so the clients need no closing.
+    """
+    prefix = httpx.URL(LIVE_API_URL).path
+
+    def make(routes: dict[tuple[str, str], Handler]) -> httpx.AsyncClient:
+        def handle(request: httpx.Request) -> httpx.Response:
+            path = request.url.path.removeprefix(prefix)
+            if (request.method, path) == ("POST", "/token"):
+                token = {"access_token": "tok-live-0123456789", "expires_in": 3600}
+                return httpx.Response(200, json=token)
+            if (request.method, path) == ("POST", "/token/logout"):
+                return httpx.Response(200)
+            route = routes.get((request.method, path))
+            return route(request) if route else httpx.Response(404)
+
+        return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+    return make
