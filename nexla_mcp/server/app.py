@@ -61,6 +61,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
                 logger.info("tool %s rejected arguments %s", name, fields)
                 return invalid_arguments_result(name, error.__cause__)
             if name not in self.toolset_of:
+                logger.info("unknown tool %r requested", name)
                 return unknown_tool_result(name)
             return tool_error_result(name, str(error))
 

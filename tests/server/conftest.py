@@ -95,22 +95,23 @@ def live_settings() -> Callable[..., Settings]:
     return make
 
 
-@pytest.fixture
-def fake_nexla() -> Callable[[dict[tuple[str, str], Handler]], httpx.AsyncClient]:
-    """Build httpx clients that fake the Nexla API at the HTTP boundary.
+class FakeNexla:
+    """Builds httpx clients that fake the Nexla API at the HTTP boundary.
 
-    ``POST /token`` always succeeds; any other request goes to ``routes[(method, path)]``
-    (path relative to the API URL) or gets Nexla's empty-bodied 404. A mock transport holds
-    no connections, so the clients need no closing.
+    ``POST /token`` always succeeds with ``token``; any other request goes to
+    ``routes[(method, path)]`` (path relative to the API URL) or gets Nexla's empty 404.
+    A mock transport holds no connections, so the clients need no closing.
     """
-    prefix = httpx.URL(LIVE_API_URL).path
 
-    def make(routes: dict[tuple[str, str], Handler]) -> httpx.AsyncClient:
+    token = "tok-live-0123456789"
+
+    def __call__(self, routes: dict[tuple[str, str], Handler]) -> httpx.AsyncClient:
+        prefix = httpx.URL(LIVE_API_URL).path
+
         def handle(request: httpx.Request) -> httpx.Response:
             path = request.url.path.removeprefix(prefix)
             if (request.method, path) == ("POST", "/token"):
-                token = {"access_token": "tok-live-0123456789", "expires_in": 3600}
-                return httpx.Response(200, json=token)
+                return httpx.Response(200, json={"access_token": self.token, "expires_in": 3600})
             if (request.method, path) == ("POST", "/token/logout"):
                 return httpx.Response(200)
             route = routes.get((request.method, path))
@@ -118,4 +119,8 @@ def fake_nexla() -> Callable[[dict[tuple[str, str], Handler]], httpx.AsyncClient
 
         return httpx.AsyncClient(transport=httpx.MockTransport(handle))
 
-    return make
+
+@pytest.fixture
+def fake_nexla() -> FakeNexla:
+    """A fake Nexla API at the HTTP boundary (see ``FakeNexla``)."""
+    return FakeNexla()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
+import httpx
 import pydantic
 import pytest
+from mcp import Client as McpClient
 from mcp.types import CallToolResult
+from pydantic import BaseModel
 
 from nexla_mcp import errors
 from nexla_mcp.redaction import forget_secret, register_secret
+from nexla_mcp.server.app import build_server
 from nexla_mcp.server.envelope import (
     ENVELOPE_KEYS,
     error_result,
@@ -18,7 +23,9 @@ from nexla_mcp.server.envelope import (
     unexpected_error_result,
     unknown_tool_result,
 )
-from nexla_mcp.server.testing import text_of
+from nexla_mcp.server.testing import call_error, text_of
+from nexla_mcp.settings import Settings
+from nexla_mcp.tools._common import Client, FlowId, nexla_tool, tool_result
 
 
 def envelope_of(result: CallToolResult) -> dict[str, Any]:
@@ -177,3 +184,83 @@ def test_unknown_tool_points_at_get_server_context() -> None:
     assert body["type"] == "UnknownToolError"
     assert "pause_flow" in body["message"]
     assert "get_server_context" in body["hint"]
+
+
+# --- through the whole stack: the client raises, the tool wrapper answers with the envelope ---
+
+
+class FlowProbe(BaseModel):
+    """Output of the test tool below."""
+
+    flow_id: int
+
+
+def add_flow_probe(server: Any) -> None:
+    """A tool that reads one flow through the server's NexlaClient (only for these tests)."""
+
+    @nexla_tool(
+        server, name="probe_flow", title="Probe flow", read_only=True, destructive=False,
+        idempotent=True,
+    )  # fmt: skip
+    async def probe_flow(flow_id: FlowId, client: Client) -> Annotated[CallToolResult, FlowProbe]:
+        """Read one flow."""
+        await client.get_flow(flow_id)
+        return tool_result(FlowProbe(flow_id=flow_id), f"Flow {flow_id} exists.")
+
+    server.toolset_of["probe_flow"] = "context"
+
+
+def reply(status: int, **kwargs: Any) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(status, **kwargs)
+
+
+def fail_with(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    return handle
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("handler", "error_type", "retryable"),
+    [
+        pytest.param(reply(401), "AuthenticationError", False, id="401"),
+        pytest.param(reply(403, json={"message": "no access"}), "AuthorizationError", False,
+                     id="403"),
+        pytest.param(reply(404), "NotFoundError", False, id="404"),
+        pytest.param(reply(400, json={"message": "bad flows_only"}), "ValidationError", False,
+                     id="400"),
+        pytest.param(reply(405, json={"message": "must be paused"}), "ResourceConflictError",
+                     False, id="405"),
+        pytest.param(reply(429, headers={"Retry-After": "3600"}), "RateLimitError", True,
+                     id="429"),
+        pytest.param(reply(503, text="<html><body><h1>503 Service Unavailable</h1></body></html>",
+                           headers={"content-type": "text/html"}), "ServerError", True, id="503"),
+        pytest.param(fail_with(httpx.ConnectError("connection refused")), "NetworkError", True,
+                     id="connect-error"),
+    ],
+)  # fmt: skip
+async def test_client_errors_reach_the_model_as_the_envelope(
+    live_settings: Callable[..., Settings],
+    fake_nexla: Any,
+    handler: Callable[[httpx.Request], httpx.Response],
+    error_type: str,
+    retryable: bool,
+) -> None:
+    """Each failure the Nexla client raises becomes the envelope with its class and advice."""
+    settings = live_settings(toolsets="context")
+    server = build_server(settings, http_client=fake_nexla({("GET", "/flows/42"): handler}))
+    add_flow_probe(server)
+    async with McpClient(server, mode="legacy") as client:
+        body = await call_error(client, "probe_flow", {"flow_id": 42})
+    assert body["type"] == error_type
+    assert body["retryable"] is retryable
+    assert body["hint"]
+    text = json.dumps(body)
+    assert "<" not in text, "no upstream HTML"
+    assert settings.service_key is not None
+    assert settings.service_key.get_secret_value() not in text
+    assert fake_nexla.token not in text
+    if error_type == "RateLimitError":
+        assert body["retry_after_s"] == 3600
