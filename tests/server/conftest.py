@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from mcp import Client
+from mcp import Client as McpClient
+from mcp.types import CallToolResult
+from pydantic import BaseModel
 
 from nexla_mcp.nexla import reset_host_guards
 from nexla_mcp.server.app import NexlaMCPServer, build_server
 from nexla_mcp.server.testing import MODES
 from nexla_mcp.settings import Settings
+from nexla_mcp.tools._common import Client, FlowId, nexla_tool, tool_result
 
 LIVE_API_URL = "https://acme.nexla.test/nexla-api"
 LIVE_SERVICE_KEY = "svc-live-test-key-0123456789"
@@ -76,9 +79,9 @@ def server(settings: Settings, sandbox_http: httpx.AsyncClient) -> NexlaMCPServe
 @pytest.fixture(params=MODES)
 async def mcp_client(
     request: pytest.FixtureRequest, server: NexlaMCPServer
-) -> AsyncIterator[Client]:
+) -> AsyncIterator[McpClient]:
     """An in-memory MCP client connected to ``server`` (once per protocol era)."""
-    async with Client(server, mode=request.param) as client:
+    async with McpClient(server, mode=request.param) as client:
         yield client
 
 
@@ -98,29 +101,68 @@ def live_settings() -> Callable[..., Settings]:
 class FakeNexla:
     """Builds httpx clients that fake the Nexla API at the HTTP boundary.
 
-    ``POST /token`` always succeeds with ``token``; any other request goes to
-    ``routes[(method, path)]`` (path relative to the API URL) or gets Nexla's empty 404.
+    Requests go to ``routes[(method, path)]`` (path relative to the API URL) when present;
+    otherwise ``POST /token`` succeeds with ``token``, ``POST /token/logout`` succeeds and
+    anything else gets Nexla's empty-bodied 404. Every request is kept in ``requests``.
     A mock transport holds no connections, so the clients need no closing.
     """
 
     token = "tok-live-0123456789"
 
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
     def __call__(self, routes: dict[tuple[str, str], Handler]) -> httpx.AsyncClient:
         prefix = httpx.URL(LIVE_API_URL).path
 
         def handle(request: httpx.Request) -> httpx.Response:
-            path = request.url.path.removeprefix(prefix)
-            if (request.method, path) == ("POST", "/token"):
+            self.requests.append(request)
+            key = (request.method, request.url.path.removeprefix(prefix))
+            if key in routes:
+                return routes[key](request)
+            if key == ("POST", "/token"):
                 return httpx.Response(200, json={"access_token": self.token, "expires_in": 3600})
-            if (request.method, path) == ("POST", "/token/logout"):
+            if key == ("POST", "/token/logout"):
                 return httpx.Response(200)
-            route = routes.get((request.method, path))
-            return route(request) if route else httpx.Response(404)
+            return httpx.Response(404)
 
         return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+    def calls(self, method: str, path: str) -> list[httpx.Request]:
+        """The recorded requests for one endpoint."""
+        target = httpx.URL(LIVE_API_URL).path + path
+        return [r for r in self.requests if (r.method, r.url.path) == (method, target)]
 
 
 @pytest.fixture
 def fake_nexla() -> FakeNexla:
     """A fake Nexla API at the HTTP boundary (see ``FakeNexla``)."""
     return FakeNexla()
+
+
+class FlowProbe(BaseModel):
+    """Output of the ``probe_flow`` test tool."""
+
+    flow_id: int
+    name: str | None = None
+
+
+def register_flow_probe(server: NexlaMCPServer) -> None:
+    """Add ``probe_flow``, a test-only tool that reads one flow through the server's client."""
+
+    @nexla_tool(
+        server, name="probe_flow", title="Probe flow", read_only=True, destructive=False,
+        idempotent=True,
+    )  # fmt: skip
+    async def probe_flow(flow_id: FlowId, client: Client) -> Annotated[CallToolResult, FlowProbe]:
+        """Read one flow."""
+        await client.get_flow(flow_id)
+        return tool_result(FlowProbe(flow_id=flow_id), f"Flow {flow_id} exists.")
+
+    server.toolset_of["probe_flow"] = "context"
+
+
+@pytest.fixture
+def add_flow_probe() -> Callable[[NexlaMCPServer], None]:
+    """``register_flow_probe``, for tests that need a tool which calls the Nexla API."""
+    return register_flow_probe

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pydantic
 import pytest
 from mcp import Client as McpClient
 from mcp.types import CallToolResult
-from pydantic import BaseModel
 
 from nexla_mcp import errors
 from nexla_mcp.redaction import forget_secret, register_secret
@@ -25,7 +24,6 @@ from nexla_mcp.server.envelope import (
 )
 from nexla_mcp.server.testing import call_error, text_of
 from nexla_mcp.settings import Settings
-from nexla_mcp.tools._common import Client, FlowId, nexla_tool, tool_result
 
 
 def envelope_of(result: CallToolResult) -> dict[str, Any]:
@@ -189,27 +187,6 @@ def test_unknown_tool_points_at_get_server_context() -> None:
 # --- through the whole stack: the client raises, the tool wrapper answers with the envelope ---
 
 
-class FlowProbe(BaseModel):
-    """Output of the test tool below."""
-
-    flow_id: int
-
-
-def add_flow_probe(server: Any) -> None:
-    """A tool that reads one flow through the server's NexlaClient (only for these tests)."""
-
-    @nexla_tool(
-        server, name="probe_flow", title="Probe flow", read_only=True, destructive=False,
-        idempotent=True,
-    )  # fmt: skip
-    async def probe_flow(flow_id: FlowId, client: Client) -> Annotated[CallToolResult, FlowProbe]:
-        """Read one flow."""
-        await client.get_flow(flow_id)
-        return tool_result(FlowProbe(flow_id=flow_id), f"Flow {flow_id} exists.")
-
-    server.toolset_of["probe_flow"] = "context"
-
-
 def reply(status: int, **kwargs: Any) -> Callable[[httpx.Request], httpx.Response]:
     return lambda request: httpx.Response(status, **kwargs)
 
@@ -244,6 +221,7 @@ def fail_with(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
 async def test_client_errors_reach_the_model_as_the_envelope(
     live_settings: Callable[..., Settings],
     fake_nexla: Any,
+    add_flow_probe: Callable[[Any], None],
     handler: Callable[[httpx.Request], httpx.Response],
     error_type: str,
     retryable: bool,

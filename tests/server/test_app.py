@@ -1,0 +1,96 @@
+"""build_server: identity, instructions, enabled toolsets, and the lifespan's one Nexla client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from mcp import Client as McpClient
+
+from nexla_mcp import __version__
+from nexla_mcp.server.app import SERVER_NAME, build_server, instructions_for
+from nexla_mcp.server.testing import MODES, call_ok
+from nexla_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_server_identifies_itself_and_says_where_to_start(
+    live_settings: Callable[..., Settings], fake_nexla: Any, mode: Any
+) -> None:
+    """serverInfo carries the package version; instructions name the triage path."""
+    server = build_server(live_settings(), http_client=fake_nexla({}))
+    async with McpClient(server, mode=mode) as client:
+        info, instructions = client.server_info, client.instructions
+    assert (info.name, info.version) == (SERVER_NAME, __version__)
+    assert instructions is not None
+    for step in ("list_flows", "has_recent_errors=true", "get_flow", "get_run_metrics",
+                 "get_flow_logs"):  # fmt: skip
+        assert step in instructions
+
+
+def test_instructions_list_only_enabled_toolsets_and_stay_short() -> None:
+    """Instructions describe what is there; hosts truncate long ones, so they stay small."""
+    text = instructions_for(Settings(sandbox=True, toolsets="flows,context"))
+    assert "- flows:" in text and "- context:" in text
+    assert "- logs:" not in text and "- credentials:" not in text
+    assert len(instructions_for(Settings(sandbox=True))) < 2000
+
+
+async def test_only_enabled_toolsets_are_registered(
+    live_settings: Callable[..., Settings], fake_nexla: Any
+) -> None:
+    """--toolsets context serves exactly the context toolset."""
+    server = build_server(live_settings(toolsets="context"), http_client=fake_nexla({}))
+    async with McpClient(server) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+    assert names == ["get_server_context"]
+    assert server.toolset_of == {"get_server_context": "context"}
+
+
+async def test_lifespan_owns_one_client_that_logs_in_once_and_out_on_close(
+    live_settings: Callable[..., Settings], fake_nexla: Any, add_flow_probe: Callable[..., None]
+) -> None:
+    """Many tool calls share one NexlaClient: one token, reused; logout when the session ends."""
+    settings = live_settings(toolsets="context")
+    server = build_server(settings, http_client=fake_nexla({}))
+    add_flow_probe(server)
+    async with McpClient(server) as client:
+        for _ in range(3):
+            await client.call_tool("probe_flow", {"flow_id": 5})
+        assert fake_nexla.calls("POST", "/token/logout") == []
+    (login,) = fake_nexla.calls("POST", "/token")
+    assert login.headers["authorization"] == f"Basic {settings.service_key.get_secret_value()}"
+    flows = fake_nexla.calls("GET", "/flows/5")
+    assert len(flows) == 3
+    assert {r.headers["authorization"] for r in flows} == {f"Bearer {fake_nexla.token}"}
+    assert {r.url.host for r in fake_nexla.requests} == {"acme.nexla.test"}
+    assert len(fake_nexla.calls("POST", "/token/logout")) == 1
+
+
+async def test_access_token_is_used_as_is_without_a_login(
+    fake_nexla: Any, add_flow_probe: Callable[..., None]
+) -> None:
+    """With only NEXLA_ACCESS_TOKEN the client sends it directly and never calls /token."""
+    settings = Settings(
+        access_token="direct-access-token-123456",
+        api_url="https://acme.nexla.test/nexla-api",
+        toolsets="context",
+    )
+    server = build_server(settings, http_client=fake_nexla({}))
+    add_flow_probe(server)
+    async with McpClient(server) as client:
+        await client.call_tool("probe_flow", {"flow_id": 5})
+    assert fake_nexla.calls("POST", "/token") == []
+    (request,) = fake_nexla.calls("GET", "/flows/5")
+    assert request.headers["authorization"] == "Bearer direct-access-token-123456"
+
+
+async def test_sandbox_mode_serves_the_in_process_sandbox_by_itself(sandbox_app: Any) -> None:
+    """--sandbox needs no HTTP client from outside: the lifespan wires the sandbox app in."""
+    server = build_server(Settings(sandbox=True, toolsets="context"), sandbox_app=sandbox_app)
+    async with McpClient(server, mode="legacy") as client:
+        context = await call_ok(client, "get_server_context")
+    assert (context["mode"], context["auth_mode"]) == ("sandbox", "sandbox")
