@@ -40,10 +40,10 @@ SANDBOX_API_URL = "http://sandbox.nexla.invalid"
 class NexlaMCPServer(MCPServer[ServerState]):
     """An MCPServer whose every failed tool call, argument errors included, is the envelope."""
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.nexla_settings = settings
         self.toolset_of: dict[str, str] = {}
+        """Tool name -> the toolset that registered it."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[ServerState, Any] | None = None
@@ -135,7 +135,6 @@ def build_server(
             yield ServerState(settings=settings, client=client)
 
     server = NexlaMCPServer(
-        settings,
         name=SERVER_NAME,
         title="Nexla",
         instructions=instructions_for(settings),

@@ -219,4 +219,6 @@ def unknown_tool_result(tool: str) -> CallToolResult:
 
 def tool_error_result(tool: str, message: str) -> CallToolResult:
     """The error result for a deliberate ``ToolError`` (e.g. a declined confirmation)."""
-    return _result(_envelope(type="ToolError", message=_clean(message), retryable=False, hint=None))
+    # The SDK prefixes the tool name to errors it raises itself (resolvers); the type says it.
+    message = message.removeprefix(f"Error executing tool {tool}: ")
+    return _result(_envelope(type="ToolError", message=_clean(message), retryable=False))

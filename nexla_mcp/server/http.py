@@ -138,6 +138,7 @@ def run_http(server: MCPServer, settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep uvicorn on the root handler, which redacts secrets
         server_header=False,
     )
     uvicorn.Server(config).run()

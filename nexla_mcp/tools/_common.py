@@ -5,8 +5,9 @@ A tool module looks like this (``tools/context.py`` is the working example)::
     def register(server: MCPServer, settings: Settings) -> None:
         @nexla_tool(server, name="get_flow", title="Get flow", read_only=True,
                     destructive=False, idempotent=True)
-        async def get_flow(flow_id: FlowId, client: Client, detail: Detail = "summary",
-                           ) -> Annotated[CallToolResult, FlowView]:
+        async def get_flow(
+            flow_id: FlowId, client: Client, detail: Detail = "summary"
+        ) -> Annotated[CallToolResult, FlowView]:
             \"\"\"Docstring = the tool description the model reads.\"\"\"
             flow = await client.get_flow(flow_id)
             return tool_result(FlowView.from_flow(flow), f"Flow {flow_id} is {flow.status}.")
@@ -21,6 +22,7 @@ A tool module looks like this (``tools/context.py`` is the working example)::
   ``detail: Detail = "summary"``), and optional ids use the ``Optional*`` aliases
   (``run_id: OptionalRunId = None``), never ``RunId | None``.
 - Pass every string that came from Nexla through ``sanitize_text`` before returning it.
+- Test through the MCP client with ``nexla_mcp.server.testing.call_ok`` / ``call_error``.
 """
 
 from __future__ import annotations
