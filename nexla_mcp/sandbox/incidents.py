@@ -1,0 +1,375 @@
+"""Give a flow the history and state of an incident kind, relative to a moment `now`.
+
+The seed and `POST /_sandbox/incidents` both go through `apply_incident`, so an injected
+incident looks exactly like a seeded one. Each kind leaves evidence where Nexla would show
+it: statuses, run metrics and logs (via the run profile), credential probes, audit entries
+and notifications.
+"""
+
+from __future__ import annotations
+
+from nexla_mcp.sandbox import builder, connectors, history
+from nexla_mcp.sandbox.model import (
+    ACTIVE,
+    DATA_SETS,
+    INIT,
+    PAUSED,
+    SINKS,
+    SOURCES,
+    Credential,
+    Flow,
+    Segment,
+    Sink,
+)
+from nexla_mcp.sandbox.profiles import incident_data_set
+from nexla_mcp.sandbox.samples import domain
+from nexla_mcp.sandbox.store import DANA, SYSTEM_USER, Store
+
+HOUR_MS = builder.HOUR_MS
+DAY_MS = builder.DAY_MS
+
+INCIDENT_KINDS = (
+    "credential_expired",
+    "transform_error",
+    "schema_mismatch",
+    "rate_limited",
+    "network_timeout",
+    "resource_conflict",
+    "flow_not_running",
+    "high_error_rate",
+    "stale_data",
+    "permission_denied",
+)
+EXPECTED_CATEGORY = {
+    **{kind: kind for kind in INCIDENT_KINDS},
+    "healthy": "healthy",
+    "paused": "flow_not_running",
+    "never_activated": "flow_not_running",
+}
+KINDS = tuple(EXPECTED_CATEGORY)
+
+# When each failing kind started, counted back from now; earlier runs were healthy.
+_ONSET_MS = {
+    "credential_expired": 6 * HOUR_MS,
+    "permission_denied": 9 * HOUR_MS,
+    "transform_error": 5 * HOUR_MS,
+    "schema_mismatch": 8 * HOUR_MS,
+    "rate_limited": 10 * HOUR_MS,
+    "network_timeout": 4 * HOUR_MS,
+    "resource_conflict": 12 * HOUR_MS,
+    "high_error_rate": 3 * DAY_MS,
+}
+_STOPPED_AGO_MS = 30 * HOUR_MS
+
+
+def apply_incident(store: Store, flow: Flow, kind: str, now_ms: int) -> None:
+    """Rewrite the flow's state and history so it shows `kind` as of `now_ms`."""
+    history.reset_history(flow)
+    flow.profile = "healthy"
+    flow.updated_ms = now_ms
+    _heal_own_credential(store, flow)
+    _set_all(store, flow, INIT if kind == "never_activated" else ACTIVE)
+    start = now_ms - 7 * DAY_MS - flow.seed % flow.interval_ms
+    if kind == "never_activated":
+        pass
+    elif kind == "healthy":
+        _schedule(flow, start, None, "healthy")
+    elif kind in _ONSET_MS:
+        _failing(store, flow, kind, start, now_ms)
+    elif kind == "stale_data":
+        stopped = now_ms - _STOPPED_AGO_MS
+        _schedule(flow, start, stopped, "healthy")
+        source = store.source_of(flow)
+        store.notify(
+            "WARN",
+            "SOURCE",
+            source.id,
+            f"Data source '{source.name}' has not ingested new data in the last 24 hours",
+            now_ms - 6 * HOUR_MS,
+        )
+    elif kind == "flow_not_running":
+        _auto_paused(store, flow, start, now_ms)
+    elif kind == "paused":
+        paused_at = now_ms - 4 * DAY_MS
+        _schedule(flow, start, paused_at, "healthy")
+        _pause_all(store, flow, paused_at, DANA.id, "nexla-ui/2025.3")
+    else:
+        raise ValueError(f"unknown incident kind {kind!r}")
+    store.touch()
+
+
+def _schedule(flow: Flow, start_ms: int, end_ms: int | None, profile: str) -> None:
+    flow.segments.append(Segment(start_ms, end_ms, flow.interval_ms, profile))
+
+
+def _set_all(store: Store, flow: Flow, status: str) -> None:
+    for node in store.subtree(flow.id):
+        store.node_resource(node).status = status
+
+
+def _pause_all(store: Store, flow: Flow, at_ms: int, user_id: int, user_agent: str) -> None:
+    for node in store.subtree(flow.id):
+        resource = store.node_resource(node)
+        resource.status = PAUSED
+        store.audit_event(
+            node.resource_type,
+            resource.id,
+            "update",
+            {"status": [ACTIVE, PAUSED]},
+            user_id,
+            at_ms,
+            user_agent=user_agent,
+        )
+
+
+def _heal_own_credential(store: Store, flow: Flow) -> None:
+    credential = store.credentials.get(store.source_of(flow).credential_id or -1)
+    # Scanning for other users is O(org); only broken credentials need the check.
+    if credential is not None and credential.health != "valid":
+        if _users_of(store, credential.id) <= {flow.id}:
+            credential.health = "valid"
+
+
+def _users_of(store: Store, credential_id: int) -> set[int]:
+    """Flows whose source or sinks use the credential."""
+    using = {
+        store.nodes[source.node_id].origin_id
+        for source in store.sources.values()
+        if source.credential_id == credential_id
+    }
+    using |= {
+        store.nodes[sink.node_id].origin_id
+        for sink in store.sinks.values()
+        if sink.credential_id == credential_id
+    }
+    return using
+
+
+def _own_credential(store: Store, flow: Flow, now_ms: int) -> Credential:
+    """The source's credential, cloned first if other flows share it (so they stay healthy)."""
+    source = store.source_of(flow)
+    credential = store.credentials.get(source.credential_id or -1)
+    if credential is not None and _users_of(store, credential.id) <= {flow.id}:
+        return credential
+    template_type = credential.credentials_type if credential else source.source_type
+    clone = builder.add_credential(
+        store,
+        f"{source.name}-credential",
+        template_type,
+        dict(credential.non_secure) if credential else {},
+        now_ms,
+        secrets=dict(credential.secrets) if credential else None,
+    )
+    previous = source.credential_id
+    source.credential_id = clone.id
+    store.audit_event(
+        SOURCES, source.id, "update", {"data_credentials_id": [previous, clone.id]}, DANA.id, now_ms
+    )
+    return clone
+
+
+def _failing(store: Store, flow: Flow, kind: str, start: int, now_ms: int) -> None:
+    onset = now_ms - _ONSET_MS[kind]
+    _schedule(flow, start, onset - 1, "healthy")
+    source = store.source_of(flow)
+    host = connectors.host_of(source.source_type, source.config)
+    where = connectors.location(source.source_type, source.config)
+    if kind in ("credential_expired", "permission_denied"):
+        credential = _own_credential(store, flow, now_ms)
+        credential.health = "expired" if kind == "credential_expired" else "forbidden"
+        credential.verified_ms = now_ms - 20 * DAY_MS
+    else:
+        flow.profile = kind
+    _schedule(flow, onset, None, kind)
+    later = now_ms - 40 * 60 * 1000
+    if kind == "credential_expired":
+        _notify_twice(
+            store,
+            "ERROR",
+            "SOURCE",
+            source.id,
+            f"Data source '{source.name}' failed: 401 "
+            f"Unauthorized from {host}; its credential may have expired",
+            onset,
+            later,
+        )
+    elif kind == "permission_denied":
+        _notify_twice(
+            store,
+            "ERROR",
+            "SOURCE",
+            source.id,
+            f"Data source '{source.name}' failed: 403 Forbidden reading {where}",
+            onset,
+            later,
+        )
+    elif kind == "rate_limited":
+        _notify_twice(
+            store,
+            "WARN",
+            "SOURCE",
+            source.id,
+            f"Data source '{source.name}' throttled by upstream API: 429 Too Many Requests",
+            onset,
+            later,
+        )
+    elif kind == "network_timeout":
+        _notify_twice(
+            store,
+            "ERROR",
+            "SOURCE",
+            source.id,
+            f"Data source '{source.name}': read timed out after 30000 ms",
+            onset,
+            later,
+        )
+    elif kind == "resource_conflict":
+        sink = _first_sink(store, flow)
+        if sink is not None:
+            _notify_twice(
+                store,
+                "ERROR",
+                "SINK",
+                sink.id,
+                f"Destination '{sink.name}' rejected records: 409 Conflict (duplicate key)",
+                onset,
+                later,
+            )
+    else:
+        _data_set_incident(store, flow, kind, onset, now_ms)
+
+
+def _data_set_incident(store: Store, flow: Flow, kind: str, onset: int, now_ms: int) -> None:
+    target = incident_data_set(store, flow)
+    if target is None:
+        return
+    later = now_ms - 40 * 60 * 1000
+    if kind == "transform_error":
+        changed_at = onset - 17 * 60 * 1000
+        container = store.code_containers.get(target.code_container_id or -1)
+        if container is None:
+            container = builder.add_code_container(
+                store,
+                f"{target.name}-transform",
+                builder.python_transform("def transform(r): return r"),
+                changed_at,
+                reusable=False,
+                code_type="python",
+            )
+            store.audit_event(
+                DATA_SETS,
+                target.id,
+                "update",
+                {"code_container_id": [None, container.id]},
+                DANA.id,
+                changed_at,
+            )
+            target.code_container_id = container.id
+        field = f"{_domain_field(flow)}_cents"
+        new_code = builder.python_transform(
+            f"def transform(r):\n    r['total'] = r['{field}'] / 100\n    return r"
+        )
+        store.audit_event(
+            "code_containers",
+            container.id,
+            "update",
+            {"code": [container.code, new_code]},
+            DANA.id,
+            changed_at,
+        )
+        container.code, container.version = new_code, container.version + 1
+        container.updated_ms = changed_at
+        _notify_twice(
+            store,
+            "ERROR",
+            "DATASET",
+            target.id,
+            f"Transform errors in nexset '{target.name}'",
+            onset,
+            later,
+        )
+    elif kind == "schema_mismatch":
+        detected = next(
+            (
+                store.data_sets[store.nodes[child].resource_id]
+                for child in store.nodes[flow.id].children
+                if store.nodes[child].resource_type == DATA_SETS
+            ),
+            target,
+        )
+        field = _domain_field(flow)
+        old = detected.output_schema
+        new = {**old, "properties": {**old.get("properties", {}), field: {"type": "string"}}}
+        store.audit_event(
+            DATA_SETS,
+            detected.id,
+            "update",
+            {"output_schema": [old, new]},
+            SYSTEM_USER.id,
+            onset - 25 * 60 * 1000,
+            user_agent="nexla-schema-detector",
+        )
+        detected.output_schema, detected.version = new, detected.version + 1
+        target.validation_enabled = True
+        _notify_twice(
+            store,
+            "ERROR",
+            "DATASET",
+            target.id,
+            f"Nexset '{target.name}' output failed schema validation",
+            onset,
+            later,
+        )
+    elif kind == "high_error_rate":
+        _notify_twice(
+            store,
+            "WARN",
+            "DATASET",
+            target.id,
+            f"Nexset '{target.name}' rejected records in recent runs",
+            onset,
+            later,
+        )
+
+
+def _auto_paused(store: Store, flow: Flow, start: int, now_ms: int) -> None:
+    """Five failed runs in a row, then Nexla's monitor paused the flow; nothing ran since."""
+    paused_at = now_ms - _STOPPED_AGO_MS
+    failing_from = paused_at - 4 * flow.interval_ms - history.MAX_JITTER_MS
+    _schedule(flow, start, failing_from - 1, "healthy")
+    _schedule(flow, failing_from, paused_at, "generic_failure")
+    _pause_all(store, flow, paused_at, SYSTEM_USER.id, "nexla-flow-monitor")
+    source = store.source_of(flow)
+    store.notify(
+        "ERROR",
+        "SOURCE",
+        source.id,
+        f"Data source '{source.name}' was paused automatically after 5 consecutive failed runs",
+        paused_at,
+    )
+
+
+def _notify_twice(
+    store: Store,
+    level: str,
+    resource_type: str,
+    resource_id: int,
+    message: str,
+    first_ms: int,
+    later_ms: int,
+) -> None:
+    store.notify(level, resource_type, resource_id, message, first_ms + 5 * 60 * 1000)
+    store.notify(
+        level, resource_type, resource_id, message, max(later_ms, first_ms + 10 * 60 * 1000)
+    )
+
+
+def _first_sink(store: Store, flow: Flow) -> Sink | None:
+    for node in store.subtree(flow.id):
+        if node.resource_type == SINKS:
+            return store.sinks[node.resource_id]
+    return None
+
+
+def _domain_field(flow: Flow) -> str:
+    return domain(flow.domain).numeric_field
