@@ -28,16 +28,17 @@ end time: each row is ``runId, dataSetId, records, size, errors`` (docs/nexla-ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from statistics import median
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "DEFAULT_MIN_HISTORY",
     "DEFAULT_WINDOW",
     "Baseline",
+    "FlowHealth",
     "RunAssessment",
     "RunRow",
     "RunStatus",
@@ -45,6 +46,8 @@ __all__ = [
     "RunTotals",
     "aggregate_runs",
     "assess_runs",
+    "flow_health",
+    "flow_run_totals",
     "run_started_at",
     "run_status",
     "streak_of",
@@ -231,3 +234,80 @@ def streak_of(runs: Sequence[RunTotals]) -> RunStreak:
         last_success=last_success,
         streak_is_complete=failures < len(runs),
     )
+
+
+# --- whole flows ------------------------------------------------------------------------------
+
+FlowHealth = Literal["failing", "degraded", "stale", "paused", "idle", "ok"]
+DEFAULT_STALE_AFTER = timedelta(hours=24)
+
+
+def flow_run_totals(by_run: Mapping[str, Any]) -> list[RunTotals]:
+    """Per-run totals of a whole flow from ``flow/metrics?groupby=runId`` data, oldest first.
+
+    ``by_run`` maps run id -> ``{"data_sources": [{"id", "metric": {...}}], "data_sets": [...],
+    "data_sinks": [...]}`` (docs/nexla-api.md §6.12). Errors are summed over every resource
+    (a transform error shows on a nexset, a rejected write on a destination); records are what
+    the destinations wrote, or what the source read when the flow has no destination, because
+    adding up the same records at every step would count them several times.
+    """
+    runs: list[RunTotals] = []
+    for key, kinds in by_run.items():
+        if not str(key).isdigit() or not isinstance(kinds, Mapping):
+            continue
+        metrics = {kind: _metrics_of(kinds.get(kind)) for kind in ("data_sources", "data_sets", "data_sinks")}
+        delivered = metrics["data_sinks"] or metrics["data_sources"]
+        runs.append(
+            RunTotals(
+                run_id=int(key),
+                records=sum(m.get("records", 0) for m in delivered),
+                errors=sum(m.get("errors", 0) for kind in metrics.values() for m in kind),
+                size=sum(m.get("size", 0) for m in delivered),
+            )
+        )
+    runs.sort(key=lambda run: run.run_id)
+    return runs
+
+
+def _metrics_of(entries: Any) -> list[dict[str, int]]:
+    if not isinstance(entries, list):
+        return []
+    found = []
+    for entry in entries:
+        metric = entry.get("metric") if isinstance(entry, Mapping) else None
+        if isinstance(metric, Mapping):
+            found.append({k: int(v) for k, v in metric.items() if isinstance(v, int | float)})
+    return found
+
+
+def flow_health(
+    status: str | None,
+    runs: Sequence[RunTotals],
+    *,
+    now: datetime,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> FlowHealth:
+    """One word for the state of a flow, from its status and its recent runs (oldest first).
+
+    ========  ===============================================================================
+    failing   the latest run failed (even if the flow has since been paused: the cause stands)
+    degraded  the latest run was partial, or an earlier recent run failed
+    paused    paused, and its recent runs were healthy
+    idle      no runs at all (never activated, or history expired)
+    stale     active, but the latest run started more than ``stale_after`` ago
+    ok        active with healthy recent runs
+    ========  ===============================================================================
+    """
+    if runs:
+        if runs[-1].status == "failed":
+            return "failing"
+        if any(run.status in FAILING_STATUSES for run in runs):
+            return "degraded"
+    if (status or "").upper() == "PAUSED":
+        return "paused"
+    if not runs:
+        return "idle"
+    started = runs[-1].started_at
+    if started is not None and now - started > stale_after:
+        return "stale"
+    return "ok"

@@ -1,0 +1,186 @@
+"""The ``credentials`` toolset: ``probe_credential``, a read-only check with a classified result.
+
+A probe asks Nexla to use the credential against the external system. Nexla answers 2xx when
+the system accepted it and 403 with the system's own message when it did not (docs/nexla-api.md
+§10.4, §19 #6); that message is what tells an expired token from a missing permission, so it
+is classified here by wording. Authentication alone can pass for a credential that may not
+read anything, so by default a second probe lists the top of the storage tree as well.
+Nothing secret is ever returned: only the status, a sanitised message and when it was checked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from nexla_mcp.errors import (
+    CredentialError,
+    NexlaError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
+from nexla_mcp.tools._common import Client, CredentialId, nexla_tool, tool_result
+from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean, iso, utc_now
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.nexla import NexlaClient
+    from nexla_mcp.settings import Settings
+
+__all__ = ["CredentialProbe", "ProbeStatus", "classify_refusal", "register"]
+
+ProbeStatus = Literal[
+    "ok", "expired", "invalid", "permission_denied", "unreachable", "rate_limited", "unknown"
+]
+
+# Order matters: "token expired (401 Unauthorized)" is expiry, not a generic auth failure.
+_REFUSALS: tuple[tuple[ProbeStatus, re.Pattern[str]], ...] = (
+    ("expired", re.compile(r"expired|expiredtoken|token has expired", re.IGNORECASE)),
+    (
+        "permission_denied",
+        re.compile(
+            r"access ?denied|forbidden|not authori[sz]ed to|permission denied|insufficient[_ ]scope"
+            r"|missing a scope|sqlstate 42501",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "unreachable",
+        re.compile(
+            r"timed? ?out|unreachable|could not connect|connection refused|unknown host"
+            r"|name or service not known|no route to host",
+            re.IGNORECASE,
+        ),
+    ),
+    ("rate_limited", re.compile(r"\b429\b|too many requests|rate limit", re.IGNORECASE)),
+    (
+        "invalid",
+        re.compile(
+            r"invalid|unauthori[sz]ed|\b401\b|authentication failed|bad credentials|login failed",
+            re.IGNORECASE,
+        ),
+    ),
+)
+
+_ADVICE: dict[ProbeStatus, str] = {
+    "ok": "The external system accepted the credential.",
+    "expired": "Renew or re-authorise the credential in Nexla, then probe again.",
+    "invalid": "Correct the stored secret (wrong key, password or account), then probe again.",
+    "permission_denied": "The credential signs in but lacks access: grant it the missing "
+    "permission or scope on the external system.",
+    "unreachable": "The external system did not answer: check its host, network path and "
+    "status, then probe again.",
+    "rate_limited": "Throttled: wait and probe again later.",
+    "unknown": "The probe failed for an unclassified reason: read the message.",
+}
+
+
+class CredentialProbe(CompactModel):
+    """The outcome of probing a credential (never any credential material)."""
+
+    credential_id: int
+    name: str | None = None
+    credentials_type: str | None = None
+    status: ProbeStatus
+    checks: list[Literal["authenticate", "list"]] = Field(
+        default_factory=list, description="Probes that ran: authenticate, then list (read access)"
+    )
+    message: str | None = Field(None, description="The external system's answer, sanitised")
+    advice: str
+    checked_at: str
+    retry_after_s: float | None = None
+
+
+def classify_refusal(message: str | None) -> ProbeStatus:
+    """The status a refused probe's message points to; ``invalid`` when nothing more specific."""
+    for status, pattern in _REFUSALS:
+        if message and pattern.search(message):
+            return status
+    return "invalid"
+
+
+# A gateway error on a probe means the probe service could not get an answer from the
+# external system in time; other 5xx and network failures are Nexla's own and fail the tool.
+_GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def _classify_error(error: NexlaError) -> ProbeStatus | None:
+    """The status a probe failure stands for, or None when the tool itself should fail."""
+    if isinstance(error, CredentialError):
+        return classify_refusal(error.message)
+    if isinstance(error, RateLimitError):
+        return "rate_limited"
+    if isinstance(error, ServerError) and error.status_code in _GATEWAY_STATUSES:
+        return "unreachable"
+    if isinstance(error, ValidationError) and error.status_code is not None:
+        return "unknown"  # the probe service refused the request itself (400)
+    return None
+
+
+async def _probe(
+    client: NexlaClient, credential_id: int, check_read_access: bool
+) -> tuple[ProbeStatus, list[Literal["authenticate", "list"]], str | None, float | None]:
+    checks: list[Literal["authenticate", "list"]] = ["authenticate"]
+    try:
+        reply = await client.probe_credential(credential_id)
+        message = reply.message
+        if check_read_access:
+            checks.append("list")
+            reply = await client.probe_credential_tree(credential_id, depth=1)
+            message = reply.message or message
+    except NexlaError as error:
+        status = _classify_error(error)
+        if status is None:
+            raise
+        return status, checks, error.message, error.retry_after
+    return "ok", checks, message, None
+
+
+def register(server: MCPServer, settings: Settings) -> None:
+    """Register ``probe_credential``."""
+
+    @nexla_tool(
+        server, name="probe_credential", title="Probe credential", read_only=True,
+        destructive=False, idempotent=True,
+    )  # fmt: skip
+    async def probe_credential(
+        client: Client,
+        credential_id: CredentialId,
+        check_read_access: Annotated[
+            bool,
+            Field(description="Also list the top of the storage tree, to catch credentials "
+                  "that sign in but may not read (default true)"),
+        ] = True,
+    ) -> Annotated[CallToolResult, CredentialProbe]:
+        """Check whether a credential still works against its external system, read-only.
+
+        Returns status: ok, expired, invalid, permission_denied, unreachable, rate_limited
+        or unknown, with the external system's (sanitised) message, advice and checked_at.
+        Never returns secrets.
+
+        Use it when a flow fails with authentication or permission errors (get_flow shows
+        the credential ids of its source and destinations), and after rotating a credential
+        to confirm the fix.
+        """
+        credential = await client.get_credential(credential_id)
+        status, checks, message, retry_after = await _probe(
+            client, credential_id, check_read_access
+        )
+        result = CredentialProbe(
+            credential_id=credential_id,
+            name=clean(credential.name, NAME_CHARS),
+            credentials_type=credential.credentials_type,
+            status=status,
+            checks=checks,
+            message=clean(message),
+            advice=_ADVICE[status],
+            checked_at=iso(utc_now()) or "",
+            retry_after_s=retry_after,
+        )
+        label = f"Credential {credential_id} '{result.name or '?'}'"
+        return tool_result(result, f"{label}: {status}. {result.advice}")

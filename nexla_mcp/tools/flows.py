@@ -1,0 +1,470 @@
+"""The ``flows`` toolset: ``list_flows`` (which flows are broken) and ``get_flow`` (one flow's graph).
+
+Both judge a flow by its recent runs: one ``flow/metrics?groupby=runId`` call per flow returns
+every resource's records and errors per run, from which ``runbooks.runs`` derives each run's
+status and the flow's health. ``list_flows`` makes those calls only for the rows it examines,
+at most ``HEALTH_CONCURRENCY`` at a time, and examines at most ``MAX_EXAMINED`` flows per call:
+in a 10,000-flow org, ``has_recent_errors=true`` costs one list call per 100 flows plus one
+metrics call per examined flow, and the cursor resumes where the budget ran out.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from nexla_mcp.errors import NotFoundError
+from nexla_mcp.nexla import FlowDocument, FlowNode, gather_bounded
+from nexla_mcp.runbooks.runs import (
+    DEFAULT_STALE_AFTER,
+    RunStatus,
+    RunTotals,
+    flow_health,
+    flow_run_totals,
+    run_started_at,
+    streak_of,
+)
+from nexla_mcp.tools._common import (
+    DEFAULT_LIMIT,
+    Client,
+    Cursor,
+    Detail,
+    Limit,
+    OptionalFlowId,
+    OptionalResourceId,
+    OptionalResourceType,
+    nexla_tool,
+    tool_result,
+)
+from nexla_mcp.tools._paging import decode_cursor, encode_cursor, scan
+from nexla_mcp.tools._views import (
+    NAME_CHARS,
+    CompactModel,
+    bad_arguments,
+    clean,
+    clean_value,
+    iso,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.nexla import NexlaClient
+    from nexla_mcp.settings import Settings
+
+__all__ = ["FlowDetail", "FlowList", "FlowRow", "RecentRuns", "recent_runs", "register"]
+
+HEALTH_CONCURRENCY = 6
+MAX_EXAMINED = 200
+# "Recent" is anchored on the flow's own latest run, not on the wall clock, so a flow that
+# stopped running still shows what its last runs did.
+RECENT_RUN_COUNT = 10
+RECENT_WINDOW = timedelta(hours=24)
+
+Health = Literal["failing", "degraded", "stale", "paused", "idle", "ok", "unknown"]
+
+
+class RecentRuns(CompactModel):
+    """How a flow's recent runs went (up to 10 runs within 24 h of its latest run)."""
+
+    health: Health = Field(
+        description="failing (latest run failed), degraded (some recent runs had errors), "
+        "paused, idle (no runs), stale (no run for 24 h), ok, or unknown (runs unreadable)"
+    )
+    last_run_id: int | None = None
+    last_run_at: str | None = Field(None, description="Start of the latest run (UTC)")
+    last_run_status: RunStatus | None = None
+    recent_runs: int | None = Field(None, description="Runs considered")
+    recent_errors: int | None = Field(None, description="Errors summed over those runs")
+    failed_runs: int | None = Field(None, description="Of those runs, how many failed or partial")
+    failing_since: str | None = Field(
+        None, description="Start of the first run of the current failure streak (UTC)"
+    )
+
+
+class FlowRow(CompactModel):
+    """One flow in a list."""
+
+    flow_id: int
+    name: str | None = None
+    status: str | None = None
+    source_type: str | None = None
+    health: Health | None = None
+    last_run_at: str | None = None
+    last_run_status: RunStatus | None = None
+    recent_errors: int | None = None
+    failed_runs: int | None = None
+
+
+class FlowList(CompactModel):
+    """A page of flows, newest first, with paging and scan metadata."""
+
+    flows: list[FlowRow] = Field(default_factory=list)
+    total: int | None = Field(None, description="Flows matching the filters, when known exactly")
+    truncated: bool = Field(description="More matching flows may exist: call again with next_cursor")
+    next_cursor: str | None = None
+    examined: int = Field(description="Flows examined by this call")
+    unchecked: int | None = Field(None, description="Flows whose recent runs could not be read")
+
+
+class FlowResource(CompactModel):
+    """A source, nexset or destination of a flow."""
+
+    resource_type: Literal["data_sources", "data_sets", "data_sinks"]
+    resource_id: int
+    name: str | None = None
+    status: str | None = None
+    connector: str | None = Field(None, description="source_type or sink_type")
+    credential_id: int | None = None
+    parent_id: int | None = Field(
+        None, description="The nexset (or, for a detected nexset, the source) it reads from"
+    )
+    transform_id: int | None = None
+    runtime_status: str | None = None
+    description: str | None = None
+    config: dict[str, object] | None = Field(None, description="Connector config (detail=full)")
+
+
+class FlowCredential(CompactModel):
+    """A credential used by the flow (never its secret)."""
+
+    credential_id: int
+    name: str | None = None
+    credentials_type: str | None = None
+    verified_status: str | None = None
+
+
+class FlowDetail(CompactModel):
+    """One flow: its graph from source through nexsets to destinations, and its recent runs."""
+
+    flow_id: int
+    name: str | None = None
+    status: str | None = None
+    flow_type: str | None = None
+    description: str | None = None
+    runs: RecentRuns | None = None
+    source: FlowResource | None = None
+    nexsets: list[FlowResource] = Field(default_factory=list)
+    destinations: list[FlowResource] = Field(default_factory=list)
+    credentials: list[FlowCredential] = Field(default_factory=list)
+
+
+# --- recent runs ---------------------------------------------------------------------------
+
+
+async def recent_runs(client: NexlaClient, origin: FlowNode) -> list[RunTotals]:
+    """The flow's runs within ``RECENT_WINDOW`` of its latest run, oldest first."""
+    anchor = origin.resource
+    latest = run_started_at(origin.last_run_id) if origin.last_run_id else None
+    if anchor is None or latest is None:
+        return []
+    resource_type, resource_id = anchor
+    metrics = await client.get_flow_metrics(
+        resource_type, resource_id, from_date=(latest - RECENT_WINDOW).date(),
+        groupby="runId", per_page=RECENT_RUN_COUNT,
+    )  # fmt: skip
+    runs = flow_run_totals(metrics.data)
+    if not runs:
+        return []
+    cutoff = runs[-1].run_id - int(RECENT_WINDOW.total_seconds() * 1000)
+    return [run for run in runs if run.run_id >= cutoff]
+
+
+def summarize_runs(status: str | None, runs: list[RunTotals]) -> RecentRuns:
+    """What a flow's recent runs say about it."""
+    health = flow_health(status, runs, now=utc_now(), stale_after=DEFAULT_STALE_AFTER)
+    if not runs:
+        return RecentRuns(health=health)
+    latest, streak = runs[-1], streak_of(runs)
+    return RecentRuns(
+        health=health,
+        last_run_id=latest.run_id,
+        last_run_at=iso(latest.started_at),
+        last_run_status=latest.status,
+        recent_runs=len(runs),
+        recent_errors=sum(run.errors for run in runs),
+        failed_runs=sum(run.status in ("failed", "partial") for run in runs),
+        failing_since=iso(streak.failing_since.started_at) if streak.failing_since else None,
+    )
+
+
+async def _summaries(client: NexlaClient, origins: list[FlowNode]) -> list[RecentRuns | None]:
+    """Recent runs of each flow, ``HEALTH_CONCURRENCY`` at a time; None where unreadable."""
+    outcomes = await gather_bounded(
+        [lambda origin=origin: recent_runs(client, origin) for origin in origins],
+        limit=HEALTH_CONCURRENCY,
+    )
+    return [
+        None if isinstance(outcome, Exception) else summarize_runs(origin.status, outcome)
+        for origin, outcome in zip(origins, outcomes, strict=True)
+    ]
+
+
+# --- list_flows ----------------------------------------------------------------------------
+
+
+def _row(origin: FlowNode, source_types: dict[int, str], runs: RecentRuns | None) -> FlowRow:
+    row = FlowRow(
+        flow_id=origin.id,
+        name=clean(origin.name, NAME_CHARS),
+        status=origin.status,
+        source_type=source_types.get(origin.data_source_id or -1),
+        health="unknown" if runs is None else runs.health,
+    )
+    if runs is not None:
+        row.last_run_at, row.last_run_status = runs.last_run_at, runs.last_run_status
+        row.recent_errors, row.failed_runs = runs.recent_errors, runs.failed_runs
+    return row
+
+
+def _list_summary(result: FlowList, has_recent_errors: bool | None) -> str:
+    if not result.flows:
+        what = "No flows match" if result.next_cursor is None else "No matching flows yet"
+        more = "; call again with next_cursor to keep looking" if result.next_cursor else ""
+        return f"{what} ({result.examined} examined){more}."
+    counts: dict[str, int] = {}
+    for row in result.flows:
+        counts[row.health or "unknown"] = counts.get(row.health or "unknown", 0) + 1
+    by_health = ", ".join(f"{count} {health}" for health, count in sorted(counts.items()))
+    qualifier = " with recent errors" if has_recent_errors else ""
+    total = f" of {result.total}" if result.total is not None else ""
+    more = "; more with next_cursor" if result.truncated else ""
+    return f"{len(result.flows)}{total} flows{qualifier} ({by_health}){more}."
+
+
+# --- get_flow ------------------------------------------------------------------------------
+
+
+def _flow_detail(document: FlowDocument, origin: FlowNode, detail: str) -> FlowDetail:
+    full = detail == "full"
+    sources = {source.id: source for source in document.data_sources}
+    nexsets = {nexset.id: nexset for nexset in document.data_sets}
+    sinks = {sink.id: sink for sink in document.data_sinks}
+    result = FlowDetail(
+        flow_id=origin.id,
+        name=clean(origin.name, NAME_CHARS),
+        status=origin.status,
+        flow_type=origin.flow_type,
+        description=clean(origin.description) if full else None,
+    )
+    parents: dict[int, FlowNode] = {}
+    for node in origin.iter_nodes():
+        for child in node.children:
+            parents[child.id] = node
+    for node in origin.iter_nodes():
+        if node.resource is None:
+            continue
+        resource_type, resource_id = node.resource
+        parent = parents.get(node.id)
+        parent_id = parent.resource[1] if parent is not None and parent.resource else None
+        view = FlowResource(resource_type=resource_type, resource_id=resource_id, parent_id=parent_id)
+        if full:
+            view.runtime_status = node.runtime_status
+        if resource_type == "data_sources" and (source := sources.get(resource_id)):
+            view.connector, view.credential_id = source.source_type, source.credential_id
+            _describe(view, source.name, source.status, source.description, source.source_config, full)
+        elif resource_type == "data_sets" and (nexset := nexsets.get(resource_id)):
+            view.transform_id, view.credential_id = nexset.transform_ref, nexset.credential_id
+            _describe(view, nexset.name, nexset.status, nexset.description, None, full)
+        elif resource_type == "data_sinks" and (sink := sinks.get(resource_id)):
+            view.connector, view.credential_id = sink.sink_type, sink.credential_id
+            _describe(view, sink.name, sink.status, sink.description, sink.sink_config, full)
+        if resource_type == "data_sources":
+            result.source = view
+        elif resource_type == "data_sets":
+            result.nexsets.append(view)
+        else:
+            result.destinations.append(view)
+    used = {view.credential_id for view in [result.source, *result.nexsets, *result.destinations]
+            if view is not None and view.credential_id is not None}  # fmt: skip
+    result.credentials = [
+        FlowCredential(
+            credential_id=credential.id, name=clean(credential.name, NAME_CHARS),
+            credentials_type=credential.credentials_type,
+            verified_status=clean(credential.verified_status, NAME_CHARS),
+        )  # fmt: skip
+        for credential in document.data_credentials
+        if credential.id in used
+    ]
+    return result
+
+
+def _describe(
+    view: FlowResource, name: str | None, status: str | None, description: str | None,
+    config: dict[str, object] | None, full: bool,
+) -> None:  # fmt: skip
+    view.name, view.status = clean(name, NAME_CHARS), status
+    if full:
+        view.description = clean(description)
+        view.config = clean_value(config) if config else None
+
+
+def _flow_summary(flow: FlowDetail) -> str:
+    parts = [f"Flow {flow.flow_id} '{flow.name or '?'}' is {flow.status or 'of unknown status'}"]
+    if flow.runs is not None:
+        runs = flow.runs
+        parts.append(f"health {runs.health}")
+        if runs.last_run_status:
+            parts.append(f"latest run {runs.last_run_status} at {runs.last_run_at}")
+        if runs.failing_since:
+            parts.append(f"failing since {runs.failing_since}")
+    shape = (
+        f"{1 if flow.source else 0} source, {len(flow.nexsets)} nexsets, "
+        f"{len(flow.destinations)} destinations"
+    )
+    return "; ".join(parts) + f" ({shape})."
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+def register(server: MCPServer, settings: Settings) -> None:
+    """Register ``list_flows`` and ``get_flow``."""
+
+    @nexla_tool(
+        server, name="list_flows", title="List flows", read_only=True, destructive=False,
+        idempotent=True,
+    )  # fmt: skip
+    async def list_flows(
+        client: Client,
+        status: Annotated[
+            Literal["ACTIVE", "PAUSED", "INIT"] | None,
+            Field(description="Only flows with this status"),
+        ] = None,
+        name_contains: Annotated[
+            str | None,
+            Field(min_length=1, max_length=100, description="Case-insensitive part of the name"),
+        ] = None,
+        source_type: Annotated[
+            str | None,
+            Field(min_length=1, max_length=50, description="Source connector, e.g. s3, postgres"),
+        ] = None,
+        has_recent_errors: Annotated[
+            bool | None,
+            Field(description="true: only flows whose recent runs had errors; false: only clean"),
+        ] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, FlowList]:
+        """List flows with their health: failing, degraded, stale, paused, idle or ok.
+
+        Use it first to find broken flows: has_recent_errors=true keeps only flows whose
+        recent runs (up to 10 within 24 h of the latest run) had errors. Filters: status,
+        name_contains, source_type. Each row gives flow_id, name, status, source_type,
+        health, last_run_at, last_run_status, recent_errors and failed_runs.
+
+        Returns at most `limit` rows (default 25) with total (when known), truncated and
+        next_cursor. One call examines at most 200 flows; pass next_cursor to continue.
+        Follow up with get_flow, get_run_metrics and get_flow_logs.
+        """
+        filters = {"status": status, "name_contains": name_contains,
+                   "source_type": source_type, "has_recent_errors": has_recent_errors}  # fmt: skip
+        offset, _ = decode_cursor("list_flows", filters, cursor)
+        source_types: dict[int, str] = {}
+        health: dict[int, RecentRuns | None] = {}
+        needle = name_contains.casefold() if name_contains else None
+        wanted_type = source_type.casefold() if source_type else None
+
+        async def fetch(page: int, per_page: int) -> tuple[list[FlowNode], int | None]:
+            document = await client.list_flows(
+                page=page, per_page=per_page, flows_only=False, status=status
+            )
+            for source in document.data_sources:
+                if source.source_type:
+                    source_types[source.id] = source.source_type
+            return document.flows, document.total
+
+        def matches(origin: FlowNode) -> bool:
+            if status and (origin.status or "").upper() != status:
+                return False
+            if needle and needle not in (origin.name or "").casefold():
+                return False
+            found = source_types.get(origin.data_source_id or -1, "")
+            return not wanted_type or found.casefold() == wanted_type
+
+        def keep(origin: FlowNode) -> bool:
+            if not matches(origin):
+                return False
+            if has_recent_errors is None:
+                return True
+            runs = health.get(origin.id)
+            return runs is not None and bool(runs.recent_errors) == has_recent_errors
+
+        async def decide(batch: list[FlowNode]) -> list[bool]:
+            if has_recent_errors is not None:
+                candidates = [origin for origin in batch if matches(origin)]
+                for origin, runs in zip(candidates, await _summaries(client, candidates), strict=True):
+                    health[origin.id] = runs
+            return [keep(origin) for origin in batch]
+
+        found = await scan(fetch, offset=offset, limit=limit, decide=decide, max_examined=MAX_EXAMINED)
+        missing = [origin for origin in found.items if origin.id not in health]
+        for origin, runs in zip(missing, await _summaries(client, missing), strict=True):
+            health[origin.id] = runs
+        unchecked = sum(runs is None for runs in health.values())
+        result = FlowList(
+            flows=[_row(origin, source_types, health[origin.id]) for origin in found.items],
+            total=found.total,
+            truncated=found.next_offset is not None,
+            next_cursor=(
+                encode_cursor("list_flows", filters, found.next_offset)
+                if found.next_offset is not None
+                else None
+            ),
+            examined=found.examined,
+            unchecked=unchecked or None,
+        )
+        return tool_result(result, _list_summary(result, has_recent_errors))
+
+    @nexla_tool(
+        server, name="get_flow", title="Get flow", read_only=True, destructive=False,
+        idempotent=True,
+    )  # fmt: skip
+    async def get_flow(
+        client: Client,
+        flow_id: OptionalFlowId = None,
+        resource_type: OptionalResourceType = None,
+        resource_id: OptionalResourceId = None,
+        detail: Detail = "summary",
+    ) -> Annotated[CallToolResult, FlowDetail]:
+        """Get one flow: its source, nexsets and destinations with their statuses, connector
+        types and credential ids, plus how its recent runs went (health, latest run status,
+        failing since when).
+
+        Identify the flow either by flow_id, or by resource_type + resource_id of any source,
+        nexset or destination in it (not both). detail=full adds descriptions, connector
+        configs (secrets redacted) and runtime statuses.
+
+        Use it after list_flows to see where a broken flow fails; then call get_run_metrics
+        on a resource and get_flow_logs for the error lines, or probe_credential on a
+        credential id.
+        """
+        by_resource = resource_type is not None or resource_id is not None
+        if (flow_id is None) == (not by_resource) or (
+            by_resource and (resource_type is None or resource_id is None)
+        ):
+            raise bad_arguments(
+                "Identify the flow either by flow_id or by resource_type + resource_id, not both.",
+                "Pass flow_id alone (from list_flows), or resource_type and resource_id together.",
+            )
+        if flow_id is not None:
+            document = await client.get_flow(flow_id)
+        else:
+            assert resource_type is not None and resource_id is not None
+            document = await client.get_flow_by_resource(resource_type, resource_id)
+        if not document.flows:
+            raise NotFoundError(
+                "Nexla returned no flow for that id.", operation="get_flow",
+                resource_type="flows" if flow_id is not None else resource_type,
+                resource_id=flow_id if flow_id is not None else resource_id,
+            )  # fmt: skip
+        origin = document.flows[0]
+        flow = _flow_detail(document, origin, detail)
+        (flow.runs,) = await _summaries(client, [origin])
+        if flow.runs is None:
+            flow.runs = RecentRuns(health="unknown")
+        return tool_result(flow, _flow_summary(flow))

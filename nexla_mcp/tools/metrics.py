@@ -1,0 +1,270 @@
+"""The ``metrics`` toolset: records and errors of one resource by day and by run.
+
+``get_run_metrics`` answers "is this run abnormal?": each run carries a status derived from
+its counts and a comparison with the median of the runs before it (``runbooks.runs``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from nexla_mcp.runbooks.runs import (
+    DEFAULT_WINDOW,
+    RunAssessment,
+    RunRow,
+    RunStatus,
+    aggregate_runs,
+    assess_runs,
+    streak_of,
+)
+from nexla_mcp.tools._common import (
+    Client,
+    Cursor,
+    ResourceId,
+    ResourceType,
+    nexla_tool,
+    tool_result,
+)
+from nexla_mcp.tools._paging import decode_cursor, encode_cursor
+from nexla_mcp.tools._views import CompactModel, bad_arguments, iso, utc_now
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.settings import Settings
+
+__all__ = ["DailyMetricsView", "RunMetricsView", "register"]
+
+DEFAULT_DAYS = 7
+MAX_DAYS = 92
+DEFAULT_RUNS = 10
+MAX_RUNS = 50
+# Rows read per call: enough for a week of half-hourly runs plus the baseline before them.
+MAX_RUN_ROWS = 500
+
+
+class DayRow(CompactModel):
+    """One UTC day."""
+
+    date: date
+    records: int
+    errors: int
+
+
+class DailyMetricsView(CompactModel):
+    """A resource's records and errors per UTC day."""
+
+    resource_type: str
+    resource_id: int
+    from_date: date
+    to_date: date
+    days: list[DayRow] = Field(default_factory=list)
+    records: int = Field(description="Records over the whole range")
+    errors: int = Field(description="Errors over the whole range")
+    days_with_errors: int
+    days_without_data: int = Field(description="Days in the range with no records at all")
+
+
+class RunRowView(CompactModel):
+    """One run with its derived status and how it compares with the runs before it."""
+
+    run_id: int
+    started_at: str | None = None
+    status: RunStatus
+    records: int
+    errors: int
+    baseline_records: float | None = Field(
+        None, description="Median records of up to 7 earlier runs"
+    )
+    baseline_errors: float | None = None
+    records_vs_baseline: float | None = Field(None, description="records / baseline_records")
+    flags: list[str] = Field(
+        default_factory=list,
+        description="records_zero, records_drop (<50% of baseline), records_spike (>3x), "
+        "error_spike (>2x baseline errors, or any errors after none)",
+    )
+
+
+class RunMetricsView(CompactModel):
+    """A resource's recent runs, newest first, and its current failure streak."""
+
+    resource_type: str
+    resource_id: int
+    latest_status: RunStatus | None = None
+    consecutive_failures: int = Field(description="Failed or partial runs in a row, up to now")
+    failing_since: str | None = Field(None, description="Start of the streak's first run (UTC)")
+    last_success_at: str | None = None
+    runs: list[RunRowView] = Field(default_factory=list)
+    total: int = Field(description="Runs matching the filter in the history read")
+    truncated: bool
+    next_cursor: str | None = None
+
+
+def _day_range(from_date: date | None, to_date: date | None) -> tuple[date, date]:
+    today = utc_now().date()
+    end = to_date or today
+    start = from_date or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise bad_arguments(
+            f"from_date {start} is after to_date {end}.", "Pass from_date on or before to_date."
+        )
+    if start > today:
+        raise bad_arguments(
+            f"from_date {start} is in the future (today is {today} UTC).",
+            "Pass a from_date up to today.",
+        )
+    if (end - start).days + 1 > MAX_DAYS:
+        raise bad_arguments(
+            f"The range {start}..{end} spans more than {MAX_DAYS} days.",
+            f"Ask for at most {MAX_DAYS} days at a time.",
+        )
+    return start, end
+
+
+def _run_view(assessment: RunAssessment) -> RunRowView:
+    run, baseline = assessment.run, assessment.baseline
+    ratio = assessment.records_ratio
+    return RunRowView(
+        run_id=run.run_id,
+        started_at=iso(run.started_at),
+        status=assessment.status,
+        records=run.records,
+        errors=run.errors,
+        baseline_records=baseline.median_records if baseline else None,
+        baseline_errors=baseline.median_errors if baseline else None,
+        records_vs_baseline=round(ratio, 2) if ratio is not None else None,
+        flags=list(assessment.flags),
+    )
+
+
+def _runs_summary(view: RunMetricsView, failed_only: bool) -> str:
+    name = f"{view.resource_type} {view.resource_id}"
+    if not view.runs:
+        kind = "failed runs" if failed_only else "runs"
+        return f"No {kind} found for {name}."
+    parts = [f"{name}: latest run {view.latest_status}"]
+    if view.consecutive_failures:
+        parts.append(f"{view.consecutive_failures} failing runs in a row since {view.failing_since}")
+    flagged = [run for run in view.runs if run.flags]
+    if flagged:
+        parts.append(f"{len(flagged)} of {len(view.runs)} shown runs abnormal vs baseline")
+    more = "; more with next_cursor" if view.truncated else ""
+    return "; ".join(parts) + f" ({len(view.runs)} of {view.total} runs shown{more})."
+
+
+def register(server: MCPServer, settings: Settings) -> None:
+    """Register ``get_daily_metrics`` and ``get_run_metrics``."""
+
+    @nexla_tool(
+        server, name="get_daily_metrics", title="Get daily metrics", read_only=True,
+        destructive=False, idempotent=True,
+    )  # fmt: skip
+    async def get_daily_metrics(
+        client: Client,
+        resource_type: ResourceType,
+        resource_id: ResourceId,
+        from_date: Annotated[
+            date | None,
+            Field(description="First UTC day, YYYY-MM-DD (default: 6 days before to_date)"),
+        ] = None,
+        to_date: Annotated[
+            date | None, Field(description="Last UTC day, YYYY-MM-DD (default: today)")
+        ] = None,
+    ) -> Annotated[CallToolResult, DailyMetricsView]:
+        """Records and errors per UTC day for one source, nexset or destination.
+
+        Use it to see trends over days or weeks (did volume drop, when did errors start);
+        use get_run_metrics for individual runs. Ranges are at most 92 days; by default the
+        last 7 days. Returns one row per day with data, totals, days_with_errors and
+        days_without_data.
+        """
+        start, end = _day_range(from_date, to_date)
+        metrics = await client.get_daily_metrics(
+            resource_type, resource_id, from_date=start, to_date=end
+        )
+        rows = [
+            DayRow(date=row.time, records=row.records, errors=row.errors)
+            for row in sorted(metrics.metrics, key=lambda row: row.time)
+            if start <= row.time <= end
+        ]
+        with_data = {row.date for row in rows if row.records > 0}
+        view = DailyMetricsView(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            from_date=start,
+            to_date=end,
+            days=rows,
+            records=sum(row.records for row in rows),
+            errors=sum(row.errors for row in rows),
+            days_with_errors=sum(row.errors > 0 for row in rows),
+            days_without_data=(end - start).days + 1 - len(with_data),
+        )
+        summary = (
+            f"{resource_type} {resource_id}, {start}..{end}: {view.records} records, "
+            f"{view.errors} errors; {view.days_with_errors} days with errors, "
+            f"{view.days_without_data} days without data."
+        )
+        return tool_result(view, summary)
+
+    @nexla_tool(
+        server, name="get_run_metrics", title="Get run metrics", read_only=True,
+        destructive=False, idempotent=True,
+    )  # fmt: skip
+    async def get_run_metrics(
+        client: Client,
+        resource_type: ResourceType,
+        resource_id: ResourceId,
+        failed_only: Annotated[
+            bool, Field(description="Only runs with errors (status failed or partial)")
+        ] = False,
+        limit: Annotated[
+            int, Field(ge=1, le=MAX_RUNS, description=f"Runs to return (1-{MAX_RUNS})")
+        ] = DEFAULT_RUNS,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, RunMetricsView]:
+        """Recent runs of one source, nexset or destination, newest first, each with a
+        status (success, partial, failed, empty) derived from its records and errors, and a
+        comparison with the median of the 7 runs before it (flags: records_zero,
+        records_drop, records_spike, error_spike).
+
+        Use it to answer "is this run abnormal?" and "since when is this failing?": the
+        result also gives latest_status, consecutive_failures, failing_since and
+        last_success_at. Default 10 runs; pass next_cursor for older ones. A run's
+        run_id can be passed to get_flow_logs.
+        """
+        filters = {"resource_type": resource_type, "resource_id": resource_id,
+                   "failed_only": failed_only}  # fmt: skip
+        offset, _ = decode_cursor("get_run_metrics", filters, cursor)
+        summary = await client.get_run_summary(resource_type, resource_id, size=MAX_RUN_ROWS)
+        runs = aggregate_runs(
+            RunRow(row.run_id, row.records, row.errors, row.size)
+            for row in summary.rows
+            if row.run_id is not None
+        )
+        streak = streak_of(runs)
+        assessed = assess_runs(runs, window=DEFAULT_WINDOW)
+        if failed_only:
+            assessed = [a for a in assessed if a.status in ("failed", "partial")]
+        page = assessed[offset : offset + limit]
+        end = offset + len(page)
+        view = RunMetricsView(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            latest_status=streak.latest.status if streak.latest else None,
+            consecutive_failures=streak.consecutive_failures,
+            failing_since=(
+                iso(streak.failing_since.started_at) if streak.failing_since else None
+            ),
+            last_success_at=iso(streak.last_success.started_at) if streak.last_success else None,
+            runs=[_run_view(a) for a in page],
+            total=len(assessed),
+            truncated=end < len(assessed),
+            next_cursor=(
+                encode_cursor("get_run_metrics", filters, end) if end < len(assessed) else None
+            ),
+        )
+        return tool_result(view, _runs_summary(view, failed_only))
