@@ -108,14 +108,14 @@ def _day_range(from_date: date | None, to_date: date | None) -> tuple[date, date
     today = utc_now().date()
     end = to_date or today
     start = from_date or end - timedelta(days=DEFAULT_DAYS - 1)
-    if start > end:
-        raise bad_arguments(
-            f"from_date {start} is after to_date {end}.", "Pass from_date on or before to_date."
-        )
     if start > today:
         raise bad_arguments(
             f"from_date {start} is in the future (today is {today} UTC).",
             "Pass a from_date up to today.",
+        )
+    if start > end:
+        raise bad_arguments(
+            f"from_date {start} is after to_date {end}.", "Pass from_date on or before to_date."
         )
     if (end - start).days + 1 > MAX_DAYS:
         raise bad_arguments(

@@ -1,0 +1,343 @@
+"""The ``logs`` toolset: ``get_flow_logs``, error templates first, raw lines after.
+
+A failing run can log thousands of near-identical lines. The tool reads up to
+``MAX_LOG_PAGES`` x ``LOG_PAGE_SIZE`` lines of one run (or one time window), clusters the lines
+at or above the requested severity into templates (``runbooks.clustering``) and returns the
+templates ahead of a short page of raw lines, saying exactly how many lines exist, how many
+were read and how many are shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from nexla_mcp.errors import NotFoundError
+from nexla_mcp.nexla import FlowNode, LogEntry, LogPage
+from nexla_mcp.runbooks.clustering import LogCluster, LogLine, cluster_log_lines, severity_rank
+from nexla_mcp.runbooks.runs import run_started_at
+from nexla_mcp.tools._common import (
+    Client,
+    Cursor,
+    OptionalFlowId,
+    OptionalResourceId,
+    OptionalResourceType,
+    OptionalRunId,
+    nexla_tool,
+    sanitize_text,
+    tool_result,
+)
+from nexla_mcp.tools._paging import decode_cursor, encode_cursor
+from nexla_mcp.tools._views import CompactModel, bad_arguments, clean, iso, utc_now
+from nexla_mcp.tools.flows import recent_runs
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.nexla import NexlaClient
+    from nexla_mcp.settings import Settings
+
+__all__ = ["FlowLogs", "register"]
+
+LOG_PAGE_SIZE = 500
+MAX_LOG_PAGES = 4
+MAX_CLUSTERS = 10
+DEFAULT_LINES = 10
+MAX_LINES = 100
+LINE_CHARS = 300
+MAX_WINDOW = timedelta(days=7)
+# A run's lines start at its run id (epoch ms); read from a little earlier to be safe.
+RUN_LEAD = timedelta(minutes=1)
+
+Severity = Literal["ERROR", "WARNING", "INFO"]
+RunSelection = Literal["requested", "latest", "latest_with_errors", "time_window", "no_runs"]
+
+
+class ClusterView(CompactModel):
+    """Lines that share a template: the variable parts are masked as <n>, <str>, <path>…"""
+
+    template: str
+    severity: str
+    count: int
+    first_seen: str | None = None
+    last_seen: str | None = None
+    example: str = Field(description="The first such line, sanitised and capped")
+    resources: list[str] = Field(default_factory=list, description="Where it was logged")
+    runs: int | None = Field(None, description="Distinct runs it appeared in")
+
+
+class LineView(CompactModel):
+    """One raw log line."""
+
+    at: str
+    severity: str
+    resource: str | None = Field(None, description="SOURCE, DATASET or SINK and its id")
+    run_id: int | None = None
+    message: str
+
+
+class FlowLogs(CompactModel):
+    """A run's (or a time window's) log lines: templates first, then a page of raw lines."""
+
+    flow_id: int
+    run_id: int | None = None
+    run_selection: RunSelection = Field(
+        description="requested (by run_id, or the run of the cursor's first page); latest; "
+        "latest_with_errors (the newest recent run with errors); time_window; no_runs"
+    )
+    latest_run_id: int | None = Field(None, description="The newest run, when a different one was read")
+    from_time: str | None = None
+    to_time: str | None = None
+    min_severity: Severity
+    clusters: list[ClusterView] = Field(default_factory=list)
+    clusters_total: int
+    lines: list[LineView] = Field(default_factory=list)
+    returned: int = Field(description="Raw lines in this result")
+    available: int = Field(description="Lines read that match severity and search")
+    fetched: int = Field(description="Lines read from Nexla (all severities)")
+    upstream_total: int | None = Field(None, description="Lines Nexla has for this query")
+    complete: bool = Field(description="Every line Nexla has for this query was read")
+    truncated: bool = Field(description="More matching lines exist than are shown")
+    next_cursor: str | None = None
+
+
+def _label(resource_type: str | None, resource_id: int | None) -> str | None:
+    if not resource_type or resource_id is None:
+        return None
+    return f"{resource_type.upper()} {resource_id}"
+
+
+def _cluster_view(cluster: LogCluster) -> ClusterView:
+    return ClusterView(
+        template=cluster.template,
+        severity=cluster.severity,
+        count=cluster.count,
+        first_seen=iso(cluster.first_seen),
+        last_seen=iso(cluster.last_seen),
+        example=cluster.example,
+        resources=[f"{kind} {rid}" for kind, rid in cluster.resources],
+        runs=cluster.run_count or None,
+    )
+
+
+def _line_view(entry: LogEntry) -> LineView:
+    return LineView(
+        at=iso(entry.timestamp) or "",
+        severity=(entry.severity or "INFO").upper(),
+        resource=_label(entry.resource_type, entry.resource_id),
+        run_id=entry.run_id,
+        message=clean(entry.message, LINE_CHARS) or "",
+    )
+
+
+async def _read_all(fetch_page: Callable[[int], Awaitable[LogPage]]) -> tuple[list[LogEntry], int | None]:
+    """Up to ``MAX_LOG_PAGES`` pages; the entries and the total Nexla reported."""
+    entries: list[LogEntry] = []
+    total: int | None = None
+    for page in range(1, MAX_LOG_PAGES + 1):
+        reply = await fetch_page(page)
+        entries.extend(reply.entries)
+        total = reply.meta.total_count if reply.meta.total_count is not None else total
+        if len(reply.entries) < LOG_PAGE_SIZE or (total is not None and len(entries) >= total):
+            break
+    return entries, total
+
+
+async def _choose_run(
+    client: NexlaClient, origin: FlowNode
+) -> tuple[int | None, RunSelection, int | None]:
+    """(run to read, why, latest run id): the newest recent run with errors, else the newest."""
+    runs = await recent_runs(client, origin)
+    if not runs:
+        return None, "no_runs", origin.last_run_id
+    latest = runs[-1]
+    with_errors = [run for run in runs if run.errors > 0]
+    if with_errors and with_errors[-1].run_id != latest.run_id:
+        return with_errors[-1].run_id, "latest_with_errors", latest.run_id
+    return latest.run_id, "latest", latest.run_id
+
+
+def _window(from_time: datetime | None, to_time: datetime | None) -> tuple[datetime, datetime] | None:
+    if from_time is None and to_time is None:
+        return None
+    end = to_time or utc_now()
+    start = from_time or end - timedelta(hours=24)
+    if start >= end:
+        raise bad_arguments(
+            "from_time must be before to_time.", "Pass an ISO 8601 from_time earlier than to_time."
+        )
+    if end - start > MAX_WINDOW:
+        raise bad_arguments(
+            f"The window {iso(start)}..{iso(end)} is longer than 7 days.",
+            "Narrow the window, or pass a run_id from get_run_metrics instead.",
+        )
+    return start, end
+
+
+def _summary(view: FlowLogs) -> str:
+    if view.run_selection == "no_runs":
+        return f"Flow {view.flow_id} has no runs to read logs from."
+    what = f"run {view.run_id}" if view.run_id else f"{view.from_time}..{view.to_time}"
+    why = {"latest_with_errors": " (newest run with errors)", "latest": " (latest run)"}.get(
+        view.run_selection, ""
+    )
+    head = f"Flow {view.flow_id}, {what}{why}: {view.available} {view.min_severity}+ lines"
+    if view.clusters:
+        head += f" in {view.clusters_total} templates (top one x{view.clusters[0].count})"
+    tail = f"; showing {view.returned} raw lines"
+    if not view.complete:
+        tail += f"; read {view.fetched} of {view.upstream_total} lines"
+    if view.truncated:
+        tail += "; more with next_cursor"
+    return head + tail + "."
+
+
+def register(server: MCPServer, settings: Settings) -> None:
+    """Register ``get_flow_logs``."""
+
+    @nexla_tool(
+        server, name="get_flow_logs", title="Get flow logs", read_only=True, destructive=False,
+        idempotent=True,
+    )  # fmt: skip
+    async def get_flow_logs(
+        client: Client,
+        flow_id: OptionalFlowId = None,
+        resource_type: OptionalResourceType = None,
+        resource_id: OptionalResourceId = None,
+        run_id: OptionalRunId = None,
+        from_time: Annotated[
+            datetime | None, Field(description="Window start, ISO 8601 (instead of a run)")
+        ] = None,
+        to_time: Annotated[
+            datetime | None, Field(description="Window end, ISO 8601 (default: now)")
+        ] = None,
+        severity: Annotated[
+            Severity, Field(description="Lowest severity to include (default WARNING)")
+        ] = "WARNING",
+        search: Annotated[
+            str | None,
+            Field(min_length=2, max_length=100, description="Only lines containing this text"),
+        ] = None,
+        limit: Annotated[
+            int, Field(ge=1, le=MAX_LINES, description=f"Raw lines to return (1-{MAX_LINES})")
+        ] = DEFAULT_LINES,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, FlowLogs]:
+        """Read a flow's logs with the error lines clustered into templates (count, first and
+        last seen, one example) ahead of a short page of raw lines.
+
+        Identify the flow by flow_id, or by resource_type + resource_id of one of its
+        resources. Without run_id or a time window it reads the newest recent run that had
+        errors, else the latest run, and says which (run_selection). Filters: severity
+        (lowest level, default WARNING), search (text). Reads up to 2000 lines; returned,
+        available, fetched, complete and truncated say what was left out.
+
+        Use it after list_flows/get_flow to learn why a flow fails.
+        """
+        by_resource = resource_type is not None or resource_id is not None
+        if (flow_id is None) == (not by_resource) or (
+            by_resource and (resource_type is None or resource_id is None)
+        ):
+            raise bad_arguments(
+                "Identify the flow either by flow_id or by resource_type + resource_id, not both.",
+                "Pass flow_id alone, or resource_type and resource_id together.",
+            )
+        window = _window(from_time, to_time)
+        filters = {"flow_id": flow_id, "resource_type": resource_type,
+                   "resource_id": resource_id, "run_id": run_id, "from_time": iso(from_time),
+                   "to_time": iso(to_time), "severity": severity, "search": search}  # fmt: skip
+        offset, pinned_run = decode_cursor("get_flow_logs", filters, cursor)
+
+        if flow_id is not None:
+            document = await client.get_flow(flow_id, flows_only=True)
+        else:
+            assert resource_type is not None and resource_id is not None
+            document = await client.get_flow_by_resource(resource_type, resource_id, flows_only=True)
+        if not document.flows:
+            raise NotFoundError(
+                "Nexla returned no flow for that id.", operation="get_flow_logs",
+                resource_type="flows" if flow_id is not None else resource_type,
+                resource_id=flow_id if flow_id is not None else resource_id,
+            )  # fmt: skip
+        origin = document.flows[0]
+        anchor = (resource_type, resource_id) if by_resource else origin.resource
+        server_severity = "ERROR" if severity == "ERROR" else None
+
+        chosen, selection, latest = run_id, "requested", None
+        if run_id is None and pinned_run is not None:
+            chosen = pinned_run
+        elif run_id is None and window is None:
+            chosen, selection, latest = await _choose_run(client, origin)
+        elif run_id is None:
+            selection = "time_window"
+
+        entries: list[LogEntry] = []
+        total: int | None = 0
+        if chosen is not None and anchor is not None:
+            started = run_started_at(chosen)
+            since = window[0] if window else (started - RUN_LEAD if started else utc_now() - MAX_WINDOW)
+            kind, rid = anchor
+            assert kind is not None and rid is not None
+            entries, total = await _read_all(
+                lambda page: client.get_flow_logs(
+                    kind, rid, run_id=chosen, from_ts=since, to_ts=window[1] if window else None,
+                    severity=server_severity, page=page, per_page=LOG_PAGE_SIZE,
+                )
+            )  # fmt: skip
+        elif window is not None:
+            entries, total = await _read_all(
+                lambda page: client.get_flow_logs_by_flow(
+                    origin.id, from_ts=window[0], to_ts=window[1], severity=server_severity,
+                    page=page, per_page=LOG_PAGE_SIZE,
+                )
+            )  # fmt: skip
+
+        floor = severity_rank(severity)
+        needle = search.casefold() if search else None
+        matching = sorted(
+            (
+                entry for entry in entries
+                if severity_rank(entry.severity) >= floor
+                and (needle is None or needle in entry.message.casefold())
+            ),
+            key=lambda entry: entry.timestamp,
+        )  # fmt: skip
+        clusters = cluster_log_lines(
+            (
+                LogLine(entry.message, entry.severity or "INFO", entry.timestamp, entry.run_id,
+                        entry.resource_type, entry.resource_id)
+                for entry in matching
+            ),
+            clean=lambda text: sanitize_text(text, max_chars=2000),
+        )  # fmt: skip
+        page = matching[offset : offset + limit]
+        end = offset + len(page)
+        complete = total is None or len(entries) >= total
+        view = FlowLogs(
+            flow_id=origin.id,
+            run_id=chosen,
+            run_selection=selection,
+            latest_run_id=latest if latest is not None and latest != chosen else None,
+            from_time=iso(window[0]) if window else None,
+            to_time=iso(window[1]) if window else None,
+            min_severity=severity,
+            clusters=[_cluster_view(cluster) for cluster in clusters[:MAX_CLUSTERS]],
+            clusters_total=len(clusters),
+            lines=[_line_view(entry) for entry in page],
+            returned=len(page),
+            available=len(matching),
+            fetched=len(entries),
+            upstream_total=total,
+            complete=complete,
+            truncated=end < len(matching) or not complete,
+            next_cursor=(
+                encode_cursor("get_flow_logs", filters, end, pin=chosen)
+                if end < len(matching)
+                else None
+            ),
+        )
+        return tool_result(view, _summary(view))
