@@ -22,17 +22,17 @@ def _bad_input(message: str) -> ValidationError:
     return ValidationError(message, operation="validate_arguments", hint="Fix the argument.")
 
 
-def check_resource_type(resource_type: str, allowed: tuple[str, ...] = RESOURCE_TYPES) -> str:
-    """Return ``resource_type`` if it is one of ``allowed``; nothing is sent otherwise.
+def check_resource_type(
+    value: str, allowed: tuple[str, ...] = RESOURCE_TYPES, name: str = "resource_type"
+) -> str:
+    """Return ``value`` if it is one of ``allowed``; nothing is sent otherwise.
 
     Raises:
         ValidationError: for any other value.
     """
-    if resource_type not in allowed:
-        raise _bad_input(
-            f"resource_type must be one of {', '.join(allowed)}; got {resource_type!r}"
-        )
-    return resource_type
+    if value not in allowed:
+        raise _bad_input(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
 
 
 def check_id(value: Any, name: str = "id") -> int:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from nexla_mcp.nexla.core import ClientCore, check_id, check_resource_type, header_int
 from nexla_mcp.nexla.models import FlowDocument, FlowNode, FlowsPage, ResourceType
 from nexla_mcp.nexla.pagination import PageResult, Paginator
+from nexla_mcp.redaction import redact_value
 
 __all__ = ["FlowsMixin"]
 
@@ -155,7 +156,7 @@ class FlowsMixin(ClientCore):
     async def get_run_status(
         self, flow_id: int, run_id: int | Literal["latest"] = "latest"
     ) -> list[dict[str, Any]]:
-        """``GET /flows/{flow_id}/run_status/{run_id}``: one opaque entry per sink (§6.10).
+        """``GET /flows/{flow_id}/run_status/{run_id}``: one redacted entry per sink (§6.10).
 
         Raises:
             NotFoundError: unknown flow or run.
@@ -167,9 +168,9 @@ class FlowsMixin(ClientCore):
         body = await self._json(
             "GET", f"/flows/{flow_id}/run_status/{run_id}", operation="get_run_status"
         )
-        if isinstance(body, dict):
-            return [body]
-        return [entry for entry in body or [] if isinstance(entry, dict)]
+        entries = [body] if isinstance(body, dict) else body or []
+        # Run-status errors quote connector messages, which can carry tokens.
+        return [redact_value(entry) for entry in entries if isinstance(entry, dict)]
 
     async def _flow_write(self, action: str, base: str, all_nodes: bool) -> FlowDocument:
         return await self._model(

@@ -186,7 +186,7 @@ class MonitoringMixin(ClientCore):
             ValidationError: unknown collection or bad id (nothing sent).
             NotFoundError: unknown resource.
         """
-        check_resource_type(collection, AUDITABLE_COLLECTIONS)
+        check_resource_type(collection, AUDITABLE_COLLECTIONS, "collection")
         path = f"/{collection}/{check_id(resource_id, 'resource_id')}/audit_log"
         params = {"page": page, "per_page": per_page}
         return await self._page(AuditLogEntry, path, params, "get_audit_log")

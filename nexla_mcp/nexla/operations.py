@@ -245,5 +245,5 @@ class OperationsMixin(ClientCore):
 
 
 def _accessors_path(collection: str, resource_id: int) -> str:
-    check_resource_type(collection, ACCESSOR_COLLECTIONS)
+    check_resource_type(collection, ACCESSOR_COLLECTIONS, "collection")
     return f"/{collection}/{check_id(resource_id, 'resource_id')}/accessors"

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator
 
 from nexla_mcp.nexla.models.base import NexlaModel, epoch_to_datetime
+from nexla_mcp.redaction import redact_text
 
 __all__ = [
     "AuditLogEntry",
@@ -90,7 +91,7 @@ class FlowMetrics(NexlaModel):
 
 
 class LogEntry(NexlaModel):
-    """One flow log line, normalised like the SDK (``log`` → ``message``)."""
+    """One flow log line, normalised like the SDK (``log`` → ``message``), secrets redacted."""
 
     timestamp: datetime
     message: str = Field("", validation_alias=AliasChoices("message", "log"))
@@ -99,6 +100,12 @@ class LogEntry(NexlaModel):
     resource_type: str | None = None
     resource_id: int | None = None
     run_id: int | None = None
+
+    @field_validator("message", mode="after")
+    @classmethod
+    def _scrub(cls, value: str) -> str:
+        # Connectors echo tokens and connection strings into their log lines.
+        return redact_text(value)
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -126,6 +133,11 @@ class Notification(NexlaModel):
     ts: int | None = None
     read_at: datetime | None = None
     created_at: datetime | None = None
+
+    @field_validator("message", mode="after")
+    @classmethod
+    def _scrub(cls, value: str | None) -> str | None:
+        return redact_text(value) if value else value
 
 
 class AuditLogEntry(NexlaModel):

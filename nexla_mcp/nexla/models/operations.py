@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from nexla_mcp.nexla.models.base import NexlaModel
+from nexla_mcp.redaction import redact_text, redact_value
 
 __all__ = ["Accessor", "AsyncTask", "AsyncTaskResult", "ProbeResult"]
 
@@ -21,6 +22,11 @@ class ProbeResult(NexlaModel):
     message: str | None = None
     connection_type: str | None = None
     output: Any = Field(default=None, validation_alias=AliasChoices("output", "object"))
+
+    @field_validator("message", mode="after")
+    @classmethod
+    def _scrub(cls, value: str | None) -> str | None:
+        return redact_text(value) if value else value
 
 
 class AsyncTask(NexlaModel):
@@ -39,12 +45,23 @@ class AsyncTask(NexlaModel):
         None, validation_alias=AliasChoices("stopped_at", "finished_at")
     )
 
+    @field_validator("error", "result", mode="after")
+    @classmethod
+    def _scrub(cls, value: Any) -> Any:
+        return redact_value(value)
+
 
 class AsyncTaskResult(NexlaModel):
     """``GET /async_tasks/{id}/result``: ``ready`` is False while the server answers 102."""
 
     ready: bool
     result: Any = None
+
+    @field_validator("result", mode="after")
+    @classmethod
+    def _scrub(cls, value: Any) -> Any:
+        # Probe task results quote the external system's reply.
+        return redact_value(value)
 
 
 class Accessor(NexlaModel):

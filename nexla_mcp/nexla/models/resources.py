@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from nexla_mcp.nexla.models.base import RESOURCE_KEYS, NexlaModel, ResourceType
+from nexla_mcp.redaction import redact_text
 
 __all__ = [
     "Credential",
@@ -166,6 +167,12 @@ class Credential(Resource):
     verified_status: str | None = None
     verified_at: datetime | None = None
     credentials_non_secure_data: dict[str, Any] | None = None
+
+    @field_validator("verified_status", mode="after")
+    @classmethod
+    def _scrub(cls, value: str | None) -> str | None:
+        # The probe writes "<status> <upstream message>" here, and upstream messages echo tokens.
+        return redact_text(value) if value else value
 
 
 class Transform(Resource):
