@@ -237,25 +237,7 @@ def _source_incident_lines(build: _Builder, source: Source, where: str) -> list[
         }.get(kind, f"TopicAuthorizationException: not authorized to read {where}")
         return [("ERROR", f"Read of {where} failed: 403 Forbidden - {detail}")]
     if profile == "rate_limited":
-        token = (
-            f" [X-Shopify-Access-Token: {planted.SHOPIFY_TOKEN}]" if kind == connectors.API else ""
-        )
-        lines = [
-            (
-                "WARNING",
-                f"GET {where} returned 429 Too Many Requests (Retry-After: 60); "
-                f"backing off 60 s{token}",
-            )
-            for _ in range(rng.randint(2, 4))
-        ]
-        page = rng.randint(3, 40)
-        return lines + [
-            (
-                "ERROR",
-                f"Giving up on page {page} after 5 attempts: 429 Too Many Requests "
-                "- API rate limit exceeded",
-            )
-        ]
+        return _throttled_lines(kind, where, host, rng)
     if profile == "network_timeout":
         if kind == connectors.DATABASE:
             return [
@@ -273,6 +255,31 @@ def _source_incident_lines(build: _Builder, source: Source, where: str) -> list[
     if profile == "generic_failure":
         return [("ERROR", f"Run failed: upstream returned 500 Internal Server Error from {host}")]
     return []
+
+
+def _throttled_lines(kind: str, where: str, host: str, rng: random.Random) -> list[tuple[str, str]]:
+    """Upstream throttling, worded as each kind of system says it, always with the 429."""
+    if kind == connectors.API:
+        request = f"GET {where} [X-Shopify-Access-Token: {planted.SHOPIFY_TOKEN}]"
+    elif kind == connectors.DATABASE:
+        request = f"Query on {where} at {host} (concurrent query quota for this account)"
+    elif kind == connectors.FILE:
+        request = f"GET {where} (SlowDown: Please reduce your request rate)"
+    else:
+        request = f"Fetch from {where} (broker client quota exceeded)"
+    lines = [
+        ("WARNING", f"{request} returned 429 Too Many Requests (Retry-After: 60); backing off 60 s")
+        for _ in range(rng.randint(2, 4))
+    ]
+    batch = rng.randint(3, 40)
+    return [
+        *lines,
+        (
+            "ERROR",
+            f"Giving up on batch {batch} after 5 attempts: 429 Too Many Requests "
+            "- rate limit exceeded",
+        ),
+    ]
 
 
 def _data_set_step(build: _Builder, data_set: DataSet, records: int, is_target: bool) -> int:
