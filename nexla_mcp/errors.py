@@ -466,7 +466,10 @@ def error_for_response(
         # Statuses below 500 that are not mapped (3xx after a refused redirect, 413, 418 …) will
         # not fix themselves; 408 and 5xx plausibly will.
         common["retryable"] = status_code >= 500 or status_code == 408
-    text = upstream or f"HTTP {status_code}"
+    if 300 <= status_code < 400:
+        text = f"unexpected redirect (HTTP {status_code}), not followed so credentials stay put"
+    else:
+        text = upstream or f"HTTP {status_code}"
     return error_class(f"{where} failed: {text}", **common)
 
 

@@ -194,6 +194,16 @@ async def test_write_that_fails_after_sending_is_ambiguous_and_not_retried(
     assert len(nexla.requests) == 1
 
 
+async def test_post_that_timed_out_after_sending_is_not_retried(fake_time: FakeTime) -> None:
+    """A create whose reply timed out may exist already: AmbiguousWriteError, one request."""
+    nexla = FakeNexla([httpx.ReadTimeout("slow"), httpx.Response(200, json={"id": 9})])
+    async with make_client(nexla, fake_time) as client:
+        with pytest.raises(AmbiguousWriteError):
+            await client.create_source({"name": "s", "source_type": "s3"})
+    assert [r.method for r in nexla.requests] == ["POST"]
+    assert fake_time.sleeps == []
+
+
 async def test_post_is_retried_on_429_with_retry_after_but_not_on_bare_503(
     fake_time: FakeTime,
 ) -> None:
@@ -430,6 +440,7 @@ async def test_redirect_is_not_followed_so_the_token_never_reaches_another_host(
             await client.get_flow(1)
     assert "evil.test" not in seen_hosts
     assert not caught.value.retryable
+    assert "redirect" in caught.value.message
 
 
 async def test_retries_are_logged_with_attempt_reason_delay_budget_and_breaker(
