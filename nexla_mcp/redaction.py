@@ -97,11 +97,35 @@ _KEY_QUALIFIERS = {
 # (data_credentials_id, token_type, credentials_version, password_expires_at, auth_template).
 _METADATA_SUFFIXES = frozenset(
     {
-        "id", "ids", "type", "types", "kind", "count", "at", "version", "status", "in",
-        "name", "names", "method", "mode", "scheme", "template", "url", "uri", "enabled",
-        "required", "group", "expires", "expiry", "length", "field", "fields", "present",
+        "id",
+        "ids",
+        "type",
+        "types",
+        "kind",
+        "count",
+        "at",
+        "version",
+        "status",
+        "in",
+        "name",
+        "names",
+        "method",
+        "mode",
+        "scheme",
+        "template",
+        "url",
+        "uri",
+        "enabled",
+        "required",
+        "group",
+        "expires",
+        "expiry",
+        "length",
+        "field",
+        "fields",
+        "present",
     }
-)  # fmt: skip
+)
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _KEY_SEPARATORS = re.compile(r"[^a-z0-9]+")
 
@@ -131,6 +155,7 @@ def is_secret_key(key: str) -> bool:
 
 
 # --- text patterns --------------------------------------------------------------------------
+
 
 def _high_entropy(match: re.Match[str]) -> str:
     """Redact a long token that looks random: mixed case, digits scattered between letters, and

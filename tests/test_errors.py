@@ -29,9 +29,17 @@ from nexla_mcp.errors import (
 from nexla_mcp.redaction import forget_secret, register_secret
 
 SUMMARY_KEYS = {
-    "message", "step", "operation", "resource_type", "resource_id", "details", "context",
-    "status_code", "response", "original_error",
-}  # fmt: skip
+    "message",
+    "step",
+    "operation",
+    "resource_type",
+    "resource_id",
+    "details",
+    "context",
+    "status_code",
+    "response",
+    "original_error",
+}
 
 
 @pytest.mark.parametrize(
@@ -65,8 +73,12 @@ def test_error_for_response_maps_each_status_to_its_class(
 
 def test_error_for_response_fills_resource_and_context_from_the_path() -> None:
     """resource_type/id come from the path; the query string never reaches the context."""
-    body = {"message": "Active flow resources must be paused before flow deletion!",
-            "data_sources": [5023], "data_sets": [], "data_sinks": [5029]}  # fmt: skip
+    body = {
+        "message": "Active flow resources must be paused before flow deletion!",
+        "data_sources": [5023],
+        "data_sets": [],
+        "data_sinks": [5029],
+    }
     error = error_for_response(405, body, method="delete", path="/flows/5059?all=1")
     assert isinstance(error, ResourceConflictError)
     assert (error.resource_type, error.resource_id) == ("flows", 5059)

@@ -81,10 +81,23 @@ def test_redact_text_leaves_harmless_text_alone(text: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["password", "api_key", "apiKey", "accessToken", "credentials", "private_key",
-     "secret_access_key", "auth", "session", "cookie", "signature", "service_key",
-     "api_keys", "credentials_enc"],
-)  # fmt: skip
+    [
+        "password",
+        "api_key",
+        "apiKey",
+        "accessToken",
+        "credentials",
+        "private_key",
+        "secret_access_key",
+        "auth",
+        "session",
+        "cookie",
+        "signature",
+        "service_key",
+        "api_keys",
+        "credentials_enc",
+    ],
+)
 def test_is_secret_key_recognises_secret_names(key: str) -> None:
     """Keys that name a secret are recognised in snake, kebab and camel case."""
     assert is_secret_key(key)
@@ -92,10 +105,21 @@ def test_is_secret_key_recognises_secret_names(key: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["data_credentials_id", "token_type", "expires_in", "credentials_type",
-     "credentials_version", "credentials_non_secure_data", "auth_template_id", "key",
-     "access_roles", "verified_status", "author", "password_expires_at"],
-)  # fmt: skip
+    [
+        "data_credentials_id",
+        "token_type",
+        "expires_in",
+        "credentials_type",
+        "credentials_version",
+        "credentials_non_secure_data",
+        "auth_template_id",
+        "key",
+        "access_roles",
+        "verified_status",
+        "author",
+        "password_expires_at",
+    ],
+)
 def test_is_secret_key_spares_metadata_keys(key: str) -> None:
     """Keys that describe a secret (its id, type, expiry) are not blanked."""
     assert not is_secret_key(key)

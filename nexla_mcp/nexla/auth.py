@@ -102,9 +102,10 @@ class TokenManager:
         """
         if not self.can_renew:
             raise AuthenticationError(
-                "Nexla rejected the access token (HTTP 401).", hint=ACCESS_TOKEN_HINT,
+                "Nexla rejected the access token (HTTP 401).",
+                hint=ACCESS_TOKEN_HINT,
                 status_code=401,
-            )  # fmt: skip
+            )
         async with self._lock:
             if self._token is not None and self._token != stale and not self._due():
                 return self._token
@@ -143,8 +144,9 @@ def _parse_token_body(body: Any) -> tuple[str, float]:
     expires_in = body.get("expires_in")
     lifetime = (
         float(expires_in)
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+        if isinstance(expires_in, int | float)
+        and not isinstance(expires_in, bool)
         and expires_in > 0
         else DEFAULT_TOKEN_LIFETIME_S
-    )  # fmt: skip
+    )
     return body["access_token"], lifetime

@@ -106,14 +106,22 @@ class NexlaClient(FlowsMixin, ResourcesMixin, MonitoringMixin, OperationsMixin):
                 return await transport_.fetch_token(service_key)
 
             return TokenManager(
-                service_key=service_key, access_token=access_token, fetch_token=fetch_token,
+                service_key=service_key,
+                access_token=access_token,
+                fetch_token=fetch_token,
                 clock=clock,
-            )  # fmt: skip
+            )
 
         self._transport = Transport(
-            api_url=self.api_url, http_client=self._http, tokens_from=tokens_from, policy=policy,
-            timeout=phase_timeout, sleep=sleep, clock=clock, rng=rng or random.Random(),
-        )  # fmt: skip
+            api_url=self.api_url,
+            http_client=self._http,
+            tokens_from=tokens_from,
+            policy=policy,
+            timeout=phase_timeout,
+            sleep=sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
 
     @property
     def policy(self) -> RetryPolicy:

@@ -88,9 +88,14 @@ class ClientCore:
         ok_statuses: frozenset[int] = frozenset(),
     ) -> ApiResponse:
         return await self._transport.request(
-            method, path, params=params, json_body=json_body, idempotent=idempotent,
-            operation=operation, ok_statuses=ok_statuses,
-        )  # fmt: skip
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            idempotent=idempotent,
+            operation=operation,
+            ok_statuses=ok_statuses,
+        )
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return (await self._call(method, path, **kwargs)).body
@@ -107,8 +112,9 @@ class ClientCore:
         if not isinstance(body, list):
             raise InvalidResponseError(
                 f"GET {path}: expected a JSON array, got {type(body).__name__}.",
-                status_code=reply.status_code, operation=operation,
-            )  # fmt: skip
+                status_code=reply.status_code,
+                operation=operation,
+            )
         return Page[model](  # type: ignore[valid-type]  # pydantic generic parametrised at runtime
             items=[self._validate(model, item, f"GET {path}") for item in body],
             total=header_int(reply, "x-total-count"),

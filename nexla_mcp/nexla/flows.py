@@ -33,8 +33,14 @@ class FlowsMixin(ClientCore):
             NexlaError: AuthenticationError, AuthorizationError, ResourceConflictError (405 for
                 ``org_id`` without super-user rights), ServerError or a network error.
         """
-        params = {"page": page, "per_page": per_page, "flows_only": flows_only or None,
-                  "name": name, "status": status, **filters}  # fmt: skip
+        params = {
+            "page": page,
+            "per_page": per_page,
+            "flows_only": flows_only or None,
+            "name": name,
+            "status": status,
+            **filters,
+        }
         reply = await self._call("GET", "/flows", params=params, operation="list_flows")
         document = self._validate(FlowsPage, reply.body or {}, "GET /flows")
         document.total = header_int(reply, "x-total-count")
@@ -43,9 +49,12 @@ class FlowsMixin(ClientCore):
         return document
 
     def iter_flows(
-        self, per_page: int = 100, max_pages: int = 10, max_items: int | None = 500,
+        self,
+        per_page: int = 100,
+        max_pages: int = 10,
+        max_items: int | None = 500,
         **filters: Any,
-    ) -> Paginator[FlowNode]:  # fmt: skip
+    ) -> Paginator[FlowNode]:
         """Iterate origin nodes page by page, stopping at the guards (see ``Paginator``).
 
         Raises:
@@ -67,9 +76,12 @@ class FlowsMixin(ClientCore):
         """
         check_id(flow_id, "flow_id")
         return await self._model(
-            FlowDocument, "GET", f"/flows/{flow_id}",
-            params={"flows_only": flows_only or None}, operation="get_flow",
-        )  # fmt: skip
+            FlowDocument,
+            "GET",
+            f"/flows/{flow_id}",
+            params={"flows_only": flows_only or None},
+            operation="get_flow",
+        )
 
     async def get_flow_by_resource(
         self, resource_type: ResourceType, resource_id: int, *, flows_only: bool = False
@@ -83,9 +95,12 @@ class FlowsMixin(ClientCore):
         """
         path = f"{_resource_path(resource_type, resource_id)}/flow"
         return await self._model(
-            FlowDocument, "GET", path, params={"flows_only": flows_only or None},
+            FlowDocument,
+            "GET",
+            path,
+            params={"flows_only": flows_only or None},
             operation="get_flow_by_resource",
-        )  # fmt: skip
+        )
 
     async def activate_flow(self, flow_id: int, *, all: bool = False) -> FlowDocument:
         """``PUT /flows/{flow_id}/activate``: this node and everything downstream (``all``: the
@@ -174,9 +189,12 @@ class FlowsMixin(ClientCore):
 
     async def _flow_write(self, action: str, base: str, all_nodes: bool) -> FlowDocument:
         return await self._model(
-            FlowDocument, "PUT", f"{base}/{action}", params={"all": all_nodes or None},
+            FlowDocument,
+            "PUT",
+            f"{base}/{action}",
+            params={"all": all_nodes or None},
             operation=f"{action}_flow",
-        )  # fmt: skip
+        )
 
 
 def _resource_path(resource_type: str, resource_id: int) -> str:

@@ -28,9 +28,13 @@ __all__ = ["MonitoringMixin"]
 
 # Notifications use the upper-case vocabulary (§1.4); accept the path vocabulary too.
 NOTIFICATION_RESOURCE_TYPES = {
-    "data_sources": "SOURCE", "data_sets": "DATASET", "data_sinks": "SINK",
-    "SOURCE": "SOURCE", "DATASET": "DATASET", "SINK": "SINK",
-}  # fmt: skip
+    "data_sources": "SOURCE",
+    "data_sets": "DATASET",
+    "data_sinks": "SINK",
+    "SOURCE": "SOURCE",
+    "DATASET": "DATASET",
+    "SINK": "SINK",
+}
 AUDITABLE_COLLECTIONS = ("flows", "data_sources", "data_sets", "data_sinks", "data_credentials")
 
 
@@ -51,26 +55,42 @@ class MonitoringMixin(ClientCore):
     """Daily and per-run metrics, flow metrics and logs, notifications, audit logs."""
 
     async def get_daily_metrics(
-        self, resource_type: ResourceType, resource_id: int, *, from_date: date,
-        to_date: date | None = None, aggregate: bool = True,
-    ) -> DailyMetrics:  # fmt: skip
+        self,
+        resource_type: ResourceType,
+        resource_id: int,
+        *,
+        from_date: date,
+        to_date: date | None = None,
+        aggregate: bool = True,
+    ) -> DailyMetrics:
         """``GET /{rt}/{id}/metrics``: records, bytes and errors per UTC day.
 
         Raises:
             ValidationError: bad resource_type/id (nothing sent) or rejected dates (400).
             NotFoundError: unknown resource.
         """
-        params = {"from": iso_date(from_date), "to": iso_date(to_date) if to_date else None,
-                  "aggregate": aggregate}  # fmt: skip
+        params = {
+            "from": iso_date(from_date),
+            "to": iso_date(to_date) if to_date else None,
+            "aggregate": aggregate,
+        }
         return await self._model(
-            DailyMetrics, "GET", f"{_resource_path(resource_type, resource_id)}/metrics",
-            params=params, operation="get_daily_metrics",
-        )  # fmt: skip
+            DailyMetrics,
+            "GET",
+            f"{_resource_path(resource_type, resource_id)}/metrics",
+            params=params,
+            operation="get_daily_metrics",
+        )
 
     async def get_run_summary(
-        self, resource_type: ResourceType, resource_id: int, *, page: int | None = None,
-        size: int | None = None, orderby: str = "runId",
-    ) -> RunSummary:  # fmt: skip
+        self,
+        resource_type: ResourceType,
+        resource_id: int,
+        *,
+        page: int | None = None,
+        size: int | None = None,
+        orderby: str = "runId",
+    ) -> RunSummary:
         """``GET /{rt}/{id}/metrics/run_summary``: one row per run (``metrics.data``, §19 #8).
 
         Raises:
@@ -79,9 +99,11 @@ class MonitoringMixin(ClientCore):
         """
         path = f"{_resource_path(resource_type, resource_id)}/metrics/run_summary"
         body = await self._json(
-            "GET", path, params={"page": page, "size": size, "orderby": orderby},
+            "GET",
+            path,
+            params={"page": page, "size": size, "orderby": orderby},
             operation="get_run_summary",
-        )  # fmt: skip
+        )
         section = _section(body, "metrics")
         payload = {
             "status": body.get("status") if isinstance(body, dict) else None,
@@ -91,10 +113,16 @@ class MonitoringMixin(ClientCore):
         return self._validate(RunSummary, payload, f"GET {path}")
 
     async def get_flow_metrics(
-        self, resource_type: ResourceType, resource_id: int, *, from_date: date,
-        to_date: date | None = None, groupby: str | None = None, page: int | None = None,
+        self,
+        resource_type: ResourceType,
+        resource_id: int,
+        *,
+        from_date: date,
+        to_date: date | None = None,
+        groupby: str | None = None,
+        page: int | None = None,
         per_page: int | None = None,
-    ) -> FlowMetrics:  # fmt: skip
+    ) -> FlowMetrics:
         """``GET /{rt}/{id}/flow/metrics``: metrics of every resource in the flow (§6.12).
 
         ``data`` is returned as the server's dict (keyed by resource kind, or by run id with
@@ -105,21 +133,35 @@ class MonitoringMixin(ClientCore):
             NotFoundError: unknown resource.
         """
         path = f"{_resource_path(resource_type, resource_id)}/flow/metrics"
-        params = {"from": iso_date(from_date), "to": iso_date(to_date) if to_date else None,
-                  "groupby": groupby, "page": page, "per_page": per_page}  # fmt: skip
+        params = {
+            "from": iso_date(from_date),
+            "to": iso_date(to_date) if to_date else None,
+            "groupby": groupby,
+            "page": page,
+            "per_page": per_page,
+        }
         body = await self._json("GET", path, params=params, operation="get_flow_metrics")
         section = _section(body, "metrics")
         data = section.get("data")
-        payload = {"status": body.get("status") if isinstance(body, dict) else None,
-                   "data": data if isinstance(data, dict) else {},
-                   "meta": section.get("meta") or {}}  # fmt: skip
+        payload = {
+            "status": body.get("status") if isinstance(body, dict) else None,
+            "data": data if isinstance(data, dict) else {},
+            "meta": section.get("meta") or {},
+        }
         return self._validate(FlowMetrics, payload, f"GET {path}")
 
     async def get_flow_logs(
-        self, resource_type: ResourceType, resource_id: int, *, run_id: int, from_ts: datetime,
-        to_ts: datetime | None = None, severity: str | None = None, page: int | None = None,
+        self,
+        resource_type: ResourceType,
+        resource_id: int,
+        *,
+        run_id: int,
+        from_ts: datetime,
+        to_ts: datetime | None = None,
+        severity: str | None = None,
+        page: int | None = None,
         per_page: int | None = None,
-    ) -> LogPage:  # fmt: skip
+    ) -> LogPage:
         """``GET /{rt}/{id}/flow/logs``: one run's logs across the flow; times sent in **ms**.
 
         Raises:
@@ -127,16 +169,27 @@ class MonitoringMixin(ClientCore):
             NotFoundError: unknown resource.
         """
         path = f"{_resource_path(resource_type, resource_id)}/flow/logs"
-        params = {"run_id": check_id(run_id, "run_id"), "from": epoch_ms(from_ts),
-                  "to": epoch_ms(to_ts) if to_ts else None, "severity": severity,
-                  "page": page, "per_page": per_page}  # fmt: skip
+        params = {
+            "run_id": check_id(run_id, "run_id"),
+            "from": epoch_ms(from_ts),
+            "to": epoch_ms(to_ts) if to_ts else None,
+            "severity": severity,
+            "page": page,
+            "per_page": per_page,
+        }
         return await self._logs(path, params, "get_flow_logs")
 
     async def get_flow_logs_by_flow(
-        self, flow_id: int, *, from_ts: datetime, to_ts: datetime | None = None,
-        severity: str | None = None, run_id: int | None = None, page: int | None = None,
+        self,
+        flow_id: int,
+        *,
+        from_ts: datetime,
+        to_ts: datetime | None = None,
+        severity: str | None = None,
+        run_id: int | None = None,
+        page: int | None = None,
         per_page: int | None = None,
-    ) -> LogPage:  # fmt: skip
+    ) -> LogPage:
         """``GET /flows/{flow_id}/logs``: a flow's logs over a time range, sent in **seconds**.
 
         Raises:
@@ -144,9 +197,14 @@ class MonitoringMixin(ClientCore):
             NotFoundError: unknown flow.
         """
         path = f"/flows/{check_id(flow_id, 'flow_id')}/logs"
-        params = {"from": epoch_s(from_ts), "to": epoch_s(to_ts) if to_ts else None,
-                  "severity": severity, "run_id": run_id, "page": page,
-                  "per_page": per_page}  # fmt: skip
+        params = {
+            "from": epoch_s(from_ts),
+            "to": epoch_s(to_ts) if to_ts else None,
+            "severity": severity,
+            "run_id": run_id,
+            "page": page,
+            "per_page": per_page,
+        }
         return await self._logs(path, params, "get_flow_logs_by_flow")
 
     async def _logs(self, path: str, params: dict[str, Any], operation: str) -> LogPage:
@@ -156,10 +214,16 @@ class MonitoringMixin(ClientCore):
         return self._validate(LogPage, payload, f"GET {path}")
 
     async def list_notifications(
-        self, *, level: str | None = None, resource_type: str | None = None,
-        resource_id: int | None = None, from_ts: datetime | None = None,
-        to_ts: datetime | None = None, page: int | None = None, per_page: int | None = None,
-    ) -> Page[Notification]:  # fmt: skip
+        self,
+        *,
+        level: str | None = None,
+        resource_type: str | None = None,
+        resource_id: int | None = None,
+        from_ts: datetime | None = None,
+        to_ts: datetime | None = None,
+        page: int | None = None,
+        per_page: int | None = None,
+    ) -> Page[Notification]:
         """``GET /notifications``; ``resource_type`` as SOURCE/DATASET/SINK or data_sources/….
 
         Raises:
@@ -170,16 +234,25 @@ class MonitoringMixin(ClientCore):
             allowed = tuple(NOTIFICATION_RESOURCE_TYPES)
             kind = NOTIFICATION_RESOURCE_TYPES[check_resource_type(str(resource_type), allowed)]
             check_id(resource_id, "resource_id")
-        params = {"level": level, "resource_type": kind, "resource_id": resource_id,
-                  "from": epoch_s(from_ts) if from_ts else None,
-                  "to": epoch_s(to_ts) if to_ts else None, "page": page,
-                  "per_page": per_page}  # fmt: skip
+        params = {
+            "level": level,
+            "resource_type": kind,
+            "resource_id": resource_id,
+            "from": epoch_s(from_ts) if from_ts else None,
+            "to": epoch_s(to_ts) if to_ts else None,
+            "page": page,
+            "per_page": per_page,
+        }
         return await self._page(Notification, "/notifications", params, "list_notifications")
 
     async def get_audit_log(
-        self, collection: str, resource_id: int, *, page: int | None = None,
+        self,
+        collection: str,
+        resource_id: int,
+        *,
+        page: int | None = None,
         per_page: int | None = None,
-    ) -> Page[AuditLogEntry]:  # fmt: skip
+    ) -> Page[AuditLogEntry]:
         """``GET /{collection}/{id}/audit_log``: who changed what, newest first.
 
         Raises:

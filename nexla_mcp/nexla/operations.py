@@ -96,9 +96,12 @@ class OperationsMixin(ClientCore):
         """
         url = f"/data_credentials/{check_id(credential_id, 'credential_id')}/probe/sample"
         reply = await self._call(
-            "POST", url, json_body={"path": path} if path else {}, idempotent=True,
+            "POST",
+            url,
+            json_body={"path": path} if path else {},
+            idempotent=True,
             operation="probe_credential_sample",
-        )  # fmt: skip
+        )
         return _probe_result(reply)
 
     # --- async tasks ----------------------------------------------------------------------
@@ -168,17 +171,21 @@ class OperationsMixin(ClientCore):
             if status in FINISHED_TASK_STATUSES:
                 raise NexlaError(
                     f"Async task {task_id} ended as {status}.",
-                    operation="wait_for_async_task", resource_type="async_tasks",
-                    resource_id=task_id, details={"status": status, "error": task.error},
-                )  # fmt: skip
+                    operation="wait_for_async_task",
+                    resource_type="async_tasks",
+                    resource_id=task_id,
+                    details={"status": status, "error": task.error},
+                )
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise UpstreamTimeoutError(
                     f"Async task {task_id} is still {status or 'pending'} after {timeout:g} s.",
-                    operation="wait_for_async_task", resource_type="async_tasks",
-                    resource_id=task_id, details={"status": status, "progress": task.progress},
+                    operation="wait_for_async_task",
+                    resource_type="async_tasks",
+                    resource_id=task_id,
+                    details={"status": status, "progress": task.progress},
                     hint="The task is still running; check it again later with get_async_task.",
-                )  # fmt: skip
+                )
             await self._sleep(min(poll_interval, remaining))
 
     # --- accessors ------------------------------------------------------------------------
@@ -190,8 +197,9 @@ class OperationsMixin(ClientCore):
             ValidationError: unknown collection or bad id (nothing sent).
             NotFoundError: unknown resource.
         """
-        body = await self._json("GET", _accessors_path(collection, resource_id),
-                                operation="get_accessors")  # fmt: skip
+        body = await self._json(
+            "GET", _accessors_path(collection, resource_id), operation="get_accessors"
+        )
         return [Accessor.model_validate(item) for item in body or [] if isinstance(item, dict)]
 
     async def add_accessors(
@@ -238,9 +246,12 @@ class OperationsMixin(ClientCore):
     ) -> list[Accessor]:
         # Setting an access list to a given value is idempotent, so these are retried like reads.
         reply = await self._json(
-            method, _accessors_path(collection, resource_id), json_body=body, idempotent=True,
+            method,
+            _accessors_path(collection, resource_id),
+            json_body=body,
+            idempotent=True,
             operation=f"{method.lower()}_accessors",
-        )  # fmt: skip
+        )
         return [Accessor.model_validate(item) for item in reply or [] if isinstance(item, dict)]
 
 

@@ -38,9 +38,12 @@ __all__ = [
 
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_SENT = (
-    httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
     httpx.RemoteProtocolError,
-)  # fmt: skip
+)
 _HTML_TAG = re.compile(r"<[^>]*>")
 _WHITESPACE = re.compile(r"\s+")
 SAMPLE_CHARS = 200
@@ -99,39 +102,54 @@ def classify_exception(
     if isinstance(exc, _NEVER_SENT):
         error_class = UpstreamTimeoutError if timeout else NetworkError
         return AttemptFailure(
-            error_class(f"{where}: could not connect to Nexla ({type(exc).__name__}).",
-                        original_error=exc, context=context),
-            retry_allowed=True, is_timeout=timeout, breaker_failure=True,
-        )  # fmt: skip
+            error_class(
+                f"{where}: could not connect to Nexla ({type(exc).__name__}).",
+                original_error=exc,
+                context=context,
+            ),
+            retry_allowed=True,
+            is_timeout=timeout,
+            breaker_failure=True,
+        )
     if isinstance(exc, _MAYBE_SENT):
         if not idempotent:
             return AttemptFailure(
                 AmbiguousWriteError(
                     f"{where} failed after the request may have reached Nexla "
                     f"({type(exc).__name__}); it was not retried.",
-                    original_error=exc, context=context,
+                    original_error=exc,
+                    context=context,
                     details={"cause": type(exc).__name__},
                 ),
-                retry_allowed=False, is_timeout=timeout, breaker_failure=True,
-            )  # fmt: skip
+                retry_allowed=False,
+                is_timeout=timeout,
+                breaker_failure=True,
+            )
         error_class = UpstreamTimeoutError if timeout else NetworkError
         reason = "timed out" if timeout else "connection dropped"
         return AttemptFailure(
-            error_class(f"{where}: {reason} ({type(exc).__name__}).",
-                        original_error=exc, context=context),
-            retry_allowed=True, is_timeout=timeout, breaker_failure=True,
-        )  # fmt: skip
+            error_class(
+                f"{where}: {reason} ({type(exc).__name__}).", original_error=exc, context=context
+            ),
+            retry_allowed=True,
+            is_timeout=timeout,
+            breaker_failure=True,
+        )
     if isinstance(exc, httpx.DecodingError):
         return AttemptFailure(
-            InvalidResponseError(f"{where}: the response body could not be decoded.",
-                                 original_error=exc, context=context),
+            InvalidResponseError(
+                f"{where}: the response body could not be decoded.",
+                original_error=exc,
+                context=context,
+            ),
             retry_allowed=idempotent,
-        )  # fmt: skip
+        )
     return AttemptFailure(
-        NetworkError(f"{where}: {type(exc).__name__}.", original_error=exc, context=context,
-                     retryable=False),
+        NetworkError(
+            f"{where}: {type(exc).__name__}.", original_error=exc, context=context, retryable=False
+        ),
         retry_allowed=False,
-    )  # fmt: skip
+    )
 
 
 def classify_response(
@@ -152,12 +170,13 @@ def classify_response(
             return AttemptFailure(
                 InvalidResponseError(
                     f"{where}: Nexla answered HTTP {status} with a body that is not JSON.",
-                    status_code=status, response=text_sample(content),
+                    status_code=status,
+                    response=text_sample(content),
                     details={"content_type": response.headers.get("content-type", "")},
                     original_error=exc,
                 ),
                 retry_allowed=idempotent,
-            )  # fmt: skip
+            )
         return ApiResponse(status, response.headers, body)
     reply = ApiResponse(status, response.headers, parse_error_body(content))
     if status not in retry_statuses:

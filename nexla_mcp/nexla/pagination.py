@@ -23,9 +23,14 @@ __all__ = ["PageResult", "Paginator", "StopReason"]
 
 T = TypeVar("T")
 StopReason = Literal[
-    "not_started", "empty_page", "short_page", "total_reached", "repeated_page", "max_pages",
+    "not_started",
+    "empty_page",
+    "short_page",
+    "total_reached",
+    "repeated_page",
+    "max_pages",
     "max_items",
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,13 @@ class ResourcesMixin(ClientCore):
     # --- generic --------------------------------------------------------------------------
 
     async def list_resources(
-        self, resource_type: Collection, *, page: int | None = None,
-        per_page: int | None = None, **filters: Any,
-    ) -> Page[Any]:  # fmt: skip
+        self,
+        resource_type: Collection,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        **filters: Any,
+    ) -> Page[Any]:
         """``GET /{collection}``: one page (all rows when no paging is given) plus ``total``.
 
         Raises:
@@ -241,10 +245,11 @@ class ResourcesMixin(ClientCore):
         check_id(nexset_id, "nexset_id")
         check_id(count, "count")
         body = await self._json(
-            "GET", f"/data_sets/{nexset_id}/samples",
+            "GET",
+            f"/data_sets/{nexset_id}/samples",
             params={"count": count, "include_metadata": include_metadata},
             operation="get_nexset_samples",
-        )  # fmt: skip
+        )
         return [item for item in body or [] if isinstance(item, dict)]
 
     # --- destinations ---------------------------------------------------------------------
@@ -386,6 +391,7 @@ class ResourcesMixin(ClientCore):
 def _check_body(body: Any) -> None:
     if not isinstance(body, dict) or not body:
         raise ValidationError(
-            "body must be a non-empty JSON object", operation="validate_arguments",
+            "body must be a non-empty JSON object",
+            operation="validate_arguments",
             hint="Pass the fields to create or change as a dict.",
-        )  # fmt: skip
+        )

@@ -243,11 +243,22 @@ class Transport:
             spent += cost
             logger.warning(
                 "retrying %s %s: attempt %d/%d failed (%s), sleeping %.2f s; budget %d, breaker %s",
-                method, path, attempt, self.policy.max_attempts, type(outcome.error).__name__,
-                delay, budget.tokens, breaker.state.value,
-                extra={"attempt": attempt, "reason": type(outcome.error).__name__, "delay": delay,
-                       "budget": budget.tokens, "breaker": breaker.state.value},
-            )  # fmt: skip
+                method,
+                path,
+                attempt,
+                self.policy.max_attempts,
+                type(outcome.error).__name__,
+                delay,
+                budget.tokens,
+                breaker.state.value,
+                extra={
+                    "attempt": attempt,
+                    "reason": type(outcome.error).__name__,
+                    "delay": delay,
+                    "budget": budget.tokens,
+                    "breaker": breaker.state.value,
+                },
+            )
             await self._sleep(delay)
         assert last is not None  # the loop either returned or recorded a failure
         raise last.error
@@ -319,9 +330,11 @@ class Transport:
             return AmbiguousWriteError(
                 f"{method} {path} did not finish within {seconds:g} s while the request was in "
                 "flight; it may or may not have been applied.",
-                context=context, details=details,
-            )  # fmt: skip
+                context=context,
+                details=details,
+            )
         return UpstreamTimeoutError(
             f"{method} {path} did not complete within the {seconds:g} s deadline.",
-            context=context, details=details,
-        )  # fmt: skip
+            context=context,
+            details=details,
+        )

@@ -83,8 +83,10 @@ class FakeNexla:
             self.issued += 1
             token = f"eyJhbGciOiJIUzI1NiJ9.issued{self.issued}.sig"
             self.valid_tokens.add(token)
-            return httpx.Response(200, json={"access_token": token, "token_type": "Bearer",
-                                             "expires_in": self.expires_in})  # fmt: skip
+            return httpx.Response(
+                200,
+                json={"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in},
+            )
         self.requests.append(request)
         await anyio.lowlevel.checkpoint()
         auth = request.headers.get("authorization", "")

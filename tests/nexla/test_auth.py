@@ -141,9 +141,10 @@ async def test_access_token_mode_never_renews_and_hints_at_the_settings(
 
 
 @pytest.mark.parametrize(
-    "credentials", [{}, {"service_key": "a-key-123", "access_token": "a-token-123"}],
+    "credentials",
+    [{}, {"service_key": "a-key-123", "access_token": "a-token-123"}],
     ids=["neither", "both"],
-)  # fmt: skip
+)
 def test_exactly_one_credential_is_required(credentials: dict[str, str]) -> None:
     """Neither or both credentials raise AuthenticationError with a hint, before any I/O."""
     with pytest.raises(AuthenticationError) as caught:

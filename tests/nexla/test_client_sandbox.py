@@ -212,9 +212,12 @@ async def test_generic_get_and_list_resources_use_the_collection_model(client: N
 
 async def _new_credential(client: NexlaClient) -> int:
     created = await client.create_credential(
-        {"name": "test-s3", "credentials_type": "s3",
-         "credentials": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "x" * 40}}
-    )  # fmt: skip
+        {
+            "name": "test-s3",
+            "credentials_type": "s3",
+            "credentials": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "x" * 40},
+        }
+    )
     return created.id
 
 
@@ -222,9 +225,13 @@ async def test_source_lifecycle_create_update_activate_pause_delete(client: Nexl
     """A new source starts INIT, can be renamed, activated, paused and deleted."""
     credential_id = await _new_credential(client)
     source = await client.create_source(
-        {"name": "test-source", "source_type": "s3", "data_credentials_id": credential_id,
-         "source_config": {"path": "acme-orders/in/"}}
-    )  # fmt: skip
+        {
+            "name": "test-source",
+            "source_type": "s3",
+            "data_credentials_id": credential_id,
+            "source_config": {"path": "acme-orders/in/"},
+        }
+    )
     assert source.status == "INIT"
     assert (await client.update_source(source.id, {"name": "renamed"})).name == "renamed"
     assert (await client.activate_source(source.id)).status == "ACTIVE"
@@ -241,9 +248,13 @@ async def test_source_lifecycle_create_update_activate_pause_delete(client: Nexl
 async def test_nexset_lifecycle_create_update_activate_pause_delete(client: NexlaClient) -> None:
     """A derived nexset can be created under a parent, changed and removed."""
     nexset = await client.create_nexset(
-        {"name": "test-derived", "parent_data_set_id": DETECTED_NEXSET,
-         "has_custom_transform": True, "transform_id": 7701}
-    )  # fmt: skip
+        {
+            "name": "test-derived",
+            "parent_data_set_id": DETECTED_NEXSET,
+            "has_custom_transform": True,
+            "transform_id": 7701,
+        }
+    )
     assert nexset.parent_nexset_id == DETECTED_NEXSET
     assert (await client.update_nexset(nexset.id, {"description": "d"})).description == "d"
     assert (await client.activate_nexset(nexset.id)).status == "ACTIVE"
@@ -259,9 +270,14 @@ async def test_destination_lifecycle_create_update_activate_pause_delete(
     """A destination under a nexset can be created, changed, toggled and removed."""
     credential_id = await _new_credential(client)
     sink = await client.create_destination(
-        {"name": "test-sink", "sink_type": "s3", "data_credentials_id": credential_id,
-         "data_set_id": DERIVED_NEXSET, "sink_config": {"path": "acme-datalake/out/"}}
-    )  # fmt: skip
+        {
+            "name": "test-sink",
+            "sink_type": "s3",
+            "data_credentials_id": credential_id,
+            "data_set_id": DERIVED_NEXSET,
+            "sink_config": {"path": "acme-datalake/out/"},
+        }
+    )
     assert sink.data_set_id == DERIVED_NEXSET
     assert (await client.update_destination(sink.id, {"name": "renamed"})).name == "renamed"
     assert (await client.activate_destination(sink.id)).status == "ACTIVE"
@@ -361,8 +377,9 @@ async def test_flow_logs_of_a_run_are_normalised_and_redacted(client: NexlaClien
     """Log entries get datetimes and messages; the echoed OAuth token is redacted."""
     run_id = (await client.get_flow(EXPIRED_FLOW)).flows[0].last_run_id
     assert run_id is not None
-    page = await client.get_flow_logs("data_sources", EXPIRED_SOURCE, run_id=run_id,
-                                      from_ts=A_WEEK_AGO)  # fmt: skip
+    page = await client.get_flow_logs(
+        "data_sources", EXPIRED_SOURCE, run_id=run_id, from_ts=A_WEEK_AGO
+    )
     assert page.entries and page.meta.run_id == run_id
     assert any(entry.severity == "ERROR" for entry in page.entries)
     assert all(entry.timestamp.tzinfo is not None for entry in page.entries)
@@ -426,9 +443,12 @@ async def test_async_probe_task_runs_to_completion() -> None:
 
     app = create_app(clock=lambda: sandbox_now[0])
     async with NexlaClient(
-        api_url=SANDBOX_URL, service_key=DEFAULT_SERVICE_KEY,
-        transport=httpx.ASGITransport(app=app), sleep=sleep, clock=lambda: sandbox_now[0],
-    ) as client:  # fmt: skip
+        api_url=SANDBOX_URL,
+        service_key=DEFAULT_SERVICE_KEY,
+        transport=httpx.ASGITransport(app=app),
+        sleep=sleep,
+        clock=lambda: sandbox_now[0],
+    ) as client:
         task = await client.create_async_task(
             "CallProbe", {"type": "DataCredentials", "id": HEALTHY_CREDENTIAL}
         )
@@ -447,9 +467,12 @@ async def test_waiting_for_a_task_past_its_timeout_raises_upstream_timeout() -> 
     app = create_app(clock=lambda: sandbox_now[0])
     fake = FakeTime()
     async with NexlaClient(
-        api_url=SANDBOX_URL, service_key=DEFAULT_SERVICE_KEY,
-        transport=httpx.ASGITransport(app=app), sleep=fake.sleep, clock=fake.clock,
-    ) as client:  # fmt: skip
+        api_url=SANDBOX_URL,
+        service_key=DEFAULT_SERVICE_KEY,
+        transport=httpx.ASGITransport(app=app),
+        sleep=fake.sleep,
+        clock=fake.clock,
+    ) as client:
         task = await client.create_async_task(
             "CallProbe", {"type": "DataCredentials", "id": HEALTHY_CREDENTIAL}
         )

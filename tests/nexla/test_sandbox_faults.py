@@ -34,8 +34,12 @@ pytestmark = pytest.mark.anyio
 
 SANDBOX_URL = "http://sandbox.test"
 HEALTHY_FLOW = 9001
-INCIDENT_FLOWS = {"credential_expired": 9015, "permission_denied": 9018, "rate_limited": 9029,
-                  "network_timeout": 9032}  # fmt: skip
+INCIDENT_FLOWS = {
+    "credential_expired": 9015,
+    "permission_denied": 9018,
+    "rate_limited": 9029,
+    "network_timeout": 9032,
+}
 
 
 class SandboxClock:
@@ -70,10 +74,13 @@ async def control(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 def sandbox_client(app: Starlette, fake_time: FakeTime, **kwargs: Any) -> NexlaClient:
     kwargs.setdefault("sleep", fake_time.sleep)
     return NexlaClient(
-        api_url=SANDBOX_URL, service_key=DEFAULT_SERVICE_KEY,
-        transport=httpx.ASGITransport(app=app), clock=fake_time.clock, rng=random.Random(1),
+        api_url=SANDBOX_URL,
+        service_key=DEFAULT_SERVICE_KEY,
+        transport=httpx.ASGITransport(app=app),
+        clock=fake_time.clock,
+        rng=random.Random(1),
         **kwargs,
-    )  # fmt: skip
+    )
 
 
 async def set_faults(control: httpx.AsyncClient, **faults: Any) -> None:
@@ -147,9 +154,12 @@ async def test_sandbox_latency_beyond_the_deadline_times_out(
 
 
 async def test_no_secret_reaches_errors_logs_models_or_reprs(
-    app: Starlette, control: httpx.AsyncClient, fake_time: FakeTime,
-    sandbox_clock: SandboxClock, caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+    app: Starlette,
+    control: httpx.AsyncClient,
+    fake_time: FakeTime,
+    sandbox_clock: SandboxClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Service key, session tokens and every planted secret stay out of everything we emit."""
 
     async def sleep(seconds: float) -> None:  # waiting for tasks moves both clocks
@@ -171,8 +181,11 @@ async def test_no_secret_reaches_errors_logs_models_or_reprs(
                 )
                 outputs += [document.model_dump_json(), logs.model_dump_json()]
                 outputs.append(json.dumps(await client.get_run_status(flow_id)))
-                outputs.append((await client.get_flow_logs_by_flow(flow_id, from_ts=week_ago))
-                               .model_dump_json())  # fmt: skip
+                outputs.append(
+                    (
+                        await client.get_flow_logs_by_flow(flow_id, from_ts=week_ago)
+                    ).model_dump_json()
+                )
                 credential_id = document.data_sources[0].credential_id
                 assert credential_id is not None
                 try:

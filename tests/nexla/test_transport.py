@@ -315,9 +315,10 @@ async def test_oversized_and_gzip_bomb_responses_are_aborted(fake_time: FakeTime
     """Row 23: bodies over 5 MB decoded (even if small on the wire) are refused, not retried."""
     huge = json.dumps({"flows": [], "pad": "x" * (6 * 1024 * 1024)}).encode()
     bomb = httpx.Response(
-        200, content=gzip.compress(huge),
+        200,
+        content=gzip.compress(huge),
         headers={"content-encoding": "gzip", "content-type": "application/json"},
-    )  # fmt: skip
+    )
     nexla = FakeNexla([bomb, httpx.Response(200, content=huge)])
     async with make_client(nexla, fake_time) as client:
         for _ in range(2):
