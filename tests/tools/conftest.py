@@ -1,0 +1,105 @@
+"""The read tools against the whole stack: sandbox app -> httpx -> build_server -> MCP client.
+
+``mcp_client`` runs every test in both protocol eras. ``sandbox`` drives the sandbox's control
+API (seeded scenarios, injected faults) through the same app the server talks to, so a fault
+set here is what the tools meet. Tools are called through ``nexla_mcp.server.testing``:
+``call_ok`` also validates the result against the tool's output schema.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+
+from nexla_mcp.nexla import reset_host_guards
+from nexla_mcp.sandbox import create_app
+from nexla_mcp.server.app import build_server
+from nexla_mcp.server.testing import MODES
+from nexla_mcp.settings import Settings
+
+SANDBOX_URL = "http://sandbox.test"
+# Every API path but /token: faults here hit the tools' calls, never the login.
+API_PATHS = ["/flows", "/data_sources", "/data_sets", "/data_sinks", "/data_credentials",
+             "/transforms"]  # fmt: skip
+# One injected fault per error class a read tool can meet, with the envelope type it yields.
+# 501 is a server error the client does not retry, which keeps these tests fast; the retried
+# statuses are covered by a separate 503 test.
+FAULTS: dict[str, dict[str, Any]] = {
+    "AuthenticationError": {"token_ttl_s": 0},
+    "AuthorizationError": {"error_rate": 1.0, "error_status": 403, "paths": API_PATHS},
+    "RateLimitError": {"rate_limit_rate": 1.0, "retry_after_s": 0, "paths": API_PATHS},
+    "ServerError": {"error_rate": 1.0, "error_status": 501, "paths": API_PATHS},
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's NEXLA_* variables out of every test."""
+    for name in list(os.environ):
+        if name.startswith("NEXLA_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def fresh_host_guards() -> Iterator[None]:
+    """Retry budgets and circuit breakers are per process; no test inherits another's."""
+    reset_host_guards()
+    yield
+    reset_host_guards()
+
+
+class Sandbox:
+    """The control API of the sandbox the server under test talks to."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self._scenarios: list[dict[str, Any]] | None = None
+
+    async def scenarios(self) -> list[dict[str, Any]]:
+        if self._scenarios is None:
+            reply = await self.http.get(f"{SANDBOX_URL}/_sandbox/scenarios")
+            reply.raise_for_status()
+            self._scenarios = reply.json()["scenarios"]
+        return self._scenarios
+
+    async def scenario(self, kind: str) -> dict[str, Any]:
+        """The first seeded flow showing ``kind`` (e.g. "transform_error")."""
+        return next(row for row in await self.scenarios() if row["kind"] == kind)
+
+    async def faults(self, **config: Any) -> None:
+        reply = await self.http.post(f"{SANDBOX_URL}/_sandbox/faults", json=config)
+        reply.raise_for_status()
+
+
+@pytest.fixture
+async def sandbox_http() -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client whose transport is a freshly seeded sandbox app, in process."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app())) as http:
+        yield http
+
+
+@pytest.fixture
+def sandbox(sandbox_http: httpx.AsyncClient) -> Sandbox:
+    """The sandbox's control API."""
+    return Sandbox(sandbox_http)
+
+
+@pytest.fixture(params=MODES)
+async def mcp_client(
+    request: pytest.FixtureRequest, sandbox_http: httpx.AsyncClient
+) -> AsyncIterator[Client]:
+    """An MCP client (once per protocol era) connected to a server over the sandbox."""
+    server = build_server(Settings(sandbox=True), http_client=sandbox_http)
+    async with Client(server, mode=request.param) as client:
+        yield client
