@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from nexla_mcp.server.testing import call_error, call_ok
+
+from .conftest import FAULTS, Sandbox
+
+pytestmark = pytest.mark.anyio
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+async def test_daily_metrics_default_to_the_last_seven_days(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
+    """A healthy source: seven days with data and totals that add up."""
+    source = (await sandbox.scenario("healthy"))["data_source_id"]
+    view = await call_ok(
+        mcp_client, "get_daily_metrics", {"resource_type": "data_sources", "resource_id": source}
+    )
+    assert view["to_date"] == today().isoformat()
+    assert view["from_date"] == (today() - timedelta(days=6)).isoformat()
+    assert 1 <= len(view["days"]) <= 7
+    assert view["records"] == sum(day["records"] for day in view["days"]) > 0
+    assert view["errors"] == 0 and view["days_with_errors"] == 0
+
+
+async def test_daily_metrics_show_when_errors_began(mcp_client: Client, sandbox: Sandbox) -> None:
+    """A nexset whose transform broke hours ago has errors only on the latest days."""
+    nexset = (await sandbox.scenario("transform_error"))["data_set_ids"][-1]
+    view = await call_ok(
+        mcp_client, "get_daily_metrics",
+        {"resource_type": "data_sets", "resource_id": nexset,
+         "from_date": (today() - timedelta(days=3)).isoformat()},
+    )  # fmt: skip
+    with_errors = [day for day in view["days"] if day["errors"]]
+    assert with_errors and with_errors[-1]["date"] == view["days"][-1]["date"]
+    assert view["days"][0]["errors"] == 0
+    assert view["days_with_errors"] == len(with_errors)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error_type"),
+    [
+        pytest.param({"from_date": "2025-03-10", "to_date": "2025-03-01"}, "ValidationError",
+                     id="reversed"),
+        pytest.param({"from_date": "2099-01-01"}, "ValidationError", id="future"),
+        pytest.param({"from_date": "2024-01-01", "to_date": "2024-12-31"}, "ValidationError",
+                     id="too-long"),
+        pytest.param({"from_date": "2025-02-30"}, "InvalidArgumentsError", id="no-such-day"),
+        pytest.param({"from_date": "yesterday"}, "InvalidArgumentsError", id="not-a-date"),
+    ],
+)  # fmt: skip
+async def test_daily_metrics_reject_bad_dates(
+    mcp_client: Client, sandbox: Sandbox, arguments: dict[str, Any], error_type: str
+) -> None:
+    """Dates are validated for shape, order, range and the future before anything is sent."""
+    source = (await sandbox.scenario("healthy"))["data_source_id"]
+    error = await call_error(
+        mcp_client, "get_daily_metrics",
+        {"resource_type": "data_sources", "resource_id": source, **arguments},
+    )  # fmt: skip
+    assert error["type"] == error_type
+
+
+async def test_run_metrics_derive_status_streak_and_baseline_flags(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
+    """The broken transform's nexset: failed runs in a row, flagged against healthy history."""
+    nexset = (await sandbox.scenario("transform_error"))["data_set_ids"][-1]
+    view = await call_ok(
+        mcp_client, "get_run_metrics",
+        {"resource_type": "data_sets", "resource_id": nexset, "limit": 20},
+    )  # fmt: skip
+    assert view["latest_status"] == "failed"
+    assert view["consecutive_failures"] >= 3
+    assert view["failing_since"] > view["last_success_at"]
+    runs = view["runs"]
+    assert [run["run_id"] for run in runs] == sorted((run["run_id"] for run in runs), reverse=True)
+    first_failure = [run for run in runs if run["status"] == "failed"][-1]
+    assert first_failure["started_at"] == view["failing_since"]
+    assert {"records_zero", "error_spike"} <= set(first_failure["flags"])
+    healthy = [run for run in runs if run["status"] == "success"]
+    assert healthy and all("flags" not in run for run in healthy[1:])
+
+
+async def test_run_metrics_of_a_healthy_resource_are_all_success(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
+    """No failures: success everywhere, no streak, failed_only finds nothing."""
+    sink = (await sandbox.scenario("healthy"))["data_sink_ids"][0]
+    view = await call_ok(
+        mcp_client, "get_run_metrics", {"resource_type": "data_sinks", "resource_id": sink}
+    )
+    assert view["consecutive_failures"] == 0 and "failing_since" not in view
+    assert len(view["runs"]) == 10 and {run["status"] for run in view["runs"]} == {"success"}
+    failed = await call_ok(
+        mcp_client, "get_run_metrics",
+        {"resource_type": "data_sinks", "resource_id": sink, "failed_only": True},
+    )  # fmt: skip
+    assert failed["total"] == 0 and "runs" not in failed
+
+
+async def test_run_metrics_failed_only_pages_through_partial_runs(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
+    """A flaky nexset: failed_only returns only runs with errors, pageable by cursor."""
+    nexset = (await sandbox.scenario("high_error_rate"))["data_set_ids"][-1]
+    arguments = {"resource_type": "data_sets", "resource_id": nexset, "failed_only": True,
+                 "limit": 3}  # fmt: skip
+    first = await call_ok(mcp_client, "get_run_metrics", arguments)
+    assert len(first["runs"]) == 3 and first["truncated"] is True
+    assert all(run["errors"] > 0 and run["status"] == "partial" for run in first["runs"])
+    second = await call_ok(
+        mcp_client, "get_run_metrics", {**arguments, "cursor": first["next_cursor"]}
+    )
+    assert second["runs"][0]["run_id"] < first["runs"][-1]["run_id"]
+
+
+async def test_run_metrics_of_an_unknown_resource_is_not_found(mcp_client: Client) -> None:
+    """404 on the run summary is NotFoundError."""
+    error = await call_error(
+        mcp_client, "get_run_metrics", {"resource_type": "data_sources", "resource_id": 999999}
+    )
+    assert error["type"] == "NotFoundError"
+
+
+@pytest.mark.parametrize("arguments", [{"limit": 0}, {"limit": 51}, {"resource_type": "flows"}])
+async def test_run_metrics_reject_invalid_arguments(
+    mcp_client: Client, arguments: dict[str, Any]
+) -> None:
+    """Limits and the resource_type vocabulary are enforced by the schema."""
+    error = await call_error(
+        mcp_client, "get_run_metrics",
+        {"resource_type": "data_sources", "resource_id": 5101, **arguments},
+    )  # fmt: skip
+    assert error["type"] == "InvalidArgumentsError"
+
+
+@pytest.mark.parametrize("error_type", sorted(FAULTS))
+@pytest.mark.parametrize("tool", ["get_daily_metrics", "get_run_metrics"])
+async def test_metrics_tools_report_upstream_failures_in_the_envelope(
+    mcp_client: Client, sandbox: Sandbox, tool: str, error_type: str
+) -> None:
+    """401, 403, 429 and 5xx from Nexla become the matching envelope type."""
+    source = (await sandbox.scenario("healthy"))["data_source_id"]
+    await sandbox.faults(**FAULTS[error_type])
+    error = await call_error(
+        mcp_client, tool, {"resource_type": "data_sources", "resource_id": source}
+    )
+    assert error["type"] == error_type
