@@ -78,3 +78,22 @@ def test_malformed_flag_exits_2_with_usage(capsys: pytest.CaptureFixture[str]) -
         main(["--sandbox", "--port", "eighty"])
     assert caught.value.code == 2
     assert "usage: nexla-mcp" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("subcommand", ["sandbox", "demo"])
+def test_subcommands_dispatch_to_their_own_parsers(
+    subcommand: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nexla-mcp sandbox` and `nexla-mcp demo` hand their arguments to their own mains."""
+    with pytest.raises(SystemExit) as caught:
+        main([subcommand, "--help"])
+    assert caught.value.code == 0
+    assert f"usage: nexla-mcp {subcommand}" in capsys.readouterr().out
+
+
+def test_help_mentions_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    """The serve help points at the other two commands."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "nexla-mcp sandbox" in out and "nexla-mcp demo" in out

@@ -12,6 +12,7 @@ from nexla_mcp import __version__
 from nexla_mcp.server.app import SERVER_NAME, build_server, instructions_for
 from nexla_mcp.server.testing import MODES, call_ok
 from nexla_mcp.settings import Settings
+from nexla_mcp.tools import TOOLSET_NAMES
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +95,13 @@ async def test_sandbox_mode_serves_the_in_process_sandbox_by_itself(sandbox_app:
     async with McpClient(server, mode="legacy") as client:
         context = await call_ok(client, "get_server_context")
     assert (context["mode"], context["auth_mode"]) == ("sandbox", "sandbox")
+
+
+@pytest.mark.parametrize("toolset", TOOLSET_NAMES)
+def test_every_toolset_registers_tools_of_its_own(
+    live_settings: Callable[..., Settings], fake_nexla: Any, toolset: str
+) -> None:
+    """Each toolset is real: enabled alone, it registers at least one tool, all its own."""
+    server = build_server(live_settings(toolsets=toolset), http_client=fake_nexla({}))
+    assert server.toolset_of
+    assert set(server.toolset_of.values()) == {toolset}
