@@ -1,0 +1,118 @@
+"""What every runbook report shares: a compact pydantic base, evidence, next actions, categories.
+
+Runbook results are pydantic models so the tool layer can return them as they are (they become
+the tool's ``outputSchema`` and ``structuredContent``); nothing here imports MCP. Text that came
+from Nexla (names, log lines, messages) goes through ``untrusted`` before it lands in a report.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nexla_mcp.redaction import redact_text
+from nexla_mcp.runbooks.clustering import strip_invisible
+
+__all__ = [
+    "CATEGORIES",
+    "Category",
+    "Evidence",
+    "NextAction",
+    "ReportModel",
+    "iso",
+    "prompt_action",
+    "tool_action",
+    "untrusted",
+]
+
+Category = Literal[
+    "credential_expired",
+    "transform_error",
+    "schema_mismatch",
+    "rate_limited",
+    "network_timeout",
+    "resource_conflict",
+    "flow_not_running",
+    "high_error_rate",
+    "stale_data",
+    "permission_denied",
+    "healthy",
+    "unknown",
+]
+CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
+
+NAME_CHARS = 80
+TEXT_CHARS = 240
+
+
+def _compact_schema(schema: dict[str, Any]) -> None:
+    """Drop titles and null branches: reports never carry nulls (the tool layer omits them),
+    and every byte of an output schema is paid for in each client's tool list."""
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        branches = prop.get("anyOf")
+        if isinstance(branches, list) and {"type": "null"} in branches:
+            rest = [branch for branch in branches if branch != {"type": "null"}]
+            if len(rest) == 1:
+                del prop["anyOf"]
+                prop.update(rest[0])
+            else:
+                prop["anyOf"] = rest
+        if "default" in prop and prop["default"] in (None, []):
+            del prop["default"]
+
+
+class ReportModel(BaseModel):
+    """Base of runbook reports: a small JSON schema; nulls and empty lists are left out on output."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema, _model: _compact_schema(schema))
+
+
+class Evidence(ReportModel):
+    """One finding, and the upstream call it came from (re-run that call to check it)."""
+
+    call: str = Field(description="The Nexla API call that produced this finding")
+    finding: str
+
+
+class NextAction(ReportModel):
+    """A complete next step: a tool call or a prompt, with its arguments."""
+
+    tool: str | None = Field(None, description="Tool to call (with arguments as given)")
+    prompt: str | None = Field(None, description="Prompt to run (with arguments as given)")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    why: str
+
+
+def tool_action(tool: str, why: str, **arguments: Any) -> NextAction:
+    """A next step that calls ``tool`` with ``arguments``."""
+    return NextAction(tool=tool, arguments=arguments, why=why)
+
+
+def prompt_action(prompt: str, why: str, **arguments: Any) -> NextAction:
+    """A next step that runs the server prompt ``prompt`` with ``arguments``."""
+    return NextAction(prompt=prompt, arguments=arguments, why=why)
+
+
+def untrusted(text: Any, max_chars: int = TEXT_CHARS) -> str | None:
+    """Text from Nexla made safe to report: invisible characters stripped, secrets redacted,
+    one line, capped. Empty text becomes None so it drops out of compact reports."""
+    if text is None:
+        return None
+    # Strip first, so a zero-width character cannot hide a secret from redaction.
+    cleaned = " ".join(redact_text(strip_invisible(str(text))).split())
+    if len(cleaned) > max_chars:
+        cleaned = cleaned[: max_chars - 1].rstrip() + "…"
+    return cleaned or None
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``2025-03-04T10:15:00Z``: UTC, whole seconds."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
