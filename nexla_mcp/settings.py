@@ -8,6 +8,8 @@ mirrored by command line flags. Tests build ``Settings(...)`` directly with fiel
 from __future__ import annotations
 
 import ipaddress
+import secrets
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -37,6 +39,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_process_secret: str | None = None
+
+
+def _secret_for_this_process() -> SecretStr:
+    """A random plan-token secret, the same for every Settings built in this process."""
+    global _process_secret
+    if _process_secret is None:
+        _process_secret = secrets.token_urlsafe(32)
+    return SecretStr(_process_secret)
 
 
 def _split_csv(value: Any) -> Any:
@@ -86,6 +99,18 @@ class Settings(BaseSettings):
         (), validation_alias=AliasChoices("NEXLA_MCP_DENY_FLOWS")
     )
 
+    secret: SecretStr = Field(
+        default_factory=_secret_for_this_process,
+        validation_alias=AliasChoices("NEXLA_MCP_SECRET"),
+    )
+    audit_path: Path | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_AUDIT_LOG"))
+    write_rate_limit: int = Field(
+        10, ge=1, le=10_000, validation_alias=AliasChoices("NEXLA_MCP_WRITE_RATE_LIMIT")
+    )
+    write_rate_window_s: float = Field(
+        600.0, gt=0, le=86_400, validation_alias=AliasChoices("NEXLA_MCP_WRITE_RATE_WINDOW")
+    )
+
     timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=AliasChoices("NEXLA_MCP_TIMEOUT"))
     log_level: LogLevel = Field("WARNING", validation_alias=AliasChoices("NEXLA_MCP_LOG_LEVEL"))
 
@@ -102,6 +127,13 @@ class Settings(BaseSettings):
         if any(flow_id <= 0 for flow_id in value):
             raise ValueError("flow ids must be positive integers")
         return tuple(sorted(set(value)))
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("NEXLA_MCP_SECRET must be at least 32 characters")
+        return value
 
     @field_validator("api_url")
     @classmethod

@@ -29,6 +29,10 @@ TOOLSET_SUMMARIES: dict[str, str] = {
     "logs": "flow logs, clustered into error templates",
     "credentials": "inspect and probe credentials",
     "context": "this server's configuration (version, API host, write policy)",
+    "control": "pause, activate or delete flows and rename resources: each call plans first, "
+    "changes happen only on confirmation (absent when writes are off)",
+    "access": "who can access a flow or resource; grant, revoke or replace access behind the "
+    "same plan and confirmation (read only when writes are off)",
 }
 TOOLSET_NAMES: tuple[str, ...] = tuple(TOOLSET_SUMMARIES)
 

@@ -1,0 +1,343 @@
+"""The write gate: plan → confirm → approve → execute → verify, the same for every write tool.
+
+One gate per server instance (``write_gate``) holds the plan-token guard and its nonce store,
+the audit log, the rate limiter and the allow/deny lists. A write tool calls ``run`` with its
+operation and the approval its resolver produced (``ask`` is that resolver's body).
+
+Order on a confirmed call, each step refusing with nothing changed and an audit record:
+verify the token (signature, expiry, tool, arguments, unused) → use it up → re-read the state
+and compare fingerprints → apply the approval (elicitation answer, or the token alone in
+``confirm`` mode when the client cannot ask) → rate limit → execute → re-read and classify.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn
+from weakref import WeakKeyDictionary
+
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
+from mcp.types import CallToolResult
+
+from nexla_mcp.errors import NexlaError
+from nexla_mcp.nexla import NexlaClient
+from nexla_mcp.redaction import register_secret
+from nexla_mcp.server.approval import (
+    CLIENT_CANNOT_ASK,
+    ApprovalForm,
+    NotAsked,
+    can_ask_user,
+    decide,
+    question,
+)
+from nexla_mcp.server.audit import AuditLog, default_audit_path
+from nexla_mcp.server.guard import PlanClaims, PlanGuard, PlanRejected, token_digest
+from nexla_mcp.server.write_policy import FlowScope, WriteRateLimiter, flow_refusal
+from nexla_mcp.settings import Settings
+from nexla_mcp.tools._common import server_state, tool_result
+from nexla_mcp.tools._writes import (
+    ApprovalRecord,
+    Observation,
+    WriteOperation,
+    WriteRefusedError,
+    WriteResult,
+)
+
+__all__ = ["Gate", "WriteGate", "write_gate"]
+
+logger = logging.getLogger(__name__)
+
+_FRESH_PLAN = "Nothing was changed. Get a fresh plan and let the user review it."
+_FORBIDDEN = "Nothing was changed. This server's write policy forbids it."
+_REFUSALS: dict[str, str] = {
+    "missing": "No plan token was given, so there is no reviewed plan to carry out.",
+    "invalid": "The plan token is not one this server issued.",
+    "expired": "The plan expired (plans are valid for 5 minutes).",
+    "other_tool": "The plan token was issued for a different tool.",
+    "other_arguments": "The plan token was issued for different arguments.",
+    "replayed": "This plan was already used; a plan can be confirmed only once.",
+    "state_changed": "The state changed since the plan was made, so the plan no longer "
+    "describes what would happen.",
+    "not_approved": "The approval question could not be put to the user, so the change was "
+    "not approved.",
+    "human_required": "This server requires a person to approve every write in the client's "
+    "prompt, and this client cannot show one.",
+    "declined": "The user declined the change.",
+    "cancelled": "The user dismissed the approval prompt without answering.",
+}
+_HINTS: dict[str, str] = {
+    "declined": "Nothing was changed. Do not repeat the request unless the user asks again.",
+    "cancelled": "Nothing was changed. Do not repeat the request unless the user asks again.",
+    "human_required": "Nothing was changed. Make the change in Nexla, or use an MCP client "
+    "that supports elicitation.",
+}
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+class WriteGate:
+    """Runs write operations under one server's policy, secret, audit log and rate limit."""
+
+    def __init__(self, settings: Settings) -> None:
+        secret = settings.secret.get_secret_value()
+        register_secret(secret, "plan_secret")
+        self.policy = settings.write_policy
+        self.allow_flows = settings.allow_flows
+        self.deny_flows = settings.deny_flows
+        self.guard = PlanGuard(secret)
+        self.audit = AuditLog(settings.audit_path or default_audit_path())
+        self.limiter = WriteRateLimiter(settings.write_rate_limit, settings.write_rate_window_s)
+
+    # --- the approval resolver ---------------------------------------------------------------
+
+    async def ask(
+        self, ctx: Context[Any, Any], build: Callable[[], WriteOperation], confirm: bool,
+        plan_token: str | None,
+    ) -> ApprovalForm | NotAsked | Elicit[ApprovalForm]:  # fmt: skip
+        """The approval resolver: the question for a confirmed call that passes its checks.
+
+        Runs before the tool body (again on each round of the 2026-07-28 era), so it only
+        reads: the token is verified but not used up, and the state is re-read so that no one
+        is asked to approve a plan that no longer holds. It never raises: the body repeats
+        every check and reports the failure properly.
+        """
+        if not confirm:
+            return NotAsked("plan_only")
+        if not can_ask_user(ctx):
+            return NotAsked(CLIENT_CANNOT_ASK)
+        try:
+            operation = build()
+            claims = self.guard.verify(plan_token, operation.tool, operation.arguments)
+            if self.limiter.retry_after() is not None:
+                return NotAsked("rate_limited")
+            observed = await operation.observe(server_state(ctx).client)
+        except Exception as error:
+            # A resolver that raises becomes an opaque internal error; the body reports it.
+            logger.info("write approval not asked: %s", type(error).__name__)
+            return NotAsked("checks_failed")
+        if self._scope_refusal(observed) or observed.fingerprint != claims.state_fingerprint:
+            return NotAsked("state_changed")
+        return question(observed.change)
+
+    # --- the tool body -----------------------------------------------------------------------
+
+    async def run(
+        self, operation: WriteOperation, client: NexlaClient, *, confirm: bool,
+        plan_token: str | None, approval: Any,
+    ) -> CallToolResult:  # fmt: skip
+        """Plan (``confirm`` false) or carry out a confirmed plan; see the module docstring.
+
+        Raises:
+            WriteRefusedError: the call was refused; nothing changed.
+            NexlaError: reading the state or making the change failed.
+            AuditError: the audit log cannot be written (nothing is changed then).
+        """
+        denied = flow_refusal(_named(operation), (), self.deny_flows)
+        if denied:
+            self._refuse(operation, "not_allowed", plan_token, message=f"Not executed: {denied}.",
+                         hint=_FORBIDDEN)  # fmt: skip
+        if not confirm:
+            return await self._plan(operation, client)
+        return await self._confirm(operation, client, plan_token, approval)
+
+    async def _plan(self, operation: WriteOperation, client: NexlaClient) -> CallToolResult:
+        observed = await operation.observe(client)
+        self._check_scope(operation, observed, None)
+        result = WriteResult(
+            status="planned", tool=operation.tool, change=observed.change,
+            arguments=operation.arguments, changes=observed.changes,
+            current_state=observed.state, blast_radius=observed.blast_radius,
+            reverse_action=observed.reverse, blocked_by=observed.blocked_by,
+        )  # fmt: skip
+        if observed.blocked_by:
+            result.status = "blocked"
+            result.note = "This plan cannot be carried out as it stands; no token was issued."
+        elif not observed.changes:
+            result.status = "no_change"
+            result.note = "Nothing would change, so there is nothing to confirm."
+        else:
+            token, expires_at = self.guard.mint(
+                operation.tool, operation.arguments, observed.fingerprint
+            )
+            result.plan_token, result.expires_at = token, _iso(expires_at)
+            result.note = (
+                "Nothing has changed yet. Show this plan to the user; only they decide "
+                "whether it goes ahead."
+            )
+        self.audit.append(
+            "plan", tool=operation.tool, args=operation.arguments, outcome=result.status,
+            plan_digest=token_digest(result.plan_token) if result.plan_token else None,
+            before=observed.state, changes=[c.model_dump() for c in observed.changes],
+        )  # fmt: skip
+        summary = {
+            "planned": f"PLAN ONLY, nothing changed yet: {observed.change} The plan expires "
+            f"at {result.expires_at}.",
+            "no_change": f"Nothing to do: {observed.change}",
+            "blocked": f"Cannot plan this change: {observed.blocked_by}",
+        }[result.status]
+        return tool_result(result, summary)
+
+    async def _confirm(
+        self, operation: WriteOperation, client: NexlaClient, plan_token: str | None,
+        approval: Any,
+    ) -> CallToolResult:  # fmt: skip
+        claims = self._verified(operation, plan_token)
+        before = await operation.observe(client)
+        self._check_scope(operation, before, plan_token)
+        if before.fingerprint != claims.state_fingerprint:
+            self._refuse(operation, "state_changed", plan_token)
+        decision = decide(approval, self.policy)
+        record = ApprovalRecord(mechanism=decision.mechanism, answer=decision.answer)
+        if not decision.approved:
+            self.audit.append(
+                "decline", tool=operation.tool, args=operation.arguments,
+                plan_digest=token_digest(plan_token or ""), approval=record.model_dump(),
+                outcome="refused", reason=decision.refusal,
+            )  # fmt: skip
+            self._refuse(operation, decision.refusal or "not_approved", plan_token, audit=False)
+        wait = self.limiter.acquire()
+        if wait is not None:
+            self._refuse(
+                operation, "rate_limited", plan_token, retry_after=round(wait, 1),
+                message=f"This server allows {self.limiter.limit} writes per "
+                f"{self.limiter.window_s:g} s and that limit is reached.",
+                hint=f"Nothing was changed. Wait {wait:.0f} s, then get a fresh plan.",
+            )  # fmt: skip
+        self.audit.append(
+            "approval", tool=operation.tool, args=operation.arguments,
+            plan_digest=token_digest(plan_token or ""), approval=record.model_dump(),
+            outcome="approved",
+        )  # fmt: skip
+        return await self._execute(operation, client, plan_token or "", before, record)
+
+    async def _execute(
+        self, operation: WriteOperation, client: NexlaClient, plan_token: str,
+        before: Observation, approval: ApprovalRecord,
+    ) -> CallToolResult:  # fmt: skip
+        digest = token_digest(plan_token)
+        try:
+            await operation.execute(client)
+        except NexlaError as error:
+            if not (error.outcome_unknown or error.details.get("outcome") == "unknown"):
+                self.audit.append(
+                    "execution", tool=operation.tool, args=operation.arguments,
+                    plan_digest=digest, outcome="failed", error=type(error).__name__,
+                )  # fmt: skip
+                raise
+            # The request may have reached Nexla: never resend it, read back what happened.
+            self.audit.append(
+                "execution", tool=operation.tool, args=operation.arguments, plan_digest=digest,
+                outcome="ambiguous", error=type(error).__name__,
+            )  # fmt: skip
+        else:
+            self.audit.append(
+                "execution", tool=operation.tool, args=operation.arguments, plan_digest=digest,
+                outcome="sent",
+            )  # fmt: skip
+        return self._receipt(operation, before, await self._reread(operation, client), approval)
+
+    async def _reread(self, operation: WriteOperation, client: NexlaClient) -> Observation | None:
+        try:
+            return await operation.reread(client)
+        except NexlaError as error:
+            logger.warning("could not re-read after %s: %s", operation.tool, type(error).__name__)
+            return None
+
+    def _receipt(
+        self, operation: WriteOperation, before: Observation, after: Observation | None,
+        approval: ApprovalRecord,
+    ) -> CallToolResult:  # fmt: skip
+        if after is None:
+            status, note = "unknown", "Could not read the state back; check it before acting."
+        elif not after.changes:
+            status, note = "applied", None
+        elif after.fingerprint == before.fingerprint:
+            status, note = "not_applied", "Nexla did not make the change. Nothing was changed."
+        else:
+            status, note = "unknown", "Only part of the change is visible; check the state."
+        result = WriteResult(
+            status=status, tool=operation.tool, change=before.change,
+            arguments=operation.arguments, changes=after.changes if after else [],
+            reverse_action=before.reverse if status != "not_applied" else None,
+            approval=approval, before=before.state, after=after.state if after else None,
+            note=note,
+        )  # fmt: skip
+        try:
+            self.audit.append(
+                "verification", tool=operation.tool, args=operation.arguments, outcome=status,
+                before=before.state, after=result.after,
+            )  # fmt: skip
+        except Exception:
+            # The change is made; hiding the receipt would be worse than a missing record.
+            logger.exception("could not audit the verification of %s", operation.tool)
+        words = {"applied": "Done", "not_applied": "NOT APPLIED", "unknown": "OUTCOME UNKNOWN"}
+        summary = f"{words[status]}: {before.change}"
+        if status != "applied":
+            summary += f" {note} Do not repeat the write blindly: read the state first."
+        return tool_result(result, summary)
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def _verified(self, operation: WriteOperation, plan_token: str | None) -> PlanClaims:
+        try:
+            claims = self.guard.verify(plan_token, operation.tool, operation.arguments)
+            self.guard.spend(claims)
+        except PlanRejected as rejected:
+            self._refuse(operation, rejected.reason, plan_token)
+        return claims
+
+    def _scope_refusal(self, observed: Observation) -> str | None:
+        return flow_refusal(observed.scope, self.allow_flows, self.deny_flows)
+
+    def _check_scope(
+        self, operation: WriteOperation, observed: Observation, plan_token: str | None
+    ) -> None:
+        refusal = self._scope_refusal(observed)
+        if refusal:
+            self._refuse(operation, "not_allowed", plan_token, message=f"Not executed: {refusal}.",
+                         hint=_FORBIDDEN)  # fmt: skip
+
+    def _refuse(
+        self, operation: WriteOperation, reason: str, plan_token: str | None, *,
+        message: str | None = None, hint: str | None = None, retry_after: float | None = None,
+        audit: bool = True,
+    ) -> NoReturn:  # fmt: skip
+        if audit:
+            self.audit.append(
+                "refusal", tool=operation.tool, args=operation.arguments, outcome="refused",
+                reason=reason, plan_digest=token_digest(plan_token) if plan_token else None,
+            )  # fmt: skip
+        raise WriteRefusedError(
+            reason, message or f"Not executed. {_REFUSALS[reason]}", tool=operation.tool,
+            hint=hint or _HINTS.get(reason, _FRESH_PLAN), retry_after=retry_after,
+        )  # fmt: skip
+
+
+def _named(operation: WriteOperation) -> FlowScope:
+    return FlowScope(origin_id=None, named_ids=operation.named_flow_ids)
+
+
+_gates: WeakKeyDictionary[MCPServer[Any], WriteGate] = WeakKeyDictionary()
+
+
+def write_gate(server: MCPServer[Any], settings: Settings) -> WriteGate:
+    """The server's one gate (the control and access toolsets share its nonces and limit)."""
+    gate = _gates.get(server)
+    if gate is None:
+        gate = _gates[server] = WriteGate(settings)
+    return gate
+
+
+def _gate_of_request(ctx: Context[Any, Any]) -> WriteGate:
+    gate = _gates.get(ctx.mcp_server)
+    if gate is None:
+        raise TypeError("write tools were not registered through write_gate")
+    return gate
+
+
+Gate = Annotated[WriteGate, Resolve(_gate_of_request)]
+"""The server's ``WriteGate`` (a tool or resolver parameter of this type is filled in)."""

@@ -1,0 +1,193 @@
+"""The ``control`` toolset: pause, activate and delete flows, and rename or re-tag resources.
+
+Every tool here is a write behind the gate (``_write_gate.py``): called without ``confirm`` it
+changes nothing and returns a plan with a ``plan_token``; called again with ``confirm=true``
+and that token it re-checks the state, asks the user when the client can, makes the change
+and returns a receipt read back from Nexla. Not registered at all when writes are off.
+
+Each tool has a module-level approval resolver with the tool's own argument names: the SDK
+fills resolver parameters from tool arguments by name and runs the resolver before the body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from nexla_mcp.server.approval import ApprovalForm, NotAsked
+from nexla_mcp.tools._common import (
+    Client,
+    FlowId,
+    OptionalFlowId,
+    OptionalResourceId,
+    OptionalResourceType,
+    ResourceId,
+    ResourceType,
+    nexla_tool,
+)
+from nexla_mcp.tools._flow_ops import ActivateFlow, DeleteFlow, FlowTarget, PauseFlow
+from nexla_mcp.tools._resource_ops import UpdateResource
+from nexla_mcp.tools._write_gate import Gate, write_gate
+from nexla_mcp.tools._writes import Confirm, PlanToken, WriteResult
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.settings import Settings
+
+__all__ = ["register"]
+
+Asked = ApprovalForm | NotAsked | Elicit[ApprovalForm]
+
+WholeFlow = Annotated[
+    bool,
+    Field(
+        description="false (default): the named node and everything downstream of it. "
+        "true: the whole flow, from its origin."
+    ),
+]
+NewName = Annotated[
+    str | None, Field(min_length=1, max_length=255, description="New name (omit to keep).")
+]
+NewDescription = Annotated[
+    str | None, Field(max_length=2000, description="New description (omit to keep).")
+]
+NewTags = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=100)]] | None,
+    Field(max_length=50, description="The complete new list of tags (omit to keep)."),
+]
+
+
+async def _pause_approval(
+    ctx: Context, gate: Gate, flow_id: int | None, resource_type: Any, resource_id: int | None,
+    all: bool, confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
+    def build() -> PauseFlow:
+        return PauseFlow(FlowTarget(flow_id, resource_type, resource_id), all)
+
+    return await gate.ask(ctx, build, confirm, plan_token)
+
+
+async def _activate_approval(
+    ctx: Context, gate: Gate, flow_id: int | None, resource_type: Any, resource_id: int | None,
+    all: bool, confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
+    def build() -> ActivateFlow:
+        return ActivateFlow(FlowTarget(flow_id, resource_type, resource_id), all)
+
+    return await gate.ask(ctx, build, confirm, plan_token)
+
+
+async def _delete_approval(
+    ctx: Context, gate: Gate, flow_id: int, confirm: bool, plan_token: str | None
+) -> Asked:
+    return await gate.ask(ctx, lambda: DeleteFlow(flow_id), confirm, plan_token)
+
+
+async def _update_approval(
+    ctx: Context, gate: Gate, resource_type: Any, resource_id: int, name: str | None,
+    description: str | None, tags: list[str] | None, confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
+    def build() -> UpdateResource:
+        return UpdateResource(resource_type, resource_id, name=name, description=description,
+                              tags=tags)  # fmt: skip
+
+    return await gate.ask(ctx, build, confirm, plan_token)
+
+
+PauseApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_pause_approval)]
+ActivateApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_activate_approval)]
+DeleteApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_delete_approval)]
+UpdateApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_update_approval)]
+
+
+def register(server: MCPServer, settings: Settings) -> None:
+    """Register the control tools, unless writes are off."""
+    if settings.write_policy == "off":
+        return
+    write_gate(server, settings)
+
+    @nexla_tool(server, name="pause_flow", title="Pause flow", read_only=False,
+                destructive=False, idempotent=True)  # fmt: skip
+    async def pause_flow(
+        client: Client, gate: Gate, approval: PauseApproval,
+        flow_id: OptionalFlowId = None, resource_type: OptionalResourceType = None,
+        resource_id: OptionalResourceId = None, all: WholeFlow = False,
+        confirm: Confirm = False, plan_token: PlanToken = None,
+    ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
+        """Pause a flow node and everything downstream of it (all=true: the whole flow).
+
+        Two steps. Without confirm nothing changes: you get a plan (what stops, what keeps
+        running, runs in flight, the undo call) and a plan_token valid for 5 minutes. Show the
+        plan to the user; only if they agree, call again with the same arguments plus
+        confirm=true and the plan_token. The user may be asked to approve in their client.
+        Name the node by flow_id, or by resource_type with resource_id.
+        Example: pause_flow(flow_id=9001) returns the plan.
+        """
+        operation = PauseFlow(FlowTarget(flow_id, resource_type, resource_id), all)
+        return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
+                              approval=approval)  # fmt: skip
+
+    @nexla_tool(server, name="activate_flow", title="Activate flow", read_only=False,
+                destructive=False, idempotent=True)  # fmt: skip
+    async def activate_flow(
+        client: Client, gate: Gate, approval: ActivateApproval,
+        flow_id: OptionalFlowId = None, resource_type: OptionalResourceType = None,
+        resource_id: OptionalResourceId = None, all: WholeFlow = False,
+        confirm: Confirm = False, plan_token: PlanToken = None,
+    ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
+        """Activate a flow node and everything downstream of it (all=true: the whole flow).
+
+        Activating a source starts a run at once. Two steps: without confirm nothing changes
+        and you get a plan (what starts, the undo call) with a plan_token valid for 5 minutes.
+        Show it to the user; only if they agree, call again with the same arguments plus
+        confirm=true and the plan_token. The user may be asked to approve in their client.
+        Name the node by flow_id, or by resource_type with resource_id.
+        Example: activate_flow(flow_id=9038, all=true) returns the plan.
+        """
+        operation = ActivateFlow(FlowTarget(flow_id, resource_type, resource_id), all)
+        return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
+                              approval=approval)  # fmt: skip
+
+    @nexla_tool(server, name="delete_flow", title="Delete flow", read_only=False,
+                destructive=True, idempotent=False)  # fmt: skip
+    async def delete_flow(
+        client: Client, gate: Gate, approval: DeleteApproval, flow_id: FlowId,
+        confirm: Confirm = False, plan_token: PlanToken = None,
+    ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
+        """Delete a flow node and everything downstream of it, resources included. No undo.
+
+        Nexla refuses while anything in that scope is ACTIVE; the plan says so (pause first).
+        Two steps: without confirm nothing changes and you get a plan listing everything that
+        would be removed, with a plan_token valid for 5 minutes. Show it to the user; only if
+        they agree, call again with the same flow_id plus confirm=true and the plan_token.
+        The user may be asked to approve in their client.
+        Example: delete_flow(flow_id=9012) returns the plan.
+        """
+        return await gate.run(DeleteFlow(flow_id), client, confirm=confirm,
+                              plan_token=plan_token, approval=approval)  # fmt: skip
+
+    @nexla_tool(server, name="update_resource", title="Update resource", read_only=False,
+                destructive=False, idempotent=True)  # fmt: skip
+    async def update_resource(
+        client: Client, gate: Gate, approval: UpdateApproval,
+        resource_type: ResourceType, resource_id: ResourceId, name: NewName = None,
+        description: NewDescription = None, tags: NewTags = None,
+        confirm: Confirm = False, plan_token: PlanToken = None,
+    ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
+        """Rename, re-describe or re-tag a source, nexset or destination (nothing else).
+
+        Two steps: without confirm nothing changes and you get a plan (old and new values,
+        the undo call) with a plan_token valid for 5 minutes. Show it to the user; only if
+        they agree, call again with the same arguments plus confirm=true and the plan_token.
+        The user may be asked to approve in their client.
+        Example: update_resource(resource_type="data_sinks", resource_id=7114,
+        tags=["prod", "finance"]) returns the plan.
+        """
+        operation = UpdateResource(resource_type, resource_id, name=name,
+                                   description=description, tags=tags)  # fmt: skip
+        return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
+                              approval=approval)  # fmt: skip
