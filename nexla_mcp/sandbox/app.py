@@ -27,7 +27,7 @@ from nexla_mcp.sandbox.auth import DEFAULT_SERVICE_KEY, TokenRegistry, check_acc
 from nexla_mcp.sandbox.errors import ApiError
 from nexla_mcp.sandbox.faults import FaultConfig, FaultMiddleware, Faults
 from nexla_mcp.sandbox.generator import generate
-from nexla_mcp.sandbox.http import empty_response, error_response
+from nexla_mcp.sandbox.http import empty_response, error_response, read_json
 from nexla_mcp.sandbox.model import ACTIVE, DATA_SETS, FLOW_RESOURCE_TYPES, PAUSED
 from nexla_mcp.sandbox.scenarios import build_seed
 from nexla_mcp.sandbox.store import Store
@@ -83,6 +83,7 @@ def _endpoint(
                 sandbox.tokens.require(request)
             if api:
                 check_accept(request)
+                await read_json(request, required=False)  # Rails parses any JSON body first
             return await handler(request, sandbox, **bound)
         except ApiError as error:
             return error_response(error)

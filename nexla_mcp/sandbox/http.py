@@ -149,15 +149,23 @@ def day_start_ms(day: date) -> int:
 
 
 async def read_json(request: Request, *, required: bool = True) -> Any:
-    """The parsed JSON body; malformed JSON is the server's 400 'Cannot parse JSON request body'."""
+    """The parsed JSON body; malformed JSON is the server's 400 'Cannot parse JSON request body'.
+
+    Bodies sent with a non-JSON content type (forms, plain text) are not parsed, as in Rails.
+    """
     raw = await request.body()
     if not raw.strip():
         if required:
             raise bad_request("Request body is required")
         return None
+    content_type = request.headers.get("content-type", "application/json").lower()
+    if "json" not in content_type:
+        if required:
+            raise bad_request("Request body must be JSON (Content-Type: application/json)")
+        return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request("Cannot parse JSON request body") from None
 
 

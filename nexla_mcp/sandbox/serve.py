@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -89,9 +90,11 @@ def main(argv: list[str]) -> int:
     ):
         parser.error("--flows, --token-ttl and --port must not be negative")
     app = create_app(service_key=args.service_key, token_ttl_s=args.token_ttl, flows=args.flows)
-    server = _server(app, args.host, args.port, "info")
-    print(f"Nexla sandbox API at http://{args.host}:{args.port}", flush=True)
+    # Bind first, so the printed URL carries the real port even when --port 0 picks one.
+    listener = socket.create_server((args.host, args.port))
+    port = listener.getsockname()[1]
+    print(f"Nexla sandbox API at http://{args.host}:{port}", flush=True)
     print(f"Service key: {args.service_key}", flush=True)
-    print(f"Control API: http://{args.host}:{args.port}/_sandbox/scenarios", flush=True)
-    server.run()
+    print(f"Control API: http://{args.host}:{port}/_sandbox/scenarios", flush=True)
+    _server(app, args.host, port, "info").run(sockets=[listener])
     return 0

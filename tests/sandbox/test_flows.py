@@ -43,7 +43,7 @@ def statuses(document: dict[str, Any]) -> dict[tuple[str, int], str]:
 async def test_list_flows_returns_one_document_with_side_loads_and_a_total(
     api: httpx.AsyncClient,
 ) -> None:
-    """GET /flows is a single object: origin nodes plus every side-loaded array, and X-Total-Count."""
+    """GET /flows is one object: origin nodes, every side-loaded array, and X-Total-Count."""
     reply = await api.get("/flows")
     body = reply.json()
     assert reply.status_code == 200
@@ -158,7 +158,7 @@ async def test_unknown_flow_and_resource_ids_are_empty_404s(api: httpx.AsyncClie
 async def test_pausing_a_node_pauses_it_and_everything_downstream_only(
     api: httpx.AsyncClient,
 ) -> None:
-    """PUT /flows/{nexset node}/pause leaves the source active and pauses the nexset and its sinks."""
+    """Pausing a nexset node pauses it and its sinks and leaves the source active."""
     row = await scenario(api, "healthy")
     document = (await api.get(f"/flows/{row['flow_id']}")).json()
     detected_node = document["flows"][0]["children"][0]
@@ -212,7 +212,7 @@ async def test_resource_only_activate_and_pause_return_the_resource_without_casc
 async def test_deleting_a_flow_with_active_resources_is_refused_with_their_ids(
     api: httpx.AsyncClient,
 ) -> None:
-    """DELETE /flows/{id} while anything in scope is ACTIVE is a 405 listing the active ids per type."""
+    """DELETE /flows/{id} with ACTIVE resources in scope is a 405 listing them per type."""
     row = await scenario(api, "healthy")
     reply = await api.delete(f"/flows/{row['flow_id']}")
     body = reply.json()
@@ -265,7 +265,7 @@ async def test_include_run_metrics_adds_status_and_latest_run_numbers(
 async def test_async_pause_returns_a_wrapped_task_that_completes_on_the_clock(
     api: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """pause?all=1&async=1 answers with a wrapped BulkPauseFlows task; polling with request_id tracks it."""
+    """pause?all=1&async=1 answers a wrapped task; polling with request_id tracks it."""
     row = await scenario(api, "healthy")
     wrapped = (
         await api.put(f"/flows/{row['flow_id']}/pause", params={"all": 1, "async": 1})

@@ -22,7 +22,7 @@ async def runs_of(
 
 
 async def test_daily_metrics_are_one_row_per_utc_day(api: httpx.AsyncClient) -> None:
-    """GET /{rt}/{id}/metrics?from=&aggregate=1 answers {status, metrics: [{time, records, size, errors}]}."""
+    """GET /{rt}/{id}/metrics answers {status, metrics: [{time, records, size, errors}]}."""
     row = await scenario(api, "healthy")
     body = (
         await api.get(
@@ -38,7 +38,7 @@ async def test_daily_metrics_are_one_row_per_utc_day(api: httpx.AsyncClient) -> 
 
 
 async def test_daily_metrics_totals_match_the_run_summary(api: httpx.AsyncClient) -> None:
-    """Summing the runs of one day gives that day's daily total: all views describe the same runs."""
+    """The runs of one day add up to that day's daily total: the views agree."""
     row = await scenario(api, "healthy")
     rt, resource_id = "data_sinks", row["data_sink_ids"][0]
     daily = (
@@ -64,7 +64,7 @@ async def test_metrics_need_a_valid_from_date(api: httpx.AsyncClient) -> None:
 async def test_run_summary_rows_and_meta_follow_the_documented_shape(
     api: httpx.AsyncClient,
 ) -> None:
-    """Rows sit under metrics.data (runId, dataSetId, records, size, errors), newest first, with meta."""
+    """Rows (runId, dataSetId, records, size, errors) sit under metrics.data, newest first."""
     row = await scenario(api, "healthy")
     body = (
         await api.get(
@@ -95,7 +95,7 @@ async def test_sink_run_summary_carries_last_written(api: httpx.AsyncClient) -> 
 
 
 async def test_flow_metrics_group_the_whole_flow_by_run(api: httpx.AsyncClient) -> None:
-    """/{rt}/{id}/flow/metrics?groupby=runId keys runs to per-type resource metrics; the alias agrees."""
+    """flow/metrics?groupby=runId keys runs to per-type metrics; the data_flows alias agrees."""
     row = await scenario(api, "healthy")
     params = {"from": FROM_DAY, "groupby": "runId", "per_page": 3}
     body = (

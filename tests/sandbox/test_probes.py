@@ -11,7 +11,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_valid_credential_probe_is_200_ok(api: httpx.AsyncClient) -> None:
-    """GET /data_credentials/{id}/probe on a good credential is 200 {status: "ok", message: "Ok"}."""
+    """Probing a good credential is 200 {status: "ok", message: "Ok"}."""
     row = await scenario(api, "healthy")
     reply = await api.get(f"/data_credentials/{row['data_credentials_id']}/probe")
     assert reply.status_code == 200
@@ -85,7 +85,7 @@ async def test_permission_denied_authenticates_but_cannot_read(api: httpx.AsyncC
 async def test_async_probe_completes_later_and_records_verified_status(
     api: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """probe?async=1 returns a wrapped CallProbe task; once done the credential's verified_status is set."""
+    """probe?async=1 returns a wrapped task; once done, verified_status is recorded."""
     row = await scenario(api, "credential_expired")
     base = f"/data_credentials/{row['data_credentials_id']}"
     wrapped = (await api.get(f"{base}/probe", params={"async": "True"})).json()

@@ -1,4 +1,4 @@
-"""Sources, nexsets, destinations and credentials: lists, views, writes and their refusals (§7–§10)."""
+"""Sources, nexsets, destinations, credentials: lists, views, writes, refusals (§7–§10)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def test_lists_filter_by_connector_type_status_and_name(api: httpx.AsyncCl
 async def test_list_views_omit_config_and_credential_ids_that_show_views_nest(
     api: httpx.AsyncClient,
 ) -> None:
-    """Index views have no source_config/data_credentials_id; expand=1 gives the show view (§7.2)."""
+    """Index views lack source_config/data_credentials_id; expand=1 gives show views."""
     brief = (await api.get("/data_sources")).json()[0]
     assert "source_config" not in brief and "data_credentials_id" not in brief
     expanded = (await api.get("/data_sources", params={"expand": 1})).json()[0]
@@ -60,18 +60,18 @@ async def test_list_views_omit_config_and_credential_ids_that_show_views_nest(
 
 async def test_no_credential_view_ever_contains_a_secret(api: httpx.AsyncClient) -> None:
     """Credential lists, briefs, shows and every resource nesting a credential carry no secrets."""
-    texts = []
-    for path in (
+    paths = [
         "/data_credentials",
         "/data_credentials?expand=1",
         "/data_credentials?brief=1",
         "/data_sources?expand=1",
         "/data_sinks?expand=1",
         "/flows",
-    ):
-        texts.append((await api.get(path)).text)
-    for credential in (await api.get("/data_credentials")).json():
-        texts.append((await api.get(f"/data_credentials/{credential['id']}")).text)
+    ]
+    paths += [
+        f"/data_credentials/{item['id']}" for item in (await api.get("/data_credentials")).json()
+    ]
+    texts = [(await api.get(path)).text for path in paths]
     blob = "\n".join(texts)
     for secret in PLANTED_SECRETS:
         assert secret not in blob
@@ -294,7 +294,7 @@ async def test_detected_nexset_samples_are_raw_messages_with_metadata(
 
 
 async def test_derived_nexset_samples_pair_input_and_output(api: httpx.AsyncClient) -> None:
-    """A derived nexset answers input/output pairs; output_only and live give other shapes (§8.4)."""
+    """A derived nexset answers input/output pairs; output_only and live change the shape."""
     row = await scenario(api, "healthy")
     path = f"/data_sets/{row['data_set_ids'][-1]}/samples"
     pairs = (await api.get(path, params={"count": 2})).json()

@@ -1,4 +1,4 @@
-"""Every seeded or injected incident is classifiable from what the API shows, never from ids or names.
+"""Every seeded or injected incident is classifiable from API evidence, never from ids or names.
 
 `gather` collects the evidence a diagnosis runbook would read (statuses, run ages and errors,
 probe results, log wording, audit entries, notifications); `classify` is a deliberately
@@ -127,7 +127,7 @@ def classify(evidence: Evidence) -> str:
 async def test_scenarios_list_every_incident_kind_healthy_flows_and_the_paused_one(
     api: httpx.AsyncClient,
 ) -> None:
-    """/_sandbox/scenarios names each kind with its expected category and the flow's resource ids."""
+    """/_sandbox/scenarios names each kind, its expected category and its resource ids."""
     rows = await scenarios(api)
     kinds = [row["kind"] for row in rows]
     assert set(INCIDENT_KINDS) <= set(kinds)
@@ -182,7 +182,7 @@ async def test_credential_expired_shows_upstream_401s_failing_runs_and_an_error_
 async def test_transform_error_follows_a_code_change_and_spares_the_source(
     api: httpx.AsyncClient,
 ) -> None:
-    """Source runs are clean, the derived nexset fails, and the audit shows the code changed first."""
+    """Source runs are clean, the derived nexset fails, and the code changed just before."""
     row = next(row for row in await scenarios(api) if row["kind"] == "transform_error")
     evidence = await gather(api, row)
     source_runs = await _summary(api, "data_sources", row["data_source_id"], 10)
@@ -233,7 +233,7 @@ async def test_resource_conflict_errors_are_on_the_sink(api: httpx.AsyncClient) 
 async def test_not_running_flows_are_explained_by_audit_and_notifications(
     api: httpx.AsyncClient,
 ) -> None:
-    """Auto-paused: the system paused it after failures; paused: a person did; both idle for 24h+."""
+    """Auto-paused by the system after failures, or paused by a person; idle for 24h+."""
     rows = {row["kind"]: row for row in await scenarios(api)}
     auto = await gather(api, rows["flow_not_running"])
     manual = await gather(api, rows["paused"])
