@@ -24,6 +24,9 @@ end time: each row is ``runId, dataSetId, records, size, errors`` (docs/nexla-ap
   there is no baseline and no flags: a new flow is not abnormal, just new.
 
 - **streak**: whether the latest run failed, and since which run the resource has been failing.
+
+- **whole flows**: per-run totals of every resource of a flow (``flow/metrics?groupby=runId``)
+  and one health word per flow (failing, degraded, paused, idle, stale, ok).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,6 +9,8 @@ from nexla_mcp.runbooks.runs import (
     RunTotals,
     aggregate_runs,
     assess_runs,
+    flow_health,
+    flow_run_totals,
     run_started_at,
     run_status,
     streak_of,
@@ -132,3 +134,51 @@ def test_streak_of_a_healthy_or_always_failing_resource() -> None:
     assert always.last_success is None
     assert not always.streak_is_complete
     assert streak_of([]).latest is None
+
+
+def test_flow_totals_sum_errors_everywhere_and_count_delivered_records() -> None:
+    """Errors add up over all resources; records are what the destinations wrote."""
+    by_run = {
+        str(RUN0 + HOUR): {
+            "data_sources": [{"id": 1, "metric": {"records": 100, "errors": 0, "size": 10}}],
+            "data_sets": [{"id": 2, "metric": {"records": 0, "errors": 100, "size": 0}}],
+            "data_sinks": [],
+        },
+        str(RUN0): {
+            "data_sources": [{"id": 1, "metric": {"records": 100, "errors": 0, "size": 10}}],
+            "data_sets": [{"id": 2, "metric": {"records": 100, "errors": 0, "size": 9}}],
+            "data_sinks": [{"id": 3, "metric": {"records": 98, "errors": 2, "size": 8}}],
+        },
+        "meta": {"ignored": True},
+    }
+    runs = flow_run_totals(by_run)
+    assert runs == [RunTotals(RUN0, 98, 2, 8), RunTotals(RUN0 + HOUR, 100, 100, 10)]
+    assert [run.status for run in runs] == ["partial", "failed"]
+
+
+NOW = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "records", "errors", "age_hours", "health"),
+    [
+        pytest.param("ACTIVE", [100, 100], [0, 0], 1, "ok", id="ok"),
+        pytest.param("ACTIVE", [100, 0], [0, 5], 1, "failing", id="failing"),
+        pytest.param("PAUSED", [100, 0], [0, 5], 40, "failing", id="paused-after-failures"),
+        pytest.param("ACTIVE", [0, 100], [5, 0], 1, "degraded", id="recovered-but-recent-errors"),
+        pytest.param("ACTIVE", [100, 100], [0, 3], 1, "degraded", id="partial"),
+        pytest.param("PAUSED", [100, 100], [0, 0], 90, "paused", id="paused"),
+        pytest.param("ACTIVE", [100, 100], [0, 0], 30, "stale", id="stale"),
+        pytest.param("INIT", [], [], 0, "idle", id="never-ran"),
+    ],
+)
+def test_flow_health_reads_status_and_recent_runs(
+    status: str, records: list[int], errors: list[int], age_hours: int, health: str
+) -> None:
+    """One word per flow, most urgent first: failing, degraded, paused, idle, stale, ok."""
+    latest_ms = int((NOW - timedelta(hours=age_hours)).timestamp() * 1000)
+    runs = [
+        RunTotals(latest_ms - (len(records) - 1 - i) * HOUR, r, e, 0)
+        for i, (r, e) in enumerate(zip(records, errors, strict=True))
+    ]
+    assert flow_health(status, runs, now=NOW) == health
