@@ -16,6 +16,7 @@ from nexla_mcp.server.envelope import (
     invalid_arguments_result,
     tool_error_result,
     unexpected_error_result,
+    unknown_arguments_result,
     unknown_tool_result,
 )
 from nexla_mcp.server.state import ServerState
@@ -44,11 +45,29 @@ class NexlaMCPServer(MCPServer[ServerState]):
         super().__init__(**kwargs)
         self.toolset_of: dict[str, str] = {}
         """Tool name -> the toolset that registered it."""
+        self._arguments: dict[str, list[str]] = {}
+
+    async def _argument_names(self, name: str) -> list[str] | None:
+        if name not in self._arguments:
+            self._arguments = {
+                tool.name: sorted(tool.input_schema.get("properties", {}))
+                for tool in await self.list_tools()
+            }
+        return self._arguments.get(name)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[ServerState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        """Call a tool; failures the SDK would report as plain text become the error envelope."""
+        """Call a tool; failures the SDK would report as plain text become the error envelope.
+
+        Unknown argument names are refused too: the SDK would drop them silently, and a
+        misspelt filter would then look applied.
+        """
+        valid = await self._argument_names(name)
+        unknown = sorted(set(arguments) - set(valid)) if valid is not None else []
+        if unknown:
+            logger.info("tool %s rejected unknown arguments %s", name, unknown)
+            return unknown_arguments_result(name, unknown, valid or [])
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as error:

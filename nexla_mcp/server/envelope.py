@@ -41,6 +41,7 @@ __all__ = [
     "invalid_arguments_result",
     "tool_error_result",
     "unexpected_error_result",
+    "unknown_arguments_result",
     "unknown_tool_result",
 ]
 
@@ -200,6 +201,27 @@ def invalid_arguments_result(tool: str, error: pydantic.ValidationError) -> Call
             retryable=False,
             hint=f"Fix the arguments named in details and call {tool} again; its input schema "
             "lists the allowed values.",
+        )
+    )
+
+
+def unknown_arguments_result(tool: str, unknown: list[str], valid: list[str]) -> CallToolResult:
+    """The error result for argument names the tool does not take (e.g. a typo in a filter).
+
+    Silently ignoring them would let a caller believe a filter was applied when it was not.
+    """
+    accepted = ", ".join(valid) or "none"
+    problems = [
+        {"argument": name, "problem": f"Unknown argument; {tool} accepts: {accepted}"}
+        for name in unknown
+    ]
+    return _result(
+        _envelope(
+            type="InvalidArgumentsError",
+            message=_clean(f"Unknown arguments for {tool}: {', '.join(unknown)}"),
+            details=_clean({"errors": problems}),
+            retryable=False,
+            hint=f"Remove or correct the arguments named in details and call {tool} again.",
         )
     )
 

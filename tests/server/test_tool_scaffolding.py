@@ -281,3 +281,19 @@ async def test_connect_helper_serves_the_sandbox_by_default() -> None:
     async with connect(Settings(sandbox=True, toolsets="context")) as client:
         context = await call_ok(client, "get_server_context")
     assert context["mode"] == "sandbox"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_unknown_argument_names_are_refused_with_the_valid_ones(
+    echo_server: Any, mode: Any
+) -> None:
+    """A misspelt argument is an error, not silently dropped (a filter would look applied)."""
+    from mcp import Client as McpClient
+
+    async with McpClient(echo_server, mode=mode) as client:
+        body = await call_error(client, "echo", {"flow_id": 7, "limt": 5})
+        context = await call_error(client, "get_server_context", {"verbose": True})
+    assert body["type"] == "InvalidArgumentsError"
+    assert [e["argument"] for e in body["details"]["errors"]] == ["limt"]
+    assert "cursor, detail, flow_id, limit" in body["details"]["errors"][0]["problem"]
+    assert "accepts: none" in context["details"]["errors"][0]["problem"]
