@@ -1,0 +1,126 @@
+"""``check_flow_health``: the reference health check for one flow, in two parallel rounds.
+
+Status, the age of the last run, the error rate over the last 10 runs and whether each of the
+flow's credentials still passes its probe; any of them out of bounds is an issue. It reads the
+flow, then its runs and probes its credentials at the same time: 2 + credentials calls.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from nexla_mcp.nexla import NexlaClient
+from nexla_mcp.runbooks.classify import HIGH_ERROR_RATIO, run_facts
+from nexla_mcp.runbooks.evidence import (
+    ProbeOutcome,
+    RunHistory,
+    fetch_runs,
+    metrics_call,
+    probe_calls,
+)
+from nexla_mcp.runbooks.flowmap import FlowTarget, fetch_flow
+from nexla_mcp.runbooks.gather import DEFAULT_DEADLINE_S, Gatherer
+from nexla_mcp.runbooks.report import ReportModel, iso, untrusted
+from nexla_mcp.runbooks.runs import FlowHealth, RunStatus, flow_health
+
+__all__ = ["CredentialHealth", "FlowHealthReport", "check_flow_health"]
+
+
+class CredentialHealth(ReportModel):
+    """One credential of the flow and its probe result."""
+
+    credential_id: int
+    used_by: list[str] = Field(default_factory=list)
+    ok: bool
+    message: str | None = None
+
+
+class FlowHealthReport(ReportModel):
+    """The health of one flow: the reference checks and the issues they found."""
+
+    flow_id: int
+    name: str | None = None
+    status: str
+    healthy: bool = Field(description="True when no check found an issue")
+    state: FlowHealth | None = Field(
+        None, description="failing, degraded, stale, paused, idle or ok (from status and runs)"
+    )
+    last_run_at: str | None = None
+    last_run_age_hours: float | None = None
+    last_run_status: RunStatus | None = None
+    runs_considered: int = 0
+    failed_runs: int = Field(0, description="Failed or partial among the runs considered")
+    error_rate: float | None = Field(None, description="failed_runs / runs_considered")
+    credentials: list[CredentialHealth] = Field(default_factory=list)
+    issues: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="Calls that gave no answer")
+
+
+def _issues(report: FlowHealthReport, stale_hours: float | None, runs_read: bool) -> list[str]:
+    issues = []
+    if report.status != "ACTIVE":
+        issues.append(f"Flow is {report.status}, so it does not run")
+    if report.last_run_status in ("failed", "partial"):
+        issues.append(f"Latest run {report.last_run_status}")
+    if report.error_rate is not None and report.error_rate > HIGH_ERROR_RATIO:
+        issues.append(
+            f"High error rate: {report.failed_runs} of the last {report.runs_considered} runs "
+            f"({report.error_rate:.0%}) failed or were partial"
+        )
+    if stale_hours is not None and report.last_run_age_hours is not None:
+        if report.status == "ACTIVE" and report.last_run_age_hours > stale_hours:
+            issues.append(f"No run in the last {stale_hours:.0f} h")
+    if report.status == "ACTIVE" and runs_read and report.runs_considered == 0:
+        issues.append("No runs in the last 7 days")
+    for credential in report.credentials:
+        if not credential.ok:
+            issues.append(f"Credential {credential.credential_id} fails its probe")
+    return issues
+
+
+async def check_flow_health(
+    client: NexlaClient, target: FlowTarget, *, now: datetime, deadline_s: float = DEFAULT_DEADLINE_S
+) -> FlowHealthReport:
+    """Check one flow's health (see the module docstring).
+
+    Raises:
+        NexlaError: the flow itself could not be read.
+    """
+    gather = Gatherer(deadline_s=deadline_s)
+    flow = await fetch_flow(client, target)
+    calls = dict(probe_calls(client, flow))
+    anchor = flow.anchor
+    if anchor is not None:
+        calls[metrics_call(anchor)] = lambda: fetch_runs(client, anchor, now)
+    results = await gather.run(calls)
+    history = next((r for r in results.values() if isinstance(r, RunHistory)), None)
+    users = flow.credential_users()
+    credentials = [
+        CredentialHealth(
+            credential_id=probe.credential_id, ok=probe.ok, message=untrusted(probe.message, 200),
+            used_by=[flow.label(key) for key in users.get(probe.credential_id, [])],
+        )  # fmt: skip
+        for probe in results.values()
+        if isinstance(probe, ProbeOutcome)
+    ]
+    report = FlowHealthReport(flow_id=flow.flow_id, name=flow.name, status=flow.status,
+                              healthy=False, credentials=credentials,
+                              missing=gather.missing())  # fmt: skip
+    stale_hours = None
+    if history is not None:
+        facts = run_facts(history, now)
+        latest = facts.streak.latest
+        report.state = flow_health(flow.status, facts.recent, now=now, stale_after=facts.stale_after)
+        report.runs_considered, report.failed_runs = len(facts.recent), facts.failing
+        report.error_rate = round(facts.ratio, 2) if facts.recent else None
+        if latest is not None:
+            report.last_run_at, report.last_run_status = iso(latest.started_at), latest.status
+        if facts.last_run_age is not None:
+            report.last_run_age_hours = round(facts.last_run_age.total_seconds() / 3600, 1)
+        stale_hours = facts.stale_after.total_seconds() / 3600
+    report.issues = _issues(report, stale_hours, runs_read=history is not None)
+    report.healthy = not report.issues and history is not None
+    return report
+
