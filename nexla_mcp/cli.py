@@ -28,7 +28,15 @@ def _demo_command(argv: list[str]) -> int:
     return demo_main(argv)
 
 
-SUBCOMMANDS = {"sandbox": _sandbox_command, "demo": _demo_command}
+def _audit_command(argv: list[str]) -> int:
+    import os
+
+    from nexla_mcp.server.audit import audit_main
+
+    return audit_main(argv, default_path=os.environ.get("NEXLA_MCP_AUDIT_LOG") or None)
+
+
+SUBCOMMANDS = {"sandbox": _sandbox_command, "demo": _demo_command, "audit": _audit_command}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="nexla-mcp",
         description="Serve the Nexla MCP server (stdio by default).",
         epilog="Subcommands: 'nexla-mcp sandbox' serves the simulated Nexla API over HTTP; "
-        "'nexla-mcp demo' runs a troubleshooting session against it. Credentials come from "
+        "'nexla-mcp demo' runs a troubleshooting session against it; 'nexla-mcp audit verify' "
+        "checks the write audit log's hash chain. Credentials come from "
         "NEXLA_SERVICE_KEY or NEXLA_ACCESS_TOKEN (and NEXLA_API_URL); every flag also has a "
         "NEXLA_MCP_* environment variable.",
     )

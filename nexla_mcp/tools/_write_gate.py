@@ -121,7 +121,7 @@ class WriteGate:
             return NotAsked("checks_failed")
         if self._scope_refusal(observed) or observed.fingerprint != claims.state_fingerprint:
             return NotAsked("state_changed")
-        return question(observed.change)
+        return question(_question_text(observed))
 
     # --- the tool body -----------------------------------------------------------------------
 
@@ -315,6 +315,20 @@ class WriteGate:
             reason, message or f"Not executed. {_REFUSALS[reason]}", tool=operation.tool,
             hint=hint or _HINTS.get(reason, _FRESH_PLAN), retry_after=retry_after,
         )  # fmt: skip
+
+
+def _question_text(observed: Observation) -> str:
+    """What the person is asked to approve: the change, runs it interrupts, how to undo it."""
+    lines = [observed.change]
+    if observed.blast_radius is not None and observed.blast_radius.runs_in_flight:
+        lines.append("Running now: " + "; ".join(observed.blast_radius.runs_in_flight))
+    reverse = observed.reverse
+    if reverse is not None and reverse.tool:
+        arguments = ", ".join(f"{key}={value!r}" for key, value in reverse.arguments.items())
+        lines.append(f"Undo: {reverse.tool}({arguments})")
+    elif reverse is not None:
+        lines.append("This cannot be undone.")
+    return "\n".join(lines)
 
 
 def _named(operation: WriteOperation) -> FlowScope:
