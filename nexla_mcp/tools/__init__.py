@@ -9,7 +9,6 @@ Toolset modules are imported only when their toolset is registered, so reading t
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,15 +38,7 @@ TOOLSET_NAMES: tuple[str, ...] = tuple(TOOLSET_SUMMARIES)
 
 def _lazy_register(toolset: str) -> RegisterToolset:
     def register(server: MCPServer, settings: Settings) -> None:
-        try:
-            module = importlib.import_module(f"{__name__}.{toolset}")
-        except ModuleNotFoundError as error:
-            # TODO(server): remove once every toolset module has landed.
-            if error.name != f"{__name__}.{toolset}":
-                raise
-            logging.getLogger(__name__).warning("toolset %s is not available yet", toolset)
-            return
-        module.register(server, settings)
+        importlib.import_module(f"{__name__}.{toolset}").register(server, settings)
 
     register.__name__ = f"register_{toolset}"
     register.__qualname__ = register.__name__
