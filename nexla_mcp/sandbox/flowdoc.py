@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nexla_mcp.sandbox import history, views, views_downstream
+from nexla_mcp.sandbox.http import iso
 from nexla_mcp.sandbox.model import DATA_SETS, NODE_TYPE, SINKS, SOURCES, Flow, Node
 from nexla_mcp.sandbox.profiles import outcome
 from nexla_mcp.sandbox.store import ORG, USERS
@@ -142,7 +143,7 @@ def _latest_metrics(ctx: Ctx, flow: Flow) -> dict[str, Any]:
             "records": 0,
             "size": 0,
             "errors": 0,
-            "reporting_date": views.iso(ctx.now_ms),
+            "reporting_date": iso(ctx.now_ms),
             "run_id": 0,
         }
     result = outcome(ctx.store, flow, run)
@@ -153,6 +154,6 @@ def _latest_metrics(ctx: Ctx, flow: Flow) -> dict[str, Any]:
         "records": metric.records if metric else 0,
         "size": metric.size if metric else 0,
         "errors": result.errors,
-        "reporting_date": views.iso(run.run_id),
+        "reporting_date": iso(run.run_id),
         "run_id": run.run_id,
     }

@@ -101,10 +101,6 @@ def find_run(flow: Flow, run_id: int, now_ms: int) -> Run | None:
     return None
 
 
-def is_scheduled(flow: Flow) -> bool:
-    return any(segment.end_ms is None for segment in flow.segments)
-
-
 def stop_schedule(flow: Flow, now_ms: int) -> None:
     for segment in flow.segments:
         if segment.end_ms is None or segment.end_ms > now_ms:

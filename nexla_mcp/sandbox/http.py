@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,18 +39,22 @@ def day_of(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
+def _headers(extra: dict[str, str] | None) -> dict[str, str]:
+    return {**_BASE_HEADERS, "X-Request-Id": uuid.uuid4().hex, **(extra or {})}
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(
         body,
         status_code=status,
-        headers={**_BASE_HEADERS, **(headers or {})},
+        headers=_headers(headers),
         media_type="application/json; charset=utf-8",
     )
 
 
 def empty_response(status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(b"", status_code=status, headers={**_BASE_HEADERS, **(headers or {})})
+    return Response(b"", status_code=status, headers=_headers(headers))
 
 
 def error_response(error: ApiError) -> Response:

@@ -67,6 +67,15 @@ class Store:
         self.accessors: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.async_tasks: dict[int, AsyncTask] = {}
         self.scenarios: list[dict[str, Any]] = []
+        self._tables: dict[str, dict[int, Any]] = {
+            SOURCES: self.sources,
+            DATA_SETS: self.data_sets,
+            SINKS: self.sinks,
+            "data_credentials": self.credentials,
+            "code_containers": self.code_containers,
+            "transforms": self.code_containers,
+            "flows": self.flows,
+        }
         self._next = dict(FIRST_IDS)
         self._version = 0
         self._digest: tuple[int, str] | None = None
@@ -85,25 +94,11 @@ class Store:
     # lookups
 
     def table(self, collection: str) -> dict[int, Any]:
-        tables: dict[str, dict[int, Any]] = {
-            SOURCES: self.sources,
-            DATA_SETS: self.data_sets,
-            SINKS: self.sinks,
-            "data_credentials": self.credentials,
-            "code_containers": self.code_containers,
-            "transforms": self.code_containers,
-            "flows": self.flows,
-        }
-        return tables[collection]
-
-    def resource(self, collection: str, resource_id: int) -> Any | None:
-        return self.table(collection).get(resource_id)
+        """The records of a collection (`transforms` is an alias of `code_containers`)."""
+        return self._tables[collection]
 
     def node_resource(self, node: Node) -> Source | DataSet | Sink:
         return self.table(node.resource_type)[node.resource_id]
-
-    def origin_of(self, node_id: int) -> Node:
-        return self.nodes[self.nodes[node_id].origin_id]
 
     def flow_of_node(self, node_id: int) -> Flow:
         return self.flows[self.nodes[node_id].origin_id]
@@ -118,12 +113,6 @@ class Store:
             node = self.nodes[stack.pop()]
             yield node
             stack.extend(reversed(node.children))
-
-    def flow_resources(self, flow: Flow) -> dict[str, list[Any]]:
-        grouped: dict[str, list[Any]] = {SOURCES: [], DATA_SETS: [], SINKS: []}
-        for node in self.subtree(flow.id):
-            grouped[node.resource_type].append(self.node_resource(node))
-        return grouped
 
     def flow_status(self, flow: Flow) -> str:
         return self.source_of(flow).status

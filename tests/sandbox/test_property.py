@@ -260,3 +260,43 @@ def test_bad_paging_parameters_are_400s_naming_the_parameter(
     else:
         assert reply.status_code == 400
         assert reply.json()["message"].startswith("Query parameter")
+
+
+CONTROL_ROUTES = sorted(
+    (method, route.path)
+    for route in APP.router.routes
+    if isinstance(route, Route) and route.path.startswith("/_sandbox")
+    for method in route.methods or ()
+    if method != "HEAD"
+)
+control_bodies = st.one_of(
+    bodies,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "kind": st.one_of(junk_text, st.sampled_from(["stale_data", "healthy", "paused"])),
+            "flow_id": st.one_of(st.sampled_from(KNOWN_IDS), st.integers(), junk_text, st.none()),
+            "outcome": st.one_of(junk_text, st.sampled_from(["success", "failure"])),
+            "resource_type": st.one_of(junk_text, st.sampled_from(["SOURCE", "data_sinks"])),
+            "resource_id": st.one_of(st.sampled_from(KNOWN_IDS), st.integers(), junk_text),
+            "severity": junk_text,
+            "message": st.one_of(junk_text, st.integers()),
+            "error_rate": st.one_of(st.floats(), st.integers(), junk_text),
+            "paths": st.one_of(st.lists(junk_text, max_size=2), junk_text),
+        },
+    ).map(lambda value: json.dumps(value).encode()),
+)
+
+
+@given(route=st.sampled_from(CONTROL_ROUTES), body=control_bodies)
+@SETTINGS
+def test_fuzzed_control_requests_never_fail_on_the_server(
+    send: Send, route: tuple[str, str], body: bytes | None
+) -> None:
+    """The control API answers malformed or out-of-range input with 4xx, never 5xx."""
+    method, path = route
+    try:
+        reply = send(method, path, content=body, headers={"Content-Type": "application/json"})
+        assert reply.status_code < 500, (method, path, reply.text[:200])
+    finally:
+        send("POST", "/_sandbox/faults", json={})
