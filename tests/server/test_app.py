@@ -9,7 +9,12 @@ import pytest
 from mcp import Client as McpClient
 
 from nexla_mcp import __version__
-from nexla_mcp.server.app import SERVER_NAME, build_server, instructions_for
+from nexla_mcp.server.app import (
+    SERVER_NAME,
+    build_server,
+    instructions_for,
+    without_property_titles,
+)
 from nexla_mcp.server.testing import MODES, call_ok
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools import TOOLSET_NAMES
@@ -105,3 +110,31 @@ def test_every_toolset_registers_tools_of_its_own(
     server = build_server(live_settings(toolsets=toolset), http_client=fake_nexla({}))
     assert server.toolset_of
     assert set(server.toolset_of.values()) == {toolset}
+
+
+def test_property_titles_are_dropped_but_schema_titles_and_title_properties_stay() -> None:
+    """Derived titles ("Flow Id") go; a property *named* title and model titles remain."""
+    schema = {
+        "title": "FlowView",
+        "type": "object",
+        "properties": {
+            "flow_id": {"title": "Flow Id", "type": "integer"},
+            "title": {"title": "Title", "type": "string", "description": "the flow's title"},
+            "runs": {"title": "Runs", "type": "array",
+                     "items": {"anyOf": [{"$ref": "#/$defs/Run"}, {"type": "null"}]}},
+        },
+        "$defs": {"Run": {"title": "Run", "type": "object",
+                          "properties": {"id": {"title": "Id", "type": "integer"}}}},
+    }  # fmt: skip
+    assert without_property_titles(schema) == {
+        "title": "FlowView",
+        "type": "object",
+        "properties": {
+            "flow_id": {"type": "integer"},
+            "title": {"type": "string", "description": "the flow's title"},
+            "runs": {"type": "array",
+                     "items": {"anyOf": [{"$ref": "#/$defs/Run"}, {"type": "null"}]}},
+        },
+        "$defs": {"Run": {"title": "Run", "type": "object",
+                          "properties": {"id": {"type": "integer"}}}},
+    }  # fmt: skip
