@@ -29,17 +29,30 @@ MAX_FLOWS = 25
 # flow's status are weighed before these (see likely_cause).
 CAUSES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("transform_error", "transform error", re.compile(r"transform failed", re.I)),
-    ("schema_mismatch", "schema mismatch", re.compile(r"schema validation|expected \w+, got", re.I)),
-    ("resource_conflict", "resource conflict at the destination",
-     re.compile(r"\b409\b|duplicate key|already exists", re.I)),
-    ("rate_limited", "rate limiting by the upstream API",
-     re.compile(r"\b429\b|too many requests|rate limit", re.I)),
+    (
+        "schema_mismatch",
+        "schema mismatch",
+        re.compile(r"schema validation|expected \w+, got", re.I),
+    ),
+    (
+        "resource_conflict",
+        "resource conflict at the destination",
+        re.compile(r"\b409\b|duplicate key|already exists", re.I),
+    ),
+    (
+        "rate_limited",
+        "rate limiting by the upstream API",
+        re.compile(r"\b429\b|too many requests|rate limit", re.I),
+    ),
     ("network_timeout", "network timeouts", re.compile(r"timed out|timeout", re.I)),
     ("credential_expired", "expired credential", re.compile(r"\b401\b|expired", re.I)),
-    ("permission_denied", "permission denied",
-     re.compile(r"\b403\b|forbidden|access ?denied|permission denied", re.I)),
+    (
+        "permission_denied",
+        "permission denied",
+        re.compile(r"\b403\b|forbidden|access ?denied|permission denied", re.I),
+    ),
     ("high_error_rate", "records rejected as invalid input", re.compile(r"record rejected", re.I)),
-)  # fmt: skip
+)
 _LABELS = {code: label for code, label, _ in CAUSES} | {
     "flow_not_running": "flow not running (paused after failed runs)",
     "stale_data": "stale data (no run in the last 24 h)",
@@ -109,12 +122,21 @@ class Session:
 
 async def _investigate(session: Session, row: dict[str, Any]) -> Finding:
     flow_id = row["flow_id"]
-    finding = Finding(flow_id=flow_id, name=row.get("name", "?"), health=row.get("health", "?"),
-                      status=row.get("status"))  # fmt: skip
+    finding = Finding(
+        flow_id=flow_id,
+        name=row.get("name", "?"),
+        health=row.get("health", "?"),
+        status=row.get("status"),
+    )
     flow = await session.call("get_flow", {"flow_id": flow_id}) or {}
     runs = flow.get("runs", {})
-    finding.failing_since, finding.last_run_status = runs.get("failing_since"), runs.get("last_run_status")
-    logs = await session.call("get_flow_logs", {"flow_id": flow_id, "severity": "WARNING", "limit": 3})
+    finding.failing_since, finding.last_run_status = (
+        runs.get("failing_since"),
+        runs.get("last_run_status"),
+    )
+    logs = await session.call(
+        "get_flow_logs", {"flow_id": flow_id, "severity": "WARNING", "limit": 3}
+    )
     finding.templates = (logs or {}).get("clusters", [])
     errors = [t for t in finding.templates if t.get("severity") == "ERROR"] or finding.templates
     where = next((r for t in errors for r in t.get("resources", [])), None)
@@ -122,10 +144,16 @@ async def _investigate(session: Session, row: dict[str, Any]) -> Finding:
     if resource is None and flow.get("source"):
         resource = ("data_sources", flow["source"]["resource_id"])
     if resource is not None:
-        metrics = await session.call(
-            "get_run_metrics", {"resource_type": resource[0], "resource_id": resource[1], "limit": 5}
-        ) or {}
-        finding.run_flags = sorted({flag for run in metrics.get("runs", []) for flag in run.get("flags", [])})
+        metrics = (
+            await session.call(
+                "get_run_metrics",
+                {"resource_type": resource[0], "resource_id": resource[1], "limit": 5},
+            )
+            or {}
+        )
+        finding.run_flags = sorted(
+            {flag for run in metrics.get("runs", []) for flag in run.get("flags", [])}
+        )
     credential_id = (flow.get("source") or {}).get("credential_id")
     if credential_id is not None:
         probe = await session.call("probe_credential", {"credential_id": credential_id}) or {}
@@ -151,12 +179,15 @@ def _report(findings: list[Finding], out: TextIO) -> None:
         print(f"- Flow {finding.flow_id} '{finding.name}' ({finding.health}{since})", file=out)
         print(f"  likely cause: {finding.cause_label} [{finding.cause}]", file=out)
         evidence = next(
-            (t for t in finding.templates
-             if t.get("severity") == "ERROR" and not t["template"].startswith("Processed ")),
+            (
+                t
+                for t in finding.templates
+                if t.get("severity") == "ERROR" and not t["template"].startswith("Processed ")
+            ),
             finding.templates[0] if finding.templates else None,
-        )  # fmt: skip
+        )
         if evidence:
-            print(f"  evidence: {evidence['count']}x \"{evidence['example'][:160]}\"", file=out)
+            print(f'  evidence: {evidence["count"]}x "{evidence["example"][:160]}"', file=out)
         if finding.probe_status:
             print(f"  source credential probe: {finding.probe_status}", file=out)
         if finding.run_flags:
@@ -168,15 +199,21 @@ async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> 
     from nexla_mcp.server.app import build_server
     from nexla_mcp.settings import Settings
 
-    settings = Settings(sandbox=True, read_only=True,
-                        toolsets=("flows", "metrics", "logs", "credentials"))  # fmt: skip
+    settings = Settings(
+        sandbox=True, read_only=True, toolsets=("flows", "metrics", "logs", "credentials")
+    )
     started = time.perf_counter()
     async with Client(build_server(settings), mode=mode) as client:
         session = Session(client, out)
-        print(f"nexla-mcp demo: an assistant session over MCP (protocol {mode}) against the "
-              "embedded Nexla sandbox.\n", file=out)  # fmt: skip
+        print(
+            f"nexla-mcp demo: an assistant session over MCP (protocol {mode}) against the "
+            "embedded Nexla sandbox.\n",
+            file=out,
+        )
         broken = await session.call("list_flows", {"has_recent_errors": True, "limit": MAX_FLOWS})
-        everything = await session.call("list_flows", {"has_recent_errors": False, "limit": MAX_FLOWS})
+        everything = await session.call(
+            "list_flows", {"has_recent_errors": False, "limit": MAX_FLOWS}
+        )
         rows = list((broken or {}).get("flows", []))
         rows += [row for row in (everything or {}).get("flows", []) if row.get("health") == "stale"]
         findings = []
@@ -193,9 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     """``nexla-mcp demo [--protocol auto|legacy]``; prints the transcript, returns 0."""
     parser = argparse.ArgumentParser(prog="nexla-mcp demo", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--protocol", choices=["auto", "legacy"], default="auto",
+        "--protocol",
+        choices=["auto", "legacy"],
+        default="auto",
         help="auto: the 2026-07-28 protocol; legacy: the 2025-11-25 handshake",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     anyio.run(lambda: run_demo(sys.stdout, mode=args.protocol))
     return 0

@@ -1,5 +1,7 @@
-"""Domain logic behind the tools, with no MCP imports: log clustering, run status and baselines.
+"""Domain logic behind the tools, with no MCP imports.
 
-Modules here take plain values (log lines, run-summary rows) and return plain dataclasses, so
-they are tested as ordinary functions and reused by any tool or prompt that needs them.
+Modules here take plain values (log lines, run-summary rows, flow documents) and return plain
+dataclasses, so they are tested as ordinary functions and shared by every tool and prompt that
+needs them: ``clustering`` (log lines into templates), ``runs`` (run status, baselines, flow
+health), and the diagnosis, health and SLA runbooks built on them.
 """

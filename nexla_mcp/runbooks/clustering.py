@@ -121,7 +121,8 @@ _PLACEHOLDERS = {
 # mask, and only those pay for the full pattern: about twice as fast as running it everywhere.
 _SPANNING = re.compile(
     r"""(?P<quoted>'[^'\n]{0,500}'|"[^"\n]{0,500}"|`[^`\n]{0,500}`)
-      | (?P<ts>\b\d{4}-\d{2}-\d{2}\x20\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b)""",
+      | (?P<ts>\b\d{4}-\d{2}-\d{2}\x20\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?
+               (?:Z|[+-]\d{2}:?\d{2})?\b)""",
     re.VERBOSE,
 )
 _CANDIDATE = re.compile(r"""[^\s'"`]*[\d/@\\:][^\s'"`]*""")
@@ -218,7 +219,9 @@ class _Accumulator:
                 self.first_seen = when
             if self.last_seen is None or when > self.last_seen:
                 self.last_seen = when
-        if not self.example_source or _earlier(when, self.example_time, cleaned, self.example_source):
+        if not self.example_source or _earlier(
+            when, self.example_time, cleaned, self.example_source
+        ):
             self.example_source, self.example_time = cleaned, when
         if line.run_id is not None:
             self.runs.add(line.run_id)

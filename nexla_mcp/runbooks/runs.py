@@ -39,7 +39,9 @@ from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "DEFAULT_MIN_HISTORY",
+    "DEFAULT_STALE_AFTER",
     "DEFAULT_WINDOW",
+    "FAILING_STATUSES",
     "Baseline",
     "FlowHealth",
     "RunAssessment",
@@ -197,7 +199,9 @@ def assess_runs(
             else None
         )
         assessments.append(
-            RunAssessment(run=run, status=run.status, baseline=baseline, flags=_flags(run, baseline))
+            RunAssessment(
+                run=run, status=run.status, baseline=baseline, flags=_flags(run, baseline)
+            )
         )
     assessments.reverse()
     return assessments
@@ -258,7 +262,10 @@ def flow_run_totals(by_run: Mapping[str, Any]) -> list[RunTotals]:
     for key, kinds in by_run.items():
         if not str(key).isdigit() or not isinstance(kinds, Mapping):
             continue
-        metrics = {kind: _metrics_of(kinds.get(kind)) for kind in ("data_sources", "data_sets", "data_sinks")}
+        metrics = {
+            kind: _metrics_of(kinds.get(kind))
+            for kind in ("data_sources", "data_sets", "data_sinks")
+        }
         delivered = metrics["data_sinks"] or metrics["data_sources"]
         runs.append(
             RunTotals(

@@ -145,16 +145,22 @@ def register(server: MCPServer, settings: Settings) -> None:
     """Register ``probe_credential``."""
 
     @nexla_tool(
-        server, name="probe_credential", title="Probe credential", read_only=True,
-        destructive=False, idempotent=True,
-    )  # fmt: skip
+        server,
+        name="probe_credential",
+        title="Probe credential",
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    )
     async def probe_credential(
         client: Client,
         credential_id: CredentialId,
         check_read_access: Annotated[
             bool,
-            Field(description="Also list the top of the storage tree, to catch credentials "
-                  "that sign in but may not read (default true)"),
+            Field(
+                description="Also list the top of the storage tree, to catch credentials "
+                "that sign in but may not read (default true)"
+            ),
         ] = True,
     ) -> Annotated[CallToolResult, CredentialProbe]:
         """Check whether a credential still works against its external system, read-only.

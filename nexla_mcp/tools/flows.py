@@ -1,4 +1,4 @@
-"""The ``flows`` toolset: ``list_flows`` (which flows are broken) and ``get_flow`` (one flow's graph).
+"""The ``flows`` toolset: ``list_flows`` (which flows are broken) and ``get_flow`` (one flow).
 
 Both judge a flow by its recent runs: one ``flow/metrics?groupby=runId`` call per flow returns
 every resource's records and errors per run, from which ``runbooks.runs`` derives each run's
@@ -10,23 +10,14 @@ metrics call per examined flow, and the cursor resumes where the budget ran out.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from nexla_mcp.errors import NotFoundError
-from nexla_mcp.nexla import FlowDocument, FlowNode, gather_bounded
-from nexla_mcp.runbooks.runs import (
-    DEFAULT_STALE_AFTER,
-    RunStatus,
-    RunTotals,
-    flow_health,
-    flow_run_totals,
-    run_started_at,
-    streak_of,
-)
+from nexla_mcp.nexla import FlowNode
+from nexla_mcp.runbooks.runs import RunStatus
 from nexla_mcp.tools._common import (
     DEFAULT_LIMIT,
     Client,
@@ -39,51 +30,19 @@ from nexla_mcp.tools._common import (
     nexla_tool,
     tool_result,
 )
+from nexla_mcp.tools._flow_runs import Health, RecentRuns, summaries
+from nexla_mcp.tools._flow_views import FlowDetail, flow_detail, flow_summary
 from nexla_mcp.tools._paging import decode_cursor, encode_cursor, scan
-from nexla_mcp.tools._views import (
-    NAME_CHARS,
-    CompactModel,
-    bad_arguments,
-    clean,
-    clean_value,
-    iso,
-    utc_now,
-)
+from nexla_mcp.tools._views import NAME_CHARS, CompactModel, bad_arguments, clean
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.settings import Settings
 
-__all__ = ["FlowDetail", "FlowList", "FlowRow", "RecentRuns", "recent_runs", "register"]
+__all__ = ["FlowList", "FlowRow", "register"]
 
-HEALTH_CONCURRENCY = 6
 MAX_EXAMINED = 200
-# "Recent" is anchored on the flow's own latest run, not on the wall clock, so a flow that
-# stopped running still shows what its last runs did.
-RECENT_RUN_COUNT = 10
-RECENT_WINDOW = timedelta(hours=24)
-
-Health = Literal["failing", "degraded", "stale", "paused", "idle", "ok", "unknown"]
-
-
-class RecentRuns(CompactModel):
-    """How a flow's recent runs went (up to 10 runs within 24 h of its latest run)."""
-
-    health: Health = Field(
-        description="failing (latest run failed), degraded (some recent runs had errors), "
-        "paused, idle (no runs), stale (no run for 24 h), ok, or unknown (runs unreadable)"
-    )
-    last_run_id: int | None = None
-    last_run_at: str | None = Field(None, description="Start of the latest run (UTC)")
-    last_run_status: RunStatus | None = None
-    recent_runs: int | None = Field(None, description="Runs considered")
-    recent_errors: int | None = Field(None, description="Errors summed over those runs")
-    failed_runs: int | None = Field(None, description="Of those runs, how many failed or partial")
-    failing_since: str | None = Field(
-        None, description="Start of the first run of the current failure streak (UTC)"
-    )
 
 
 class FlowRow(CompactModel):
@@ -105,103 +64,12 @@ class FlowList(CompactModel):
 
     flows: list[FlowRow] = Field(default_factory=list)
     total: int | None = Field(None, description="Flows matching the filters, when known exactly")
-    truncated: bool = Field(description="More matching flows may exist: call again with next_cursor")
+    truncated: bool = Field(
+        description="More matching flows may exist: call again with next_cursor"
+    )
     next_cursor: str | None = None
     examined: int = Field(description="Flows examined by this call")
     unchecked: int | None = Field(None, description="Flows whose recent runs could not be read")
-
-
-class FlowResource(CompactModel):
-    """A source, nexset or destination of a flow."""
-
-    resource_type: Literal["data_sources", "data_sets", "data_sinks"]
-    resource_id: int
-    name: str | None = None
-    status: str | None = None
-    connector: str | None = Field(None, description="source_type or sink_type")
-    credential_id: int | None = None
-    parent_id: int | None = Field(
-        None, description="The nexset (or, for a detected nexset, the source) it reads from"
-    )
-    transform_id: int | None = None
-    runtime_status: str | None = None
-    description: str | None = None
-    config: dict[str, object] | None = Field(None, description="Connector config (detail=full)")
-
-
-class FlowCredential(CompactModel):
-    """A credential used by the flow (never its secret)."""
-
-    credential_id: int
-    name: str | None = None
-    credentials_type: str | None = None
-    verified_status: str | None = None
-
-
-class FlowDetail(CompactModel):
-    """One flow: its graph from source through nexsets to destinations, and its recent runs."""
-
-    flow_id: int
-    name: str | None = None
-    status: str | None = None
-    flow_type: str | None = None
-    description: str | None = None
-    runs: RecentRuns | None = None
-    source: FlowResource | None = None
-    nexsets: list[FlowResource] = Field(default_factory=list)
-    destinations: list[FlowResource] = Field(default_factory=list)
-    credentials: list[FlowCredential] = Field(default_factory=list)
-
-
-# --- recent runs ---------------------------------------------------------------------------
-
-
-async def recent_runs(client: NexlaClient, origin: FlowNode) -> list[RunTotals]:
-    """The flow's runs within ``RECENT_WINDOW`` of its latest run, oldest first."""
-    anchor = origin.resource
-    latest = run_started_at(origin.last_run_id) if origin.last_run_id else None
-    if anchor is None or latest is None:
-        return []
-    resource_type, resource_id = anchor
-    metrics = await client.get_flow_metrics(
-        resource_type, resource_id, from_date=(latest - RECENT_WINDOW).date(),
-        groupby="runId", per_page=RECENT_RUN_COUNT,
-    )  # fmt: skip
-    runs = flow_run_totals(metrics.data)
-    if not runs:
-        return []
-    cutoff = runs[-1].run_id - int(RECENT_WINDOW.total_seconds() * 1000)
-    return [run for run in runs if run.run_id >= cutoff]
-
-
-def summarize_runs(status: str | None, runs: list[RunTotals]) -> RecentRuns:
-    """What a flow's recent runs say about it."""
-    health = flow_health(status, runs, now=utc_now(), stale_after=DEFAULT_STALE_AFTER)
-    if not runs:
-        return RecentRuns(health=health)
-    latest, streak = runs[-1], streak_of(runs)
-    return RecentRuns(
-        health=health,
-        last_run_id=latest.run_id,
-        last_run_at=iso(latest.started_at),
-        last_run_status=latest.status,
-        recent_runs=len(runs),
-        recent_errors=sum(run.errors for run in runs),
-        failed_runs=sum(run.status in ("failed", "partial") for run in runs),
-        failing_since=iso(streak.failing_since.started_at) if streak.failing_since else None,
-    )
-
-
-async def _summaries(client: NexlaClient, origins: list[FlowNode]) -> list[RecentRuns | None]:
-    """Recent runs of each flow, ``HEALTH_CONCURRENCY`` at a time; None where unreadable."""
-    outcomes = await gather_bounded(
-        [lambda origin=origin: recent_runs(client, origin) for origin in origins],
-        limit=HEALTH_CONCURRENCY,
-    )
-    return [
-        None if isinstance(outcome, Exception) else summarize_runs(origin.status, outcome)
-        for origin, outcome in zip(origins, outcomes, strict=True)
-    ]
 
 
 # --- list_flows ----------------------------------------------------------------------------
@@ -236,89 +104,6 @@ def _list_summary(result: FlowList, has_recent_errors: bool | None) -> str:
     return f"{len(result.flows)}{total} flows{qualifier} ({by_health}){more}."
 
 
-# --- get_flow ------------------------------------------------------------------------------
-
-
-def _flow_detail(document: FlowDocument, origin: FlowNode, detail: str) -> FlowDetail:
-    full = detail == "full"
-    sources = {source.id: source for source in document.data_sources}
-    nexsets = {nexset.id: nexset for nexset in document.data_sets}
-    sinks = {sink.id: sink for sink in document.data_sinks}
-    result = FlowDetail(
-        flow_id=origin.id,
-        name=clean(origin.name, NAME_CHARS),
-        status=origin.status,
-        flow_type=origin.flow_type,
-        description=clean(origin.description) if full else None,
-    )
-    parents: dict[int, FlowNode] = {}
-    for node in origin.iter_nodes():
-        for child in node.children:
-            parents[child.id] = node
-    for node in origin.iter_nodes():
-        if node.resource is None:
-            continue
-        resource_type, resource_id = node.resource
-        parent = parents.get(node.id)
-        parent_id = parent.resource[1] if parent is not None and parent.resource else None
-        view = FlowResource(resource_type=resource_type, resource_id=resource_id, parent_id=parent_id)
-        if full:
-            view.runtime_status = node.runtime_status
-        if resource_type == "data_sources" and (source := sources.get(resource_id)):
-            view.connector, view.credential_id = source.source_type, source.credential_id
-            _describe(view, source.name, source.status, source.description, source.source_config, full)
-        elif resource_type == "data_sets" and (nexset := nexsets.get(resource_id)):
-            view.transform_id, view.credential_id = nexset.transform_ref, nexset.credential_id
-            _describe(view, nexset.name, nexset.status, nexset.description, None, full)
-        elif resource_type == "data_sinks" and (sink := sinks.get(resource_id)):
-            view.connector, view.credential_id = sink.sink_type, sink.credential_id
-            _describe(view, sink.name, sink.status, sink.description, sink.sink_config, full)
-        if resource_type == "data_sources":
-            result.source = view
-        elif resource_type == "data_sets":
-            result.nexsets.append(view)
-        else:
-            result.destinations.append(view)
-    used = {view.credential_id for view in [result.source, *result.nexsets, *result.destinations]
-            if view is not None and view.credential_id is not None}  # fmt: skip
-    result.credentials = [
-        FlowCredential(
-            credential_id=credential.id, name=clean(credential.name, NAME_CHARS),
-            credentials_type=credential.credentials_type,
-            verified_status=clean(credential.verified_status, NAME_CHARS),
-        )  # fmt: skip
-        for credential in document.data_credentials
-        if credential.id in used
-    ]
-    return result
-
-
-def _describe(
-    view: FlowResource, name: str | None, status: str | None, description: str | None,
-    config: dict[str, object] | None, full: bool,
-) -> None:  # fmt: skip
-    view.name, view.status = clean(name, NAME_CHARS), status
-    if full:
-        view.description = clean(description)
-        view.config = clean_value(config) if config else None
-
-
-def _flow_summary(flow: FlowDetail) -> str:
-    parts = [f"Flow {flow.flow_id} '{flow.name or '?'}' is {flow.status or 'of unknown status'}"]
-    if flow.runs is not None:
-        runs = flow.runs
-        parts.append(f"health {runs.health}")
-        if runs.last_run_status:
-            parts.append(f"latest run {runs.last_run_status} at {runs.last_run_at}")
-        if runs.failing_since:
-            parts.append(f"failing since {runs.failing_since}")
-    shape = (
-        f"{1 if flow.source else 0} source, {len(flow.nexsets)} nexsets, "
-        f"{len(flow.destinations)} destinations"
-    )
-    return "; ".join(parts) + f" ({shape})."
-
-
 # --- registration --------------------------------------------------------------------------
 
 
@@ -326,9 +111,13 @@ def register(server: MCPServer, settings: Settings) -> None:
     """Register ``list_flows`` and ``get_flow``."""
 
     @nexla_tool(
-        server, name="list_flows", title="List flows", read_only=True, destructive=False,
+        server,
+        name="list_flows",
+        title="List flows",
+        read_only=True,
+        destructive=False,
         idempotent=True,
-    )  # fmt: skip
+    )
     async def list_flows(
         client: Client,
         status: Annotated[
@@ -361,8 +150,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         next_cursor. One call examines at most 200 flows; pass next_cursor to continue.
         Follow up with get_flow, get_run_metrics and get_flow_logs.
         """
-        filters = {"status": status, "name_contains": name_contains,
-                   "source_type": source_type, "has_recent_errors": has_recent_errors}  # fmt: skip
+        filters = {
+            "status": status,
+            "name_contains": name_contains,
+            "source_type": source_type,
+            "has_recent_errors": has_recent_errors,
+        }
         offset, _ = decode_cursor("list_flows", filters, cursor)
         source_types: dict[int, str] = {}
         health: dict[int, RecentRuns | None] = {}
@@ -397,13 +190,17 @@ def register(server: MCPServer, settings: Settings) -> None:
         async def decide(batch: list[FlowNode]) -> list[bool]:
             if has_recent_errors is not None:
                 candidates = [origin for origin in batch if matches(origin)]
-                for origin, runs in zip(candidates, await _summaries(client, candidates), strict=True):
+                for origin, runs in zip(
+                    candidates, await summaries(client, candidates), strict=True
+                ):
                     health[origin.id] = runs
             return [keep(origin) for origin in batch]
 
-        found = await scan(fetch, offset=offset, limit=limit, decide=decide, max_examined=MAX_EXAMINED)
+        found = await scan(
+            fetch, offset=offset, limit=limit, decide=decide, max_examined=MAX_EXAMINED
+        )
         missing = [origin for origin in found.items if origin.id not in health]
-        for origin, runs in zip(missing, await _summaries(client, missing), strict=True):
+        for origin, runs in zip(missing, await summaries(client, missing), strict=True):
             health[origin.id] = runs
         unchecked = sum(runs is None for runs in health.values())
         result = FlowList(
@@ -421,9 +218,13 @@ def register(server: MCPServer, settings: Settings) -> None:
         return tool_result(result, _list_summary(result, has_recent_errors))
 
     @nexla_tool(
-        server, name="get_flow", title="Get flow", read_only=True, destructive=False,
+        server,
+        name="get_flow",
+        title="Get flow",
+        read_only=True,
+        destructive=False,
         idempotent=True,
-    )  # fmt: skip
+    )
     async def get_flow(
         client: Client,
         flow_id: OptionalFlowId = None,
@@ -458,13 +259,14 @@ def register(server: MCPServer, settings: Settings) -> None:
             document = await client.get_flow_by_resource(resource_type, resource_id)
         if not document.flows:
             raise NotFoundError(
-                "Nexla returned no flow for that id.", operation="get_flow",
+                "Nexla returned no flow for that id.",
+                operation="get_flow",
                 resource_type="flows" if flow_id is not None else resource_type,
                 resource_id=flow_id if flow_id is not None else resource_id,
-            )  # fmt: skip
+            )
         origin = document.flows[0]
-        flow = _flow_detail(document, origin, detail)
-        (flow.runs,) = await _summaries(client, [origin])
+        flow = flow_detail(document, origin, detail)
+        (flow.runs,) = await summaries(client, [origin])
         if flow.runs is None:
             flow.runs = RecentRuns(health="unknown")
-        return tool_result(flow, _flow_summary(flow))
+        return tool_result(flow, flow_summary(flow))

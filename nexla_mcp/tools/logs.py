@@ -31,9 +31,9 @@ from nexla_mcp.tools._common import (
     sanitize_text,
     tool_result,
 )
+from nexla_mcp.tools._flow_runs import recent_runs
 from nexla_mcp.tools._paging import decode_cursor, encode_cursor
 from nexla_mcp.tools._views import CompactModel, bad_arguments, clean, iso, utc_now
-from nexla_mcp.tools.flows import recent_runs
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -89,7 +89,9 @@ class FlowLogs(CompactModel):
         description="requested (by run_id, or the run of the cursor's first page); latest; "
         "latest_with_errors (the newest recent run with errors); time_window; no_runs"
     )
-    latest_run_id: int | None = Field(None, description="The newest run, when a different one was read")
+    latest_run_id: int | None = Field(
+        None, description="The newest run, when a different one was read"
+    )
     from_time: str | None = None
     to_time: str | None = None
     min_severity: Severity
@@ -134,7 +136,9 @@ def _line_view(entry: LogEntry) -> LineView:
     )
 
 
-async def _read_all(fetch_page: Callable[[int], Awaitable[LogPage]]) -> tuple[list[LogEntry], int | None]:
+async def _read_all(
+    fetch_page: Callable[[int], Awaitable[LogPage]],
+) -> tuple[list[LogEntry], int | None]:
     """Up to ``MAX_LOG_PAGES`` pages; the entries and the total Nexla reported."""
     entries: list[LogEntry] = []
     total: int | None = None
@@ -161,7 +165,9 @@ async def _choose_run(
     return latest.run_id, "latest", latest.run_id
 
 
-def _window(from_time: datetime | None, to_time: datetime | None) -> tuple[datetime, datetime] | None:
+def _window(
+    from_time: datetime | None, to_time: datetime | None
+) -> tuple[datetime, datetime] | None:
     if from_time is None and to_time is None:
         return None
     end = to_time or utc_now()
@@ -200,9 +206,13 @@ def register(server: MCPServer, settings: Settings) -> None:
     """Register ``get_flow_logs``."""
 
     @nexla_tool(
-        server, name="get_flow_logs", title="Get flow logs", read_only=True, destructive=False,
+        server,
+        name="get_flow_logs",
+        title="Get flow logs",
+        read_only=True,
+        destructive=False,
         idempotent=True,
-    )  # fmt: skip
+    )
     async def get_flow_logs(
         client: Client,
         flow_id: OptionalFlowId = None,
@@ -247,22 +257,32 @@ def register(server: MCPServer, settings: Settings) -> None:
                 "Pass flow_id alone, or resource_type and resource_id together.",
             )
         window = _window(from_time, to_time)
-        filters = {"flow_id": flow_id, "resource_type": resource_type,
-                   "resource_id": resource_id, "run_id": run_id, "from_time": iso(from_time),
-                   "to_time": iso(to_time), "severity": severity, "search": search}  # fmt: skip
+        filters = {
+            "flow_id": flow_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "run_id": run_id,
+            "from_time": iso(from_time),
+            "to_time": iso(to_time),
+            "severity": severity,
+            "search": search,
+        }
         offset, pinned_run = decode_cursor("get_flow_logs", filters, cursor)
 
         if flow_id is not None:
             document = await client.get_flow(flow_id, flows_only=True)
         else:
             assert resource_type is not None and resource_id is not None
-            document = await client.get_flow_by_resource(resource_type, resource_id, flows_only=True)
+            document = await client.get_flow_by_resource(
+                resource_type, resource_id, flows_only=True
+            )
         if not document.flows:
             raise NotFoundError(
-                "Nexla returned no flow for that id.", operation="get_flow_logs",
+                "Nexla returned no flow for that id.",
+                operation="get_flow_logs",
                 resource_type="flows" if flow_id is not None else resource_type,
                 resource_id=flow_id if flow_id is not None else resource_id,
-            )  # fmt: skip
+            )
         origin = document.flows[0]
         anchor = (resource_type, resource_id) if by_resource else origin.resource
         server_severity = "ERROR" if severity == "ERROR" else None
@@ -279,41 +299,60 @@ def register(server: MCPServer, settings: Settings) -> None:
         total: int | None = 0
         if chosen is not None and anchor is not None:
             started = run_started_at(chosen)
-            since = window[0] if window else (started - RUN_LEAD if started else utc_now() - MAX_WINDOW)
+            since = (
+                window[0] if window else (started - RUN_LEAD if started else utc_now() - MAX_WINDOW)
+            )
             kind, rid = anchor
             assert kind is not None and rid is not None
             entries, total = await _read_all(
                 lambda page: client.get_flow_logs(
-                    kind, rid, run_id=chosen, from_ts=since, to_ts=window[1] if window else None,
-                    severity=server_severity, page=page, per_page=LOG_PAGE_SIZE,
+                    kind,
+                    rid,
+                    run_id=chosen,
+                    from_ts=since,
+                    to_ts=window[1] if window else None,
+                    severity=server_severity,
+                    page=page,
+                    per_page=LOG_PAGE_SIZE,
                 )
-            )  # fmt: skip
+            )
         elif window is not None:
             entries, total = await _read_all(
                 lambda page: client.get_flow_logs_by_flow(
-                    origin.id, from_ts=window[0], to_ts=window[1], severity=server_severity,
-                    page=page, per_page=LOG_PAGE_SIZE,
+                    origin.id,
+                    from_ts=window[0],
+                    to_ts=window[1],
+                    severity=server_severity,
+                    page=page,
+                    per_page=LOG_PAGE_SIZE,
                 )
-            )  # fmt: skip
+            )
 
         floor = severity_rank(severity)
         needle = search.casefold() if search else None
         matching = sorted(
             (
-                entry for entry in entries
+                entry
+                for entry in entries
                 if severity_rank(entry.severity) >= floor
                 and (needle is None or needle in entry.message.casefold())
             ),
             key=lambda entry: entry.timestamp,
-        )  # fmt: skip
+        )
         clusters = cluster_log_lines(
             (
-                LogLine(entry.message, entry.severity or "INFO", entry.timestamp, entry.run_id,
-                        entry.resource_type, entry.resource_id)
+                LogLine(
+                    entry.message,
+                    entry.severity or "INFO",
+                    entry.timestamp,
+                    entry.run_id,
+                    entry.resource_type,
+                    entry.resource_id,
+                )
                 for entry in matching
             ),
             clean=lambda text: sanitize_text(text, max_chars=2000),
-        )  # fmt: skip
+        )
         page = matching[offset : offset + limit]
         end = offset + len(page)
         complete = total is None or len(entries) >= total

@@ -148,7 +148,9 @@ def _runs_summary(view: RunMetricsView, failed_only: bool) -> str:
         return f"No {kind} found for {name}."
     parts = [f"{name}: latest run {view.latest_status}"]
     if view.consecutive_failures:
-        parts.append(f"{view.consecutive_failures} failing runs in a row since {view.failing_since}")
+        parts.append(
+            f"{view.consecutive_failures} failing runs in a row since {view.failing_since}"
+        )
     flagged = [run for run in view.runs if run.flags]
     if flagged:
         parts.append(f"{len(flagged)} of {len(view.runs)} shown runs abnormal vs baseline")
@@ -160,9 +162,13 @@ def register(server: MCPServer, settings: Settings) -> None:
     """Register ``get_daily_metrics`` and ``get_run_metrics``."""
 
     @nexla_tool(
-        server, name="get_daily_metrics", title="Get daily metrics", read_only=True,
-        destructive=False, idempotent=True,
-    )  # fmt: skip
+        server,
+        name="get_daily_metrics",
+        title="Get daily metrics",
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    )
     async def get_daily_metrics(
         client: Client,
         resource_type: ResourceType,
@@ -211,9 +217,13 @@ def register(server: MCPServer, settings: Settings) -> None:
         return tool_result(view, summary)
 
     @nexla_tool(
-        server, name="get_run_metrics", title="Get run metrics", read_only=True,
-        destructive=False, idempotent=True,
-    )  # fmt: skip
+        server,
+        name="get_run_metrics",
+        title="Get run metrics",
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    )
     async def get_run_metrics(
         client: Client,
         resource_type: ResourceType,
@@ -236,8 +246,11 @@ def register(server: MCPServer, settings: Settings) -> None:
         last_success_at. Default 10 runs; pass next_cursor for older ones. A run's
         run_id can be passed to get_flow_logs.
         """
-        filters = {"resource_type": resource_type, "resource_id": resource_id,
-                   "failed_only": failed_only}  # fmt: skip
+        filters = {
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "failed_only": failed_only,
+        }
         offset, _ = decode_cursor("get_run_metrics", filters, cursor)
         summary = await client.get_run_summary(resource_type, resource_id, size=MAX_RUN_ROWS)
         runs = aggregate_runs(
@@ -256,9 +269,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             resource_id=resource_id,
             latest_status=streak.latest.status if streak.latest else None,
             consecutive_failures=streak.consecutive_failures,
-            failing_since=(
-                iso(streak.failing_since.started_at) if streak.failing_since else None
-            ),
+            failing_since=(iso(streak.failing_since.started_at) if streak.failing_since else None),
             last_success_at=iso(streak.last_success.started_at) if streak.last_success else None,
             runs=[_run_view(a) for a in page],
             total=len(assessed),

@@ -68,7 +68,8 @@ def test_templates_are_capped_in_length() -> None:
 def test_clusters_are_counted_sorted_and_timed() -> None:
     """Counts, first/last seen and order (count desc) come out right."""
     lines = [
-        LogLine(f"Write failed for record {i}", "ERROR", T0 + timedelta(seconds=i)) for i in range(5)
+        LogLine(f"Write failed for record {i}", "ERROR", T0 + timedelta(seconds=i))
+        for i in range(5)
     ] + [LogLine("Connection reset by peer", "ERROR", T0 + timedelta(minutes=5))]
     clusters = cluster_log_lines(lines)
     assert [(c.template, c.count) for c in clusters] == [
@@ -84,7 +85,9 @@ def test_clusters_are_counted_sorted_and_timed() -> None:
 def test_clustering_is_independent_of_input_order() -> None:
     """Shuffled input gives exactly the same clusters, examples included."""
     lines = [
-        LogLine(f"Timeout after {i} ms calling {host}", sev, T0 + timedelta(seconds=i), run_id=i % 3)
+        LogLine(
+            f"Timeout after {i} ms calling {host}", sev, T0 + timedelta(seconds=i), run_id=i % 3
+        )
         for i, (host, sev) in enumerate(
             [("a", "ERROR"), ("b", "WARN"), ("c", "ERROR"), ("d", "INFO")] * 20
         )
@@ -96,14 +99,20 @@ def test_clustering_is_independent_of_input_order() -> None:
 
 def test_same_template_at_different_severities_stays_separate_and_worst_first_on_ties() -> None:
     """Severity is part of the cluster key; equal counts put ERROR ahead of INFO."""
-    lines = [LogLine("Processed records=5, errors=0", "INFO"), LogLine("Processed records=5, errors=5", "ERROR")]
+    lines = [
+        LogLine("Processed records=5, errors=0", "INFO"),
+        LogLine("Processed records=5, errors=5", "ERROR"),
+    ]
     clusters = cluster_log_lines(lines)
     assert [c.severity for c in clusters] == ["ERROR", "INFO"]
 
 
 def test_runs_and_resources_are_listed_newest_first_and_capped() -> None:
     """A cluster names up to five runs (newest first) and resources, with full counts."""
-    lines = [LogLine("boom", "ERROR", run_id=run, resource_type="sink", resource_id=run % 7) for run in range(12)]
+    lines = [
+        LogLine("boom", "ERROR", run_id=run, resource_type="sink", resource_id=run % 7)
+        for run in range(12)
+    ]
     (cluster,) = cluster_log_lines(lines)
     assert cluster.run_ids == (11, 10, 9, 8, 7)
     assert cluster.run_count == 12
@@ -113,11 +122,13 @@ def test_runs_and_resources_are_listed_newest_first_and_capped() -> None:
 
 
 def test_secrets_are_redacted_before_templating() -> None:
-    """A password in a log line never reaches the example, and different passwords share a template."""
+    """A password in a log line never reaches the example; different passwords share a template."""
     lines = [
         LogLine("login failed password=hunter2secret for svc", "ERROR"),
         LogLine("login failed password=Tr0ub4dor-3 for svc", "ERROR"),
-        LogLine("auth header Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc was rejected", "ERROR"),
+        LogLine(
+            "auth header Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc was rejected", "ERROR"
+        ),
     ]
     clusters = cluster_log_lines(lines)
     rendered = repr(clusters)

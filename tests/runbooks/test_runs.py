@@ -84,7 +84,9 @@ def test_a_normal_run_has_a_baseline_and_no_flags() -> None:
         pytest.param([100, 100, 100, 100], [0, 0, 0, 1], ("error_spike",), id="first-errors"),
         pytest.param([100, 100, 100, 100], [5, 5, 5, 10], (), id="errors-as-usual"),
         pytest.param([100, 100, 100, 100], [5, 5, 5, 11], ("error_spike",), id="errors-doubled"),
-        pytest.param([100, 100, 100, 0], [0, 0, 0, 100], ("records_zero", "error_spike"), id="both"),
+        pytest.param(
+            [100, 100, 100, 0], [0, 0, 0, 100], ("records_zero", "error_spike"), id="both"
+        ),
     ],
 )
 def test_abnormal_runs_are_flagged(

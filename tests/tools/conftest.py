@@ -24,8 +24,14 @@ from nexla_mcp.settings import Settings
 
 SANDBOX_URL = "http://sandbox.test"
 # Every API path but /token: faults here hit the tools' calls, never the login.
-API_PATHS = ["/flows", "/data_sources", "/data_sets", "/data_sinks", "/data_credentials",
-             "/transforms"]  # fmt: skip
+API_PATHS = [
+    "/flows",
+    "/data_sources",
+    "/data_sets",
+    "/data_sinks",
+    "/data_credentials",
+    "/transforms",
+]
 # One injected fault per error class a read tool can meet, with the envelope type it yields.
 # 501 is a server error the client does not retry, which keeps these tests fast; the retried
 # statuses are covered by a separate 503 test.

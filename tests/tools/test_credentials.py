@@ -54,8 +54,9 @@ async def test_throttled_probes_are_classified_rate_limited(
 ) -> None:
     """A 429 on the probe is a status (try later), not a tool failure."""
     credential_id = (await sandbox.scenario("healthy"))["data_credentials_id"]
-    await sandbox.faults(rate_limit_rate=1.0, retry_after_s=0,
-                         paths=[f"/data_credentials/{credential_id}/probe"])  # fmt: skip
+    await sandbox.faults(
+        rate_limit_rate=1.0, retry_after_s=0, paths=[f"/data_credentials/{credential_id}/probe"]
+    )
     probe = await call_ok(mcp_client, "probe_credential", {"credential_id": credential_id})
     assert probe["status"] == "rate_limited"
     assert probe["retry_after_s"] == 0
@@ -66,8 +67,9 @@ async def test_a_gateway_timeout_on_the_probe_means_unreachable(
 ) -> None:
     """504 from the probe service: the external system did not answer in time."""
     credential_id = (await sandbox.scenario("healthy"))["data_credentials_id"]
-    await sandbox.faults(error_rate=1.0, error_status=504,
-                         paths=[f"/data_credentials/{credential_id}/probe"])  # fmt: skip
+    await sandbox.faults(
+        error_rate=1.0, error_status=504, paths=[f"/data_credentials/{credential_id}/probe"]
+    )
     probe = await call_ok(mcp_client, "probe_credential", {"credential_id": credential_id})
     assert probe["status"] == "unreachable"
 
@@ -75,8 +77,9 @@ async def test_a_gateway_timeout_on_the_probe_means_unreachable(
 async def test_a_refused_probe_request_is_unknown(mcp_client: Client, sandbox: Sandbox) -> None:
     """A 400 from the probe endpoint has no credential meaning: unknown, with the message."""
     credential_id = (await sandbox.scenario("healthy"))["data_credentials_id"]
-    await sandbox.faults(error_rate=1.0, error_status=400,
-                         paths=[f"/data_credentials/{credential_id}/probe"])  # fmt: skip
+    await sandbox.faults(
+        error_rate=1.0, error_status=400, paths=[f"/data_credentials/{credential_id}/probe"]
+    )
     probe = await call_ok(mcp_client, "probe_credential", {"credential_id": credential_id})
     assert probe["status"] == "unknown" and probe["message"]
 

@@ -14,9 +14,16 @@ pytestmark = pytest.mark.anyio
 # Seeded kinds whose recent runs carry errors; paused, never-activated, stale and healthy
 # flows have clean recent runs.
 ERROR_KINDS = {
-    "credential_expired", "permission_denied", "transform_error", "schema_mismatch",
-    "rate_limited", "network_timeout", "resource_conflict", "flow_not_running", "high_error_rate",
-}  # fmt: skip
+    "credential_expired",
+    "permission_denied",
+    "transform_error",
+    "schema_mismatch",
+    "rate_limited",
+    "network_timeout",
+    "resource_conflict",
+    "flow_not_running",
+    "high_error_rate",
+}
 EXPECTED_HEALTH = {
     "healthy": {"ok"},
     "paused": {"paused"},
@@ -56,7 +63,9 @@ async def test_has_recent_errors_keeps_exactly_the_flows_with_failing_runs(
     expected = {row["flow_id"] for row in scenarios if row["kind"] in ERROR_KINDS}
     assert {row["flow_id"] for row in broken["flows"]} == expected
     assert all(row["recent_errors"] > 0 for row in broken["flows"])
-    assert {row["flow_id"] for row in clean["flows"]} == {r["flow_id"] for r in scenarios} - expected
+    assert {row["flow_id"] for row in clean["flows"]} == {
+        r["flow_id"] for r in scenarios
+    } - expected
     assert all(row.get("recent_errors", 0) == 0 for row in clean["flows"])
 
 
@@ -149,10 +158,14 @@ async def test_get_flow_by_any_resource_finds_the_same_flow(
     """A sink id leads to its flow, and detail=full adds configs and descriptions."""
     scenario = await sandbox.scenario("healthy")
     flow = await call_ok(
-        mcp_client, "get_flow",
-        {"resource_type": "data_sinks", "resource_id": scenario["data_sink_ids"][0],
-         "detail": "full"},
-    )  # fmt: skip
+        mcp_client,
+        "get_flow",
+        {
+            "resource_type": "data_sinks",
+            "resource_id": scenario["data_sink_ids"][0],
+            "detail": "full",
+        },
+    )
     assert flow["flow_id"] == scenario["flow_id"]
     assert flow["runs"]["health"] == "ok"
     assert "config" in flow["source"] and "config" in flow["destinations"][0]
@@ -193,7 +206,9 @@ async def test_flow_tools_report_upstream_failures_in_the_envelope(
     mcp_client: Client, sandbox: Sandbox, tool: str, error_type: str
 ) -> None:
     """401, 403, 429 and 5xx from Nexla become the matching envelope type."""
-    arguments = {"flow_id": (await sandbox.scenario("healthy"))["flow_id"]} if tool == "get_flow" else {}
+    arguments = (
+        {"flow_id": (await sandbox.scenario("healthy"))["flow_id"]} if tool == "get_flow" else {}
+    )
     await sandbox.faults(**FAULTS[error_type])
     error = await call_error(mcp_client, tool, arguments)
     assert error["type"] == error_type

@@ -24,9 +24,13 @@ async def add_run(sandbox: Sandbox, flow_id: int, outcome: str) -> int:
 async def add_log(sandbox: Sandbox, resource_id: int, message: str, severity: str = "ERROR") -> int:
     reply = await sandbox.http.post(
         f"{SANDBOX_URL}/_sandbox/logs",
-        json={"resource_type": "data_sources", "resource_id": resource_id,
-              "severity": severity, "message": message},
-    )  # fmt: skip
+        json={
+            "resource_type": "data_sources",
+            "resource_id": resource_id,
+            "severity": severity,
+            "message": message,
+        },
+    )
     reply.raise_for_status()
     return reply.json()["run_id"]
 
@@ -56,9 +60,10 @@ async def test_logs_by_resource_read_the_same_run(mcp_client: Client, sandbox: S
     scenario = await sandbox.scenario("rate_limited")
     by_flow = await call_ok(mcp_client, "get_flow_logs", {"flow_id": scenario["flow_id"]})
     by_sink = await call_ok(
-        mcp_client, "get_flow_logs",
+        mcp_client,
+        "get_flow_logs",
         {"resource_type": "data_sinks", "resource_id": scenario["data_sink_ids"][0]},
-    )  # fmt: skip
+    )
     assert by_sink["flow_id"] == scenario["flow_id"]
     assert by_sink["run_id"] == by_flow["run_id"]
     assert by_sink["clusters"] == by_flow["clusters"]
@@ -83,15 +88,17 @@ async def test_a_requested_run_and_severity_filter_are_honoured(
     scenario = await sandbox.scenario("healthy")
     run_id = await add_run(sandbox, scenario["flow_id"], "success")
     info = await call_ok(
-        mcp_client, "get_flow_logs",
+        mcp_client,
+        "get_flow_logs",
         {"flow_id": scenario["flow_id"], "run_id": run_id, "severity": "INFO", "limit": 100},
-    )  # fmt: skip
+    )
     assert info["run_selection"] == "requested" and info["run_id"] == run_id
     assert info["available"] > 0 and {line["run_id"] for line in info["lines"]} == {run_id}
     errors = await call_ok(
-        mcp_client, "get_flow_logs",
+        mcp_client,
+        "get_flow_logs",
         {"flow_id": scenario["flow_id"], "run_id": run_id, "severity": "ERROR"},
-    )  # fmt: skip
+    )
     assert errors["available"] == 0 and "clusters" not in errors
 
 
@@ -117,7 +124,9 @@ async def test_raw_lines_page_by_cursor_within_the_same_run(
     page = first
     while "next_cursor" in page:
         assert page["truncated"] is True and page["returned"] == 1
-        page = await call_ok(mcp_client, "get_flow_logs", {**arguments, "cursor": page["next_cursor"]})
+        page = await call_ok(
+            mcp_client, "get_flow_logs", {**arguments, "cursor": page["next_cursor"]}
+        )
         assert page["run_id"] == first["run_id"]
         messages += [line["message"] for line in page["lines"]]
     assert len(messages) == first["available"]
@@ -128,10 +137,15 @@ async def test_a_time_window_reads_logs_across_runs(mcp_client: Client, sandbox:
     scenario = await sandbox.scenario("resource_conflict")
     now = datetime.now(UTC)
     logs = await call_ok(
-        mcp_client, "get_flow_logs",
-        {"flow_id": scenario["flow_id"], "from_time": (now - timedelta(hours=6)).isoformat(),
-         "to_time": now.isoformat(), "limit": 100},
-    )  # fmt: skip
+        mcp_client,
+        "get_flow_logs",
+        {
+            "flow_id": scenario["flow_id"],
+            "from_time": (now - timedelta(hours=6)).isoformat(),
+            "to_time": now.isoformat(),
+            "limit": 100,
+        },
+    )
     assert logs["run_selection"] == "time_window" and "run_id" not in logs
     assert len({line["run_id"] for line in logs["lines"]}) >= 3
     assert logs["clusters"][0]["runs"] >= 3
@@ -158,18 +172,36 @@ async def test_huge_runs_are_read_up_to_the_cap_and_say_so(
     ("arguments", "error_type"),
     [
         pytest.param({}, "ValidationError", id="no-flow"),
-        pytest.param({"flow_id": 9001, "resource_type": "data_sets", "resource_id": 6101},
-                     "ValidationError", id="both"),
-        pytest.param({"flow_id": 9001, "from_time": "2025-03-04T10:00:00Z",
-                      "to_time": "2025-03-04T09:00:00Z"}, "ValidationError", id="reversed-window"),
-        pytest.param({"flow_id": 9001, "from_time": "2025-03-01T00:00:00Z",
-                      "to_time": "2025-03-20T00:00:00Z"}, "ValidationError", id="window-too-long"),
-        pytest.param({"flow_id": 9001, "severity": "DEBUG"}, "InvalidArgumentsError",
-                     id="unknown-severity"),
+        pytest.param(
+            {"flow_id": 9001, "resource_type": "data_sets", "resource_id": 6101},
+            "ValidationError",
+            id="both",
+        ),
+        pytest.param(
+            {
+                "flow_id": 9001,
+                "from_time": "2025-03-04T10:00:00Z",
+                "to_time": "2025-03-04T09:00:00Z",
+            },
+            "ValidationError",
+            id="reversed-window",
+        ),
+        pytest.param(
+            {
+                "flow_id": 9001,
+                "from_time": "2025-03-01T00:00:00Z",
+                "to_time": "2025-03-20T00:00:00Z",
+            },
+            "ValidationError",
+            id="window-too-long",
+        ),
+        pytest.param(
+            {"flow_id": 9001, "severity": "DEBUG"}, "InvalidArgumentsError", id="unknown-severity"
+        ),
         pytest.param({"flow_id": 9001, "limit": 101}, "InvalidArgumentsError", id="limit"),
         pytest.param({"flow_id": 123456789}, "NotFoundError", id="unknown-flow"),
     ],
-)  # fmt: skip
+)
 async def test_get_flow_logs_rejects_bad_requests(
     mcp_client: Client, arguments: dict[str, Any], error_type: str
 ) -> None:

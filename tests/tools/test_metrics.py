@@ -36,10 +36,14 @@ async def test_daily_metrics_show_when_errors_began(mcp_client: Client, sandbox:
     """A nexset whose transform broke hours ago has errors only on the latest days."""
     nexset = (await sandbox.scenario("transform_error"))["data_set_ids"][-1]
     view = await call_ok(
-        mcp_client, "get_daily_metrics",
-        {"resource_type": "data_sets", "resource_id": nexset,
-         "from_date": (today() - timedelta(days=3)).isoformat()},
-    )  # fmt: skip
+        mcp_client,
+        "get_daily_metrics",
+        {
+            "resource_type": "data_sets",
+            "resource_id": nexset,
+            "from_date": (today() - timedelta(days=3)).isoformat(),
+        },
+    )
     with_errors = [day for day in view["days"] if day["errors"]]
     assert with_errors and with_errors[-1]["date"] == view["days"][-1]["date"]
     assert view["days"][0]["errors"] == 0
@@ -49,24 +53,27 @@ async def test_daily_metrics_show_when_errors_began(mcp_client: Client, sandbox:
 @pytest.mark.parametrize(
     ("arguments", "error_type"),
     [
-        pytest.param({"from_date": "2025-03-10", "to_date": "2025-03-01"}, "ValidationError",
-                     id="reversed"),
+        pytest.param(
+            {"from_date": "2025-03-10", "to_date": "2025-03-01"}, "ValidationError", id="reversed"
+        ),
         pytest.param({"from_date": "2099-01-01"}, "ValidationError", id="future"),
-        pytest.param({"from_date": "2024-01-01", "to_date": "2024-12-31"}, "ValidationError",
-                     id="too-long"),
+        pytest.param(
+            {"from_date": "2024-01-01", "to_date": "2024-12-31"}, "ValidationError", id="too-long"
+        ),
         pytest.param({"from_date": "2025-02-30"}, "InvalidArgumentsError", id="no-such-day"),
         pytest.param({"from_date": "yesterday"}, "InvalidArgumentsError", id="not-a-date"),
     ],
-)  # fmt: skip
+)
 async def test_daily_metrics_reject_bad_dates(
     mcp_client: Client, sandbox: Sandbox, arguments: dict[str, Any], error_type: str
 ) -> None:
     """Dates are validated for shape, order, range and the future before anything is sent."""
     source = (await sandbox.scenario("healthy"))["data_source_id"]
     error = await call_error(
-        mcp_client, "get_daily_metrics",
+        mcp_client,
+        "get_daily_metrics",
         {"resource_type": "data_sources", "resource_id": source, **arguments},
-    )  # fmt: skip
+    )
     assert error["type"] == error_type
 
 
@@ -76,9 +83,10 @@ async def test_run_metrics_derive_status_streak_and_baseline_flags(
     """The broken transform's nexset: failed runs in a row, flagged against healthy history."""
     nexset = (await sandbox.scenario("transform_error"))["data_set_ids"][-1]
     view = await call_ok(
-        mcp_client, "get_run_metrics",
+        mcp_client,
+        "get_run_metrics",
         {"resource_type": "data_sets", "resource_id": nexset, "limit": 20},
-    )  # fmt: skip
+    )
     assert view["latest_status"] == "failed"
     assert view["consecutive_failures"] >= 3
     assert view["failing_since"] > view["last_success_at"]
@@ -102,9 +110,10 @@ async def test_run_metrics_of_a_healthy_resource_are_all_success(
     assert view["consecutive_failures"] == 0 and "failing_since" not in view
     assert len(view["runs"]) == 10 and {run["status"] for run in view["runs"]} == {"success"}
     failed = await call_ok(
-        mcp_client, "get_run_metrics",
+        mcp_client,
+        "get_run_metrics",
         {"resource_type": "data_sinks", "resource_id": sink, "failed_only": True},
-    )  # fmt: skip
+    )
     assert failed["total"] == 0 and "runs" not in failed
 
 
@@ -113,8 +122,12 @@ async def test_run_metrics_failed_only_pages_through_partial_runs(
 ) -> None:
     """A flaky nexset: failed_only returns only runs with errors, pageable by cursor."""
     nexset = (await sandbox.scenario("high_error_rate"))["data_set_ids"][-1]
-    arguments = {"resource_type": "data_sets", "resource_id": nexset, "failed_only": True,
-                 "limit": 3}  # fmt: skip
+    arguments = {
+        "resource_type": "data_sets",
+        "resource_id": nexset,
+        "failed_only": True,
+        "limit": 3,
+    }
     first = await call_ok(mcp_client, "get_run_metrics", arguments)
     assert len(first["runs"]) == 3 and first["truncated"] is True
     assert all(run["errors"] > 0 and run["status"] == "partial" for run in first["runs"])
@@ -138,9 +151,10 @@ async def test_run_metrics_reject_invalid_arguments(
 ) -> None:
     """Limits and the resource_type vocabulary are enforced by the schema."""
     error = await call_error(
-        mcp_client, "get_run_metrics",
+        mcp_client,
+        "get_run_metrics",
         {"resource_type": "data_sources", "resource_id": 5101, **arguments},
-    )  # fmt: skip
+    )
     assert error["type"] == "InvalidArgumentsError"
 
 

@@ -51,10 +51,13 @@ async def test_the_examination_budget_bounds_the_work_and_resumes_exactly() -> N
         return [row % 40 == 0 for row in rows]
 
     upstream = Upstream(1000)
-    first = await scan(upstream.fetch, offset=0, limit=5, decide=keep_multiples_of_40, max_examined=50)
+    first = await scan(
+        upstream.fetch, offset=0, limit=5, decide=keep_multiples_of_40, max_examined=50
+    )
     assert first.items == [0, 40] and first.examined == 50 and first.next_offset == 50
-    second = await scan(upstream.fetch, offset=50, limit=5, decide=keep_multiples_of_40,
-                        max_examined=50)  # fmt: skip
+    second = await scan(
+        upstream.fetch, offset=50, limit=5, decide=keep_multiples_of_40, max_examined=50
+    )
     assert second.items == [80] and second.next_offset == 100
 
 

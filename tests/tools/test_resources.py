@@ -143,7 +143,9 @@ async def test_nexset_samples_sanitise_untrusted_values(mode: Any) -> None:
 @pytest.mark.parametrize("limit", [0, 21])
 async def test_nexset_samples_limit_is_bounded(mcp_client: Client, limit: int) -> None:
     """At most 20 samples may be asked for."""
-    error = await call_error(mcp_client, "get_nexset_samples", {"resource_id": 6101, "limit": limit})
+    error = await call_error(
+        mcp_client, "get_nexset_samples", {"resource_id": 6101, "limit": limit}
+    )
     assert error["type"] == "InvalidArgumentsError"
 
 
@@ -153,19 +155,28 @@ async def test_list_credentials_shows_metadata_and_nothing_secret(mcp_client: Cl
     assert listing["total"] == len(listing["credentials"]) > 0
     for row in listing["credentials"]:
         assert row["credentials_type"] == "postgres"
-        assert set(row) <= {"credential_id", "name", "credentials_type", "verified_status",
-                            "verified_at"}  # fmt: skip
+        assert set(row) <= {
+            "credential_id",
+            "name",
+            "credentials_type",
+            "verified_status",
+            "verified_at",
+        }
 
 
 async def test_list_credentials_pages_by_cursor(mcp_client: Client) -> None:
     """Two pages of 2 do not overlap."""
     first = await call_ok(mcp_client, "list_credentials", {"limit": 2})
-    second = await call_ok(mcp_client, "list_credentials", {"limit": 2, "cursor": first["next_cursor"]})
+    second = await call_ok(
+        mcp_client, "list_credentials", {"limit": 2, "cursor": first["next_cursor"]}
+    )
     ids = [row["credential_id"] for row in first["credentials"] + second["credentials"]]
     assert len(set(ids)) == 4
 
 
-async def test_get_transform_shows_the_code_that_fails(mcp_client: Client, sandbox: Sandbox) -> None:
+async def test_get_transform_shows_the_code_that_fails(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
     """The transform behind the transform error reads the field the logs say is missing."""
     nexset = (await sandbox.scenario("transform_error"))["data_set_ids"][-1]
     view = await call_ok(
@@ -199,10 +210,17 @@ async def test_resource_tools_report_upstream_failures_in_the_envelope(
 ) -> None:
     """401, 403, 429 and 5xx from Nexla become the matching envelope type."""
     scenario = await sandbox.scenario("transform_error")
-    ids = {"source": scenario["data_source_id"], "nexset": scenario["data_set_ids"][-1],
-           "transform": (await call_ok(mcp_client, "get_resource",
-                                       {"resource_type": "data_sets",
-                                        "resource_id": scenario["data_set_ids"][-1]}))["transform_id"]}
+    ids = {
+        "source": scenario["data_source_id"],
+        "nexset": scenario["data_set_ids"][-1],
+        "transform": (
+            await call_ok(
+                mcp_client,
+                "get_resource",
+                {"resource_type": "data_sets", "resource_id": scenario["data_set_ids"][-1]},
+            )
+        )["transform_id"],
+    }
     arguments = {key: ids.get(value, value) for key, value in TOOL_CALLS[tool].items()}
     await sandbox.faults(**FAULTS[error_type])
     error = await call_error(mcp_client, tool, arguments)

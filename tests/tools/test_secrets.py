@@ -35,7 +35,9 @@ class Recorder:
         return found
 
 
-async def test_no_planted_secret_reaches_any_tool_result(mcp_client: Client, sandbox: Sandbox) -> None:
+async def test_no_planted_secret_reaches_any_tool_result(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
     """Every tool over every seeded flow, at full detail and INFO logs: zero planted secrets."""
     calls = Recorder(mcp_client)
     await calls.call("list_flows", {"limit": 100})
@@ -44,8 +46,9 @@ async def test_no_planted_secret_reaches_any_tool_result(mcp_client: Client, san
         await calls.call("list_resources", {"resource_type": kind, "limit": 100})
     for scenario in await sandbox.scenarios():
         flow = await calls.call("get_flow", {"flow_id": scenario["flow_id"], "detail": "full"})
-        await calls.call("get_flow_logs", {"flow_id": scenario["flow_id"], "severity": "INFO",
-                                           "limit": 100})  # fmt: skip
+        await calls.call(
+            "get_flow_logs", {"flow_id": scenario["flow_id"], "severity": "INFO", "limit": 100}
+        )
         resources = [("data_sources", scenario["data_source_id"])]
         resources += [("data_sets", nexset) for nexset in scenario["data_set_ids"]]
         resources += [("data_sinks", sink) for sink in scenario["data_sink_ids"]]
@@ -53,16 +56,19 @@ async def test_no_planted_secret_reaches_any_tool_result(mcp_client: Client, san
             arguments = {"resource_type": resource_type, "resource_id": resource_id}
             await calls.call("get_resource", {**arguments, "detail": "full"})
             await calls.call("get_run_metrics", {**arguments, "limit": 3})
-        await calls.call("get_daily_metrics", {"resource_type": "data_sources",
-                                               "resource_id": scenario["data_source_id"]})  # fmt: skip
+        await calls.call(
+            "get_daily_metrics",
+            {"resource_type": "data_sources", "resource_id": scenario["data_source_id"]},
+        )
         for nexset in scenario["data_set_ids"]:
             await calls.call("get_nexset_samples", {"resource_id": nexset, "limit": 20})
         for credential in flow.get("credentials", []):
             await calls.call("probe_credential", {"credential_id": credential["credential_id"]})
         for nexset in flow.get("nexsets", []):
             if "transform_id" in nexset:
-                await calls.call("get_transform", {"transform_id": nexset["transform_id"],
-                                                   "detail": "full"})  # fmt: skip
+                await calls.call(
+                    "get_transform", {"transform_id": nexset["transform_id"], "detail": "full"}
+                )
     assert len(calls.results) > 100
     assert not [name for name, result in calls.results if result.is_error]
     assert calls.leaks() == []
@@ -75,8 +81,10 @@ async def test_no_planted_secret_reaches_an_error_envelope(
 ) -> None:
     """Failing calls about the flows whose logs and probes echo secrets leak none of them."""
     calls = Recorder(mcp_client)
-    targets = [await sandbox.scenario(kind) for kind in
-               ("credential_expired", "network_timeout", "permission_denied", "rate_limited")]
+    targets = [
+        await sandbox.scenario(kind)
+        for kind in ("credential_expired", "network_timeout", "permission_denied", "rate_limited")
+    ]
     await sandbox.faults(**FAULTS[error_type])
     for scenario in targets:
         await calls.call("get_flow_logs", {"flow_id": scenario["flow_id"], "severity": "INFO"})
