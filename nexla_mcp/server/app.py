@@ -30,7 +30,14 @@ if TYPE_CHECKING:
 
     from nexla_mcp.nexla import NexlaClient
 
-__all__ = ["SERVER_NAME", "NexlaMCPServer", "build_server", "instructions_for"]
+__all__ = [
+    "SANDBOX_API_URL",
+    "SERVER_NAME",
+    "NexlaMCPServer",
+    "build_server",
+    "instructions_for",
+    "without_property_titles",
+]
 
 logger = logging.getLogger(__name__)
 
