@@ -157,8 +157,8 @@ async def test_update_resource_renames_and_retags_with_an_exact_undo(stack: Writ
         "name": ("orders-clean", "orders-curated"), "tags": (["prod"], ["prod", "finance"])
     }  # fmt: skip
     assert receipt["status"] == "applied"
-    assert (receipt["after"]["name"], receipt["after"]["tags"]) == ("orders-curated",
-                                                                    ["prod", "finance"])  # fmt: skip
+    assert receipt["after"]["name"] == "orders-curated"
+    assert receipt["after"]["tags"] == ["prod", "finance"]
     assert (restored["after"]["name"], restored["after"]["tags"]) == ("orders-clean", ["prod"])
     assert "PUT /data_sets/6102" in stack.writes()
 
@@ -238,8 +238,8 @@ async def test_the_write_limit_stops_a_bulk_run_and_is_audited(stack: WriteStack
             await plan_and_confirm(client, "pause_flow", {"flow_id": flow_id})
         plan = await call_ok(client, "pause_flow", {"flow_id": 9018})
         before = await stack.digest()
-        error = await call_error(client, "pause_flow", {"flow_id": 9018, "confirm": True,
-                                                        "plan_token": plan["plan_token"]})  # fmt: skip
+        confirmed = {"flow_id": 9018, "confirm": True, "plan_token": plan["plan_token"]}
+        error = await call_error(client, "pause_flow", confirmed)
     assert error["details"]["reason"] == "rate_limited" and error["retry_after_s"] > 0
     assert await stack.digest() == before
     assert len(stack.writes()) == 2
