@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import re
+
+import anyio
+import httpx
+import pytest
+
+from nexla_mcp.demo import Finding, likely_cause, main
+from nexla_mcp.sandbox import PLANTED_SECRETS, create_app
+
+# Scenario kinds the demo must name as broken: every flow with failing runs, and stale data.
+# Paused-on-purpose, never-activated and healthy flows are not broken.
+BROKEN_KINDS = {
+    "credential_expired", "permission_denied", "transform_error", "schema_mismatch",
+    "rate_limited", "network_timeout", "resource_conflict", "flow_not_running",
+    "high_error_rate", "stale_data",
+}  # fmt: skip
+FINDING = re.compile(r"^- Flow (\d+) '([^']*)' .*\n  likely cause: .* \[(\w+)\]$", re.MULTILINE)
+
+
+@pytest.fixture(autouse=True)
+def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's NEXLA_* variables out of the demo's settings."""
+    for name in list(os.environ):
+        if name.startswith("NEXLA_"):
+            monkeypatch.delenv(name)
+
+
+def seeded_scenarios() -> list[dict[str, object]]:
+    async def fetch() -> list[dict[str, object]]:
+        transport = httpx.ASGITransport(app=create_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+            return (await http.get("/_sandbox/scenarios")).json()["scenarios"]
+
+    return anyio.run(fetch)
+
+
+@pytest.mark.parametrize("argv", [[], ["--protocol", "legacy"]], ids=["auto", "legacy"])
+def test_demo_names_every_broken_flow_and_its_cause(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The transcript names each broken seeded flow with the cause its scenario planted."""
+    assert main(argv) == 0
+    transcript = capsys.readouterr().out
+    found = {int(flow_id): (name, cause) for flow_id, name, cause in FINDING.findall(transcript)}
+    broken = [row for row in seeded_scenarios() if row["kind"] in BROKEN_KINDS]
+    assert len(broken) == len(BROKEN_KINDS)
+    for scenario in broken:
+        assert scenario["flow_id"] in found, f"{scenario['kind']} flow missing from the findings"
+        assert found[scenario["flow_id"]][1] == scenario["expected_category"], scenario["kind"]
+    assert set(found) == {row["flow_id"] for row in broken}
+    assert "> list_flows(has_recent_errors=True" in transcript
+    assert "> probe_credential(" in transcript and "> get_flow_logs(" in transcript
+    assert not [secret for secret in PLANTED_SECRETS if secret in transcript]
+
+
+def test_likely_cause_weighs_credential_evidence_before_log_wording() -> None:
+    """An expired credential explains 401s; without it the log wording decides."""
+    timeout = [{"template": "Read timed out after <n> ms", "severity": "ERROR", "count": 2}]
+    finding = Finding(flow_id=1, name="f", health="failing", templates=timeout)
+    assert likely_cause(finding) == "network_timeout"
+    finding.probe_status = "expired"
+    assert likely_cause(finding) == "credential_expired"
+    assert likely_cause(Finding(flow_id=2, name="g", health="degraded")) == "unknown"
