@@ -13,10 +13,17 @@ from nexla_mcp.sandbox import PLANTED_SECRETS, create_app
 # Scenario kinds the demo must name as broken: every flow with failing runs, and stale data.
 # Paused-on-purpose, never-activated and healthy flows are not broken.
 BROKEN_KINDS = {
-    "credential_expired", "permission_denied", "transform_error", "schema_mismatch",
-    "rate_limited", "network_timeout", "resource_conflict", "flow_not_running",
-    "high_error_rate", "stale_data",
-}  # fmt: skip
+    "credential_expired",
+    "permission_denied",
+    "transform_error",
+    "schema_mismatch",
+    "rate_limited",
+    "network_timeout",
+    "resource_conflict",
+    "flow_not_running",
+    "high_error_rate",
+    "stale_data",
+}
 FINDING = re.compile(r"^- Flow (\d+) '([^']*)' .*\n  likely cause: .* \[(\w+)\]$", re.MULTILINE)
 
 

@@ -98,7 +98,9 @@ def _list_summary(result: FlowList, has_recent_errors: bool | None) -> str:
     for row in result.flows:
         counts[row.health or "unknown"] = counts.get(row.health or "unknown", 0) + 1
     by_health = ", ".join(f"{count} {health}" for health, count in sorted(counts.items()))
-    qualifier = " with recent errors" if has_recent_errors else ""
+    qualifier = {True: " with recent errors", False: " without recent errors"}.get(
+        has_recent_errors, ""
+    )
     total = f" of {result.total}" if result.total is not None else ""
     more = "; more with next_cursor" if result.truncated else ""
     return f"{len(result.flows)}{total} flows{qualifier} ({by_health}){more}."
@@ -196,6 +198,7 @@ def register(server: MCPServer, settings: Settings) -> None:
                     health[origin.id] = runs
             return [keep(origin) for origin in batch]
 
+        filtered_here = bool(name_contains or source_type or has_recent_errors is not None)
         found = await scan(
             fetch, offset=offset, limit=limit, decide=decide, max_examined=MAX_EXAMINED
         )
@@ -205,7 +208,8 @@ def register(server: MCPServer, settings: Settings) -> None:
         unchecked = sum(runs is None for runs in health.values())
         result = FlowList(
             flows=[_row(origin, source_types, health[origin.id]) for origin in found.items],
-            total=found.total,
+            # Only status is filtered by Nexla; with no other filter its count is the answer.
+            total=found.total if filtered_here else found.upstream_total,
             truncated=found.next_offset is not None,
             next_cursor=(
                 encode_cursor("list_flows", filters, found.next_offset)
