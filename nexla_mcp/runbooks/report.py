@@ -93,8 +93,9 @@ def tool_action(tool: str, why: str, **arguments: Any) -> NextAction:
 
 
 def prompt_action(prompt: str, why: str, **arguments: Any) -> NextAction:
-    """A next step that runs the server prompt ``prompt`` with ``arguments``."""
-    return NextAction(prompt=prompt, arguments=arguments, why=why)
+    """A next step that runs the server prompt ``prompt`` with ``arguments`` (as strings:
+    prompt arguments are strings on the wire)."""
+    return NextAction(prompt=prompt, arguments={k: str(v) for k, v in arguments.items()}, why=why)
 
 
 def untrusted(text: Any, max_chars: int = TEXT_CHARS) -> str | None:

@@ -214,4 +214,8 @@ def build_server(
         log_level=settings.log_level,
     )
     server.toolset_of.update(register_toolsets(server, settings))
+    from nexla_mcp.server.prompts import register_prompts
+    from nexla_mcp.server.resources import register_resources
+
+    register_resources(server, register_prompts(server))
     return server

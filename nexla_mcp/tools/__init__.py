@@ -27,6 +27,8 @@ TOOLSET_SUMMARIES: dict[str, str] = {
     "metrics": "record and error counts by day and by run",
     "logs": "flow logs, clustered into error templates",
     "credentials": "inspect and probe credentials",
+    "runbooks": "diagnose a flow in one call (root cause with evidence and next steps), health "
+    "checks, SLA tracking, run comparison and an org-wide problem scan",
     "context": "this server's configuration (version, API host, write policy)",
     "control": "pause, activate or delete flows and rename resources: each call plans first, "
     "changes happen only on confirmation (absent when writes are off)",
