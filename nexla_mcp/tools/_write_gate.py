@@ -32,7 +32,7 @@ from nexla_mcp.server.approval import (
     decide,
     question,
 )
-from nexla_mcp.server.audit import AuditLog, default_audit_path
+from nexla_mcp.server.audit import AuditError, AuditLog, default_audit_path
 from nexla_mcp.server.guard import PlanClaims, PlanGuard, PlanRejected, token_digest
 from nexla_mcp.server.write_policy import FlowScope, WriteRateLimiter, flow_refusal
 from nexla_mcp.settings import Settings
@@ -134,15 +134,24 @@ class WriteGate:
         Raises:
             WriteRefusedError: the call was refused; nothing changed.
             NexlaError: reading the state or making the change failed.
-            AuditError: the audit log cannot be written (nothing is changed then).
         """
-        denied = flow_refusal(_named(operation), (), self.deny_flows)
-        if denied:
-            self._refuse(operation, "not_allowed", plan_token, message=f"Not executed: {denied}.",
-                         hint=_FORBIDDEN)  # fmt: skip
-        if not confirm:
-            return await self._plan(operation, client)
-        return await self._confirm(operation, client, plan_token, approval)
+        try:
+            denied = flow_refusal(_named(operation), (), self.deny_flows)
+            if denied:
+                self._refuse(operation, "not_allowed", plan_token,
+                             message=f"Not executed: {denied}.", hint=_FORBIDDEN)  # fmt: skip
+            if not confirm:
+                return await self._plan(operation, client)
+            return await self._confirm(operation, client, plan_token, approval)
+        except AuditError as error:
+            # Every step before the write is audited first, so reaching here means unsent.
+            logger.error("write refused, audit log unavailable: %s", error)
+            raise WriteRefusedError(
+                "audit_unavailable",
+                "Not executed. The audit log cannot be written, and no write happens unaudited.",
+                tool=operation.tool,
+                hint="Nothing was changed. The server's operator must fix NEXLA_MCP_AUDIT_LOG.",
+            ) from error
 
     async def _plan(self, operation: WriteOperation, client: NexlaClient) -> CallToolResult:
         observed = await operation.observe(client)
@@ -222,23 +231,25 @@ class WriteGate:
         try:
             await operation.execute(client)
         except NexlaError as error:
-            if not (error.outcome_unknown or error.details.get("outcome") == "unknown"):
-                self.audit.append(
-                    "execution", tool=operation.tool, args=operation.arguments,
-                    plan_digest=digest, outcome="failed", error=type(error).__name__,
-                )  # fmt: skip
+            if not error.outcome_unknown:
+                self._record_after(operation, "execution", plan_digest=digest, outcome="failed",
+                                   error=type(error).__name__)  # fmt: skip
                 raise
             # The request may have reached Nexla: never resend it, read back what happened.
-            self.audit.append(
-                "execution", tool=operation.tool, args=operation.arguments, plan_digest=digest,
-                outcome="ambiguous", error=type(error).__name__,
-            )  # fmt: skip
+            self._record_after(operation, "execution", plan_digest=digest, outcome="ambiguous",
+                               error=type(error).__name__)  # fmt: skip
         else:
-            self.audit.append(
-                "execution", tool=operation.tool, args=operation.arguments, plan_digest=digest,
-                outcome="sent",
-            )  # fmt: skip
-        return self._receipt(operation, before, await self._reread(operation, client), approval)
+            self._record_after(operation, "execution", plan_digest=digest, outcome="sent")
+        after = await self._reread(operation, client)
+        return self._receipt(operation, before, after, approval, digest)
+
+    def _record_after(self, operation: WriteOperation, event: str, **fields: Any) -> None:
+        """Audit a step after the write was sent: a failure is logged, never raised, because
+        the change may already be made and the caller must still learn what happened."""
+        try:
+            self.audit.append(event, tool=operation.tool, args=operation.arguments, **fields)
+        except AuditError:
+            logger.exception("could not audit the %s of %s", event, operation.tool)
 
     async def _reread(self, operation: WriteOperation, client: NexlaClient) -> Observation | None:
         try:
@@ -249,7 +260,7 @@ class WriteGate:
 
     def _receipt(
         self, operation: WriteOperation, before: Observation, after: Observation | None,
-        approval: ApprovalRecord,
+        approval: ApprovalRecord, digest: str,
     ) -> CallToolResult:  # fmt: skip
         if after is None:
             status, note = "unknown", "Could not read the state back; check it before acting."
@@ -266,14 +277,8 @@ class WriteGate:
             approval=approval, before=before.state, after=after.state if after else None,
             note=note,
         )  # fmt: skip
-        try:
-            self.audit.append(
-                "verification", tool=operation.tool, args=operation.arguments, outcome=status,
-                before=before.state, after=result.after,
-            )  # fmt: skip
-        except Exception:
-            # The change is made; hiding the receipt would be worse than a missing record.
-            logger.exception("could not audit the verification of %s", operation.tool)
+        self._record_after(operation, "verification", plan_digest=digest, outcome=status,
+                           before=before.state, after=result.after)  # fmt: skip
         words = {"applied": "Done", "not_applied": "NOT APPLIED", "unknown": "OUTCOME UNKNOWN"}
         summary = f"{words[status]}: {before.change}"
         if status != "applied":

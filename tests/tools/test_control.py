@@ -305,3 +305,48 @@ async def test_a_timed_out_write_is_read_back_never_resent(
     outcome = [e["outcome"] for e in audit_events(stack.audit_dir / "audit.jsonl")
                if e["event"] in ("execution", "verification")]  # fmt: skip
     assert outcome == ["ambiguous", status]
+
+
+async def test_a_dropped_connection_on_the_write_is_read_back_as_not_applied(
+    stack: WriteStack,
+) -> None:
+    """The sandbox drops the PUT before acting on it: sent once, re-read, reported not applied."""
+    await stack.control("POST", "/_sandbox/faults",
+                        json={"drop_rate": 1.0, "paths": [f"/flows/{ORDERS}/pause"]})  # fmt: skip
+    before = await stack.digest()
+    async with stack.connect() as client:
+        _, receipt = await plan_and_confirm(client, "pause_flow", {"flow_id": ORDERS})
+    assert receipt["status"] == "not_applied" and "reverse_action" not in receipt
+    assert len(receipt["changes"]) == 4
+    assert stack.writes() == [f"PUT /flows/{ORDERS}/pause"]
+    assert await stack.digest() == before
+
+
+async def test_a_write_nexla_refuses_returns_its_error_and_is_audited_as_failed(
+    stack: WriteStack,
+) -> None:
+    """A 403 on the write itself is the error envelope; the audit records the failure."""
+    await stack.control("POST", "/_sandbox/faults", json={
+        "error_rate": 1.0, "error_status": 403, "paths": [f"/flows/{ORDERS}/pause"]
+    })  # fmt: skip
+    async with stack.connect() as client:
+        plan = await call_ok(client, "pause_flow", {"flow_id": ORDERS})
+        confirmed = {"flow_id": ORDERS, "confirm": True, "plan_token": plan["plan_token"]}
+        error = await call_error(client, "pause_flow", confirmed)
+    assert error["type"] == "AuthorizationError"
+    last = audit_events(stack.audit_dir / "audit.jsonl")[-1]
+    assert (last["event"], last["outcome"], last["error"]) == (
+        "execution", "failed", "AuthorizationError"
+    )  # fmt: skip
+
+
+async def test_no_write_happens_when_the_audit_log_cannot_be_written(
+    stack: WriteStack, tmp_path: Path
+) -> None:
+    """An unwritable audit log refuses even the plan: nothing goes unaudited."""
+    server = stack.server(stack.settings(audit_path=tmp_path))
+    async with stack.connect(server) as client:
+        error = await call_error(client, "pause_flow", {"flow_id": ORDERS})
+    assert (error["type"], error["details"]["reason"]) == ("WriteRefusedError",
+                                                           "audit_unavailable")  # fmt: skip
+    assert stack.writes() == []
