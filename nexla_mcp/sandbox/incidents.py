@@ -60,6 +60,7 @@ _ONSET_MS = {
     "high_error_rate": 3 * DAY_MS,
 }
 _STOPPED_AGO_MS = 30 * HOUR_MS
+_QUIET_MS = 5 * 60 * 1000
 
 
 def apply_incident(store: Store, flow: Flow, kind: str, now_ms: int) -> None:
@@ -69,7 +70,7 @@ def apply_incident(store: Store, flow: Flow, kind: str, now_ms: int) -> None:
     flow.updated_ms = now_ms
     _heal_own_credential(store, flow)
     _set_all(store, flow, INIT if kind == "never_activated" else ACTIVE)
-    start = now_ms - 7 * DAY_MS - flow.seed % flow.interval_ms
+    start = _schedule_start(flow, now_ms)
     if kind == "never_activated":
         pass
     elif kind == "healthy":
@@ -96,6 +97,24 @@ def apply_incident(store: Store, flow: Flow, kind: str, now_ms: int) -> None:
     else:
         raise ValueError(f"unknown incident kind {kind!r}")
     store.touch()
+
+
+def _schedule_start(flow: Flow, now_ms: int) -> int:
+    """Where a week of scheduled runs begins, so that the latest one is 5+ minutes old.
+
+    The phase varies by flow, but the last run before `now` and the first after it stay
+    at least `_QUIET_MS` away, so no run appears (or vanishes) just as a test starts.
+    """
+    interval = flow.interval_ms
+    room = max(1, interval - 2 * _QUIET_MS)
+    ago = _QUIET_MS + flow.seed % room
+    periods = 7 * DAY_MS // interval
+    return now_ms - ago - periods * interval
+
+
+def _on_grid(start_ms: int, moment_ms: int, interval_ms: int) -> int:
+    """The first scheduled slot at or after `moment_ms` on the grid that began at `start_ms`."""
+    return start_ms + -(-(moment_ms - start_ms) // interval_ms) * interval_ms
 
 
 def _schedule(flow: Flow, start_ms: int, end_ms: int | None, profile: str) -> None:
@@ -169,7 +188,7 @@ def _own_credential(store: Store, flow: Flow, now_ms: int) -> Credential:
 
 
 def _failing(store: Store, flow: Flow, kind: str, start: int, now_ms: int) -> None:
-    onset = now_ms - _ONSET_MS[kind]
+    onset = _on_grid(start, now_ms - _ONSET_MS[kind], flow.interval_ms)
     _schedule(flow, start, onset - 1, "healthy")
     source = store.source_of(flow)
     host = connectors.host_of(source.source_type, source.config)

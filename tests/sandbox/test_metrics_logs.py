@@ -211,3 +211,20 @@ async def test_metrics_of_unknown_resources_are_404(api: httpx.AsyncClient) -> N
     ):
         reply = await api.get(path)
         assert (reply.status_code, reply.content) == (404, b""), path
+
+
+async def test_no_scheduled_run_starts_in_the_first_minutes_after_a_build(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Every flow's latest run stays the latest for 4 minutes: tests see a stable history."""
+
+    async def latest() -> dict[int, int | None]:
+        flows = (await api.get("/flows", params={"flows_only": 1})).json()["flows"]
+        return {flow["id"]: flow["last_run_id"] for flow in flows}
+
+    before = await latest()
+    assert all(
+        run_id is None or run_id < int(clock.now * 1000) - 180_000 for run_id in before.values()
+    )
+    clock.advance(4 * 60)
+    assert await latest() == before
