@@ -202,16 +202,19 @@ class WriteGate:
         decision = decide(approval, self.policy)
         record = ApprovalRecord(mechanism=decision.mechanism, answer=decision.answer)
         if not decision.approved:
+            reason = decision.refusal or "not_approved"
+            if decision.answer == "not_asked":
+                self._refuse(operation, reason, plan_token)
             self.audit.append(
                 "decline", tool=operation.tool, args=operation.arguments,
                 plan_digest=token_digest(plan_token or ""), approval=record.model_dump(),
-                outcome="refused", reason=decision.refusal,
+                outcome="refused", reason=reason,
             )  # fmt: skip
-            self._refuse(operation, decision.refusal or "not_approved", plan_token, audit=False)
+            self._refuse(operation, reason, plan_token, audit=False)
         wait = self.limiter.acquire()
         if wait is not None:
             self._refuse(
-                operation, "rate_limited", plan_token, retry_after=round(wait, 1),
+                operation, "rate_limited", plan_token, retry_after=round(wait, 1), approval=record,
                 message=f"This server allows {self.limiter.limit} writes per "
                 f"{self.limiter.window_s:g} s and that limit is reached.",
                 hint=f"Nothing was changed. Wait {wait:.0f} s, then get a fresh plan.",
@@ -309,12 +312,13 @@ class WriteGate:
     def _refuse(
         self, operation: WriteOperation, reason: str, plan_token: str | None, *,
         message: str | None = None, hint: str | None = None, retry_after: float | None = None,
-        audit: bool = True,
+        approval: ApprovalRecord | None = None, audit: bool = True,
     ) -> NoReturn:  # fmt: skip
         if audit:
             self.audit.append(
                 "refusal", tool=operation.tool, args=operation.arguments, outcome="refused",
                 reason=reason, plan_digest=token_digest(plan_token) if plan_token else None,
+                approval=approval.model_dump() if approval else None,
             )  # fmt: skip
         raise WriteRefusedError(
             reason, message or f"Not executed. {_REFUSALS[reason]}", tool=operation.tool,

@@ -144,9 +144,10 @@ async def test_a_declined_plan_stays_dead_even_for_a_client_that_would_accept(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_human_mode_refuses_a_client_that_cannot_ask(
-    mode: Any, connect: Any, digest: Any
+    mode: Any, connect: Any, digest: Any, audit_path: Path
 ) -> None:
-    """Without an elicitation callback, human mode refuses clearly and changes nothing."""
+    """Without an elicitation callback, human mode refuses clearly, changes nothing, and the
+    audit records a refusal (no one declined: no one was asked)."""
     async with connect(mode, writes="human") as client:
         plan = await call_ok(client, "pause_flow", PAUSE)
         before = await digest()
@@ -156,6 +157,9 @@ async def test_human_mode_refuses_a_client_that_cannot_ask(
     assert error["details"]["reason"] == "human_required"
     assert "cannot show" in error["message"]
     assert await digest() == before
+    assert [(e["event"], e.get("reason")) for e in events(audit_path)] == [
+        ("plan", None), ("refusal", "human_required")
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", MODES)
