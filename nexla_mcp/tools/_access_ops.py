@@ -206,10 +206,12 @@ class AccessWrite(WriteOperation):
                 summary=f"Who can see or operate {target} changes for {len(moves)} accessor(s).",
                 affected=[who for who, _, _ in moves], notes=[_ROLE_NOTE],
             ),
-            reverse=self._reverse(entries, moves),
+            reverse=self._reverse(entries),
         )  # fmt: skip
 
-    def _reverse(self, entries: list[Accessor], moves: list[Any]) -> ReverseAction:
+    def _reverse(self, entries: list[Accessor]) -> ReverseAction:
+        """Restore the list as it is now: re-grant what revoke removes, else put the old list
+        back (or, if only the owner had access, revoke whoever was added)."""
         base = {"resource_type": self.collection, "resource_id": self.resource_id}
         others = [_grant_of(entry) for entry in entries if not _is_owner(entry)]
         added = [ref for ref in self.accessors if not any(ref.matches(e) for e in entries)]

@@ -187,11 +187,11 @@ class _StatusChange(WriteOperation):
         moving = [node for node in scoped if node["status"] != self.target_status]
         effect = "stop" if self.target_status == PAUSED else "start"
         if moving:
-            change = f"{self.action.capitalize()} {view.flow}, {view.where(root)}: " \
-                     f"{count_nouns(moving)} {effect}."  # fmt: skip
+            change = (f"{self.action.capitalize()} {view.flow}, {view.where(root)}: "
+                      f"{count_nouns(moving)} {effect}.")  # fmt: skip
         else:
-            change = f"Nothing to {self.action}: {view.where(root)} of {view.flow} is " \
-                     f"already {self.target_status}."  # fmt: skip
+            change = (f"Nothing to {self.action}: {view.where(root)} of {view.flow} is "
+                      f"already {self.target_status}.")  # fmt: skip
         outside = [view.label(node) for node in view.nodes if node not in scoped]
         notes = [f"Nexla {self.action}s the named node and every node downstream of it; "
                  "all=true starts from the flow's origin."]  # fmt: skip
@@ -202,8 +202,9 @@ class _StatusChange(WriteOperation):
         rest = (
             f"; {len(outside)} node(s) upstream or beside it keep their status" if outside else ""
         )
+        moved = f"{count_nouns(moving)} {effect}" if moving else "nothing changes"
         blast = BlastRadius(
-            summary=f"In {view.flow}, {count_nouns(moving)} {effect}{rest}.",
+            summary=f"In {view.flow}, {moved}{rest}.",
             affected=[view.label(node) for node in moving], unaffected=outside,
             runs_in_flight=view.running, notes=notes,
         )  # fmt: skip
