@@ -12,7 +12,9 @@ A 10,000-flow org cannot afford a diagnosis per flow, so the scan narrows down i
    their recent runs (``concurrency`` at a time). Paused and never-started flows need none.
 
 Each problem gets a severity and the category its alerts' wording points to (or that its
-runs and status imply); ``diagnose_flow`` gives the full verdict for any one of them.
+runs and status imply); an active flow with recent alerts but clean runs is a medium problem
+(a transient, or a failure still to come). ``diagnose_flow`` gives the full verdict for any
+one of them.
 Problems are ranked by severity, then by how long the flow has been failing (longest streak
 first), then by how many of its recent runs failed. Progress is reported as the scan goes.
 """
@@ -56,7 +58,7 @@ ORG_DEADLINE_S = 240.0
 ALERT_WINDOW = timedelta(hours=48)
 MAX_NOTIFICATION_PAGES = 5
 NOTIFICATION_PAGE_SIZE = 1000
-DEEP_WINDOW = timedelta(days=3)
+DEEP_WINDOW = timedelta(days=2)
 DEEP_RUNS = 10
 # Before reading a flow's runs its schedule is unknown; a day plus margin flags a daily flow
 # only once it really missed a run.
@@ -208,6 +210,11 @@ def _problem(flow: _Flow) -> Problem | None:
         reason = (f"no run for {age:.0f} h" if age is not None and age > facts.stale_after.total_seconds() / 3600
                   else "runs moved no records for a day")  # fmt: skip
         return Problem(**base, severity="high", category="stale_data", reason=reason)
+    if hinted is not None:
+        # Nexla alerted but the runs read fine: a transient, or a failure still to come.
+        return Problem(**base, severity="medium", category=hinted,
+                       reason=f"{len(flow.alerts)} alert(s) in the last 48 h, though its recent "
+                       "runs succeeded")  # fmt: skip
     return None
 
 
