@@ -1,16 +1,68 @@
-"""The view ``get_flow`` returns: a flow's source, nexsets and destinations from its document."""
+"""Finding a flow (by id or by one of its resources) and the view ``get_flow`` returns of it."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from nexla_mcp.errors import NotFoundError
 from nexla_mcp.nexla import FlowDocument, FlowNode
 from nexla_mcp.tools._flow_runs import RecentRuns
-from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean, clean_value
+from nexla_mcp.tools._views import NAME_CHARS, CompactModel, bad_arguments, clean, clean_value
 
-__all__ = ["FlowCredential", "FlowDetail", "FlowResource", "flow_detail", "flow_summary"]
+if TYPE_CHECKING:
+    from nexla_mcp.nexla import NexlaClient
+    from nexla_mcp.nexla.models import ResourceType
+
+__all__ = [
+    "FlowCredential",
+    "FlowDetail",
+    "FlowResource",
+    "flow_detail",
+    "flow_summary",
+    "load_flow",
+]
+
+
+async def load_flow(
+    client: NexlaClient,
+    flow_id: int | None,
+    resource_type: ResourceType | None,
+    resource_id: int | None,
+    *,
+    operation: str,
+    flows_only: bool = False,
+) -> tuple[FlowDocument, FlowNode]:
+    """The flow named by ``flow_id`` or by ``resource_type`` + ``resource_id`` (exactly one).
+
+    Raises:
+        ValidationError: both ways, neither, or half of the resource pair (nothing is sent).
+        NotFoundError: Nexla knows no such flow or resource.
+    """
+    by_resource = resource_type is not None or resource_id is not None
+    if (flow_id is None) == (not by_resource) or (
+        by_resource and (resource_type is None or resource_id is None)
+    ):
+        raise bad_arguments(
+            "Identify the flow either by flow_id or by resource_type + resource_id, not both.",
+            "Pass flow_id alone (from list_flows), or resource_type and resource_id together.",
+        )
+    if flow_id is not None:
+        document = await client.get_flow(flow_id, flows_only=flows_only)
+    else:
+        assert resource_type is not None and resource_id is not None
+        document = await client.get_flow_by_resource(
+            resource_type, resource_id, flows_only=flows_only
+        )
+    if not document.flows:
+        raise NotFoundError(
+            "Nexla returned no flow for that id.",
+            operation=operation,
+            resource_type="flows" if flow_id is not None else resource_type,
+            resource_id=flow_id if flow_id is not None else resource_id,
+        )
+    return document, document.flows[0]
 
 
 class FlowResource(CompactModel):

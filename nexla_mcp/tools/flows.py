@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from nexla_mcp.errors import NotFoundError
 from nexla_mcp.nexla import FlowNode
 from nexla_mcp.runbooks.runs import RunStatus
 from nexla_mcp.tools._common import (
@@ -31,9 +30,9 @@ from nexla_mcp.tools._common import (
     tool_result,
 )
 from nexla_mcp.tools._flow_runs import Health, RecentRuns, summaries
-from nexla_mcp.tools._flow_views import FlowDetail, flow_detail, flow_summary
+from nexla_mcp.tools._flow_views import FlowDetail, flow_detail, flow_summary, load_flow
 from nexla_mcp.tools._paging import decode_cursor, encode_cursor, scan
-from nexla_mcp.tools._views import NAME_CHARS, CompactModel, bad_arguments, clean
+from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -248,27 +247,9 @@ def register(server: MCPServer, settings: Settings) -> None:
         on a resource and get_flow_logs for the error lines, or probe_credential on a
         credential id.
         """
-        by_resource = resource_type is not None or resource_id is not None
-        if (flow_id is None) == (not by_resource) or (
-            by_resource and (resource_type is None or resource_id is None)
-        ):
-            raise bad_arguments(
-                "Identify the flow either by flow_id or by resource_type + resource_id, not both.",
-                "Pass flow_id alone (from list_flows), or resource_type and resource_id together.",
-            )
-        if flow_id is not None:
-            document = await client.get_flow(flow_id)
-        else:
-            assert resource_type is not None and resource_id is not None
-            document = await client.get_flow_by_resource(resource_type, resource_id)
-        if not document.flows:
-            raise NotFoundError(
-                "Nexla returned no flow for that id.",
-                operation="get_flow",
-                resource_type="flows" if flow_id is not None else resource_type,
-                resource_id=flow_id if flow_id is not None else resource_id,
-            )
-        origin = document.flows[0]
+        document, origin = await load_flow(
+            client, flow_id, resource_type, resource_id, operation="get_flow"
+        )
         flow = flow_detail(document, origin, detail)
         (flow.runs,) = await summaries(client, [origin])
         if flow.runs is None:

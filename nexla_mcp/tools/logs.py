@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from nexla_mcp.errors import NotFoundError
 from nexla_mcp.nexla import FlowNode, LogEntry, LogPage
 from nexla_mcp.runbooks.clustering import LogCluster, LogLine, cluster_log_lines, severity_rank
 from nexla_mcp.runbooks.runs import run_started_at
@@ -32,6 +31,7 @@ from nexla_mcp.tools._common import (
     tool_result,
 )
 from nexla_mcp.tools._flow_runs import recent_runs
+from nexla_mcp.tools._flow_views import load_flow
 from nexla_mcp.tools._paging import decode_cursor, encode_cursor
 from nexla_mcp.tools._views import CompactModel, bad_arguments, clean, iso, utc_now
 
@@ -248,14 +248,6 @@ def register(server: MCPServer, settings: Settings) -> None:
 
         Use it after list_flows/get_flow to learn why a flow fails.
         """
-        by_resource = resource_type is not None or resource_id is not None
-        if (flow_id is None) == (not by_resource) or (
-            by_resource and (resource_type is None or resource_id is None)
-        ):
-            raise bad_arguments(
-                "Identify the flow either by flow_id or by resource_type + resource_id, not both.",
-                "Pass flow_id alone, or resource_type and resource_id together.",
-            )
         window = _window(from_time, to_time)
         filters = {
             "flow_id": flow_id,
@@ -269,22 +261,11 @@ def register(server: MCPServer, settings: Settings) -> None:
         }
         offset, pinned_run = decode_cursor("get_flow_logs", filters, cursor)
 
-        if flow_id is not None:
-            document = await client.get_flow(flow_id, flows_only=True)
-        else:
-            assert resource_type is not None and resource_id is not None
-            document = await client.get_flow_by_resource(
-                resource_type, resource_id, flows_only=True
-            )
-        if not document.flows:
-            raise NotFoundError(
-                "Nexla returned no flow for that id.",
-                operation="get_flow_logs",
-                resource_type="flows" if flow_id is not None else resource_type,
-                resource_id=flow_id if flow_id is not None else resource_id,
-            )
-        origin = document.flows[0]
-        anchor = (resource_type, resource_id) if by_resource else origin.resource
+        _, origin = await load_flow(
+            client, flow_id, resource_type, resource_id, operation="get_flow_logs", flows_only=True
+        )
+        named = (resource_type, resource_id) if resource_type and resource_id else None
+        anchor = named or origin.resource
         server_severity = "ERROR" if severity == "ERROR" else None
 
         chosen, selection, latest = run_id, "requested", None
