@@ -185,10 +185,7 @@ def source_show(ctx: Ctx, source: Source) -> View:
             "api_keys": [],
             "data_credentials": credential_show(ctx, credential) if credential else None,
             "data_credentials_group_id": None,
-            "vendor_endpoint": None,
-            "vendor": None,
-            "template_config": None,
-            "script_config": None,
+            # vendor_endpoint/vendor/template_config appear only on templated connectors.
             "last_run_id": _last_run_id(ctx, source.node_id),
             "flow_triggers": [],
             "linked_flows": [],
@@ -242,9 +239,6 @@ def credential_show(ctx: Ctx, credential: Credential) -> View:
             "managed": False,
             "api_keys": [],
             "credentials_non_secure_data": dict(credential.non_secure),
-            "vendor": None,
-            "template_config": None,
-            "auth_template": None,
         }
     )
     return view

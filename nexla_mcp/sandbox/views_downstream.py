@@ -291,9 +291,6 @@ def sink_show(ctx: Ctx, sink: Sink) -> View:
             "data_set": {"id": data_set.id, "name": data_set.name},
             "data_credentials": credential_show(ctx, credential) if credential else None,
             "data_credentials_group_id": None,
-            "vendor_endpoint": None,
-            "vendor": None,
-            "template_config": None,
             "flow_triggers": [],
         }
     )
