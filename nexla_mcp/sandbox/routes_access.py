@@ -39,7 +39,8 @@ _ITEM_TYPES = {
     "data_credentials": "DataCredentials",
     "code_containers": "CodeContainer",
 }
-_GRANTABLE = tuple(role for role in ACCESS_ROLES if role != "owner")
+# The fact sheet (§15) and the reference brief both grant "owner" through accessors.
+_GRANTABLE = tuple(ACCESS_ROLES)
 
 
 def _target(store: Store, request: Request, collection: str) -> tuple[str, int, int]:

@@ -114,6 +114,18 @@ async def test_accessors_add_replace_and_remove(api: httpx.AsyncClient) -> None:
     assert (await api.delete(path)).json() == owner_only
 
 
+async def test_accessors_can_grant_every_documented_role(api: httpx.AsyncClient) -> None:
+    """owner, admin, operator and collaborator are all grantable (fact sheet §15)."""
+    row = await scenario(api, "healthy")
+    path = f"/flows/{row['flow_id']}/accessors"
+    for role in ("owner", "admin", "operator", "collaborator"):
+        body = {"accessors": [{"type": "TEAM", "id": 12, "access_roles": [role]}]}
+        granted = await api.put(path, json=body)
+        assert granted.status_code == 200, role
+        team_roles = [entry["access_roles"] for entry in granted.json() if entry["type"] == "TEAM"]
+        assert team_roles == [[role]]
+
+
 async def test_invalid_accessors_are_refused(api: httpx.AsyncClient) -> None:
     """Unknown users or teams, bad roles and malformed bodies are 400s."""
     row = await scenario(api, "healthy")
