@@ -287,13 +287,3 @@ def _freeze(acc: _Accumulator, example_chars: int) -> LogCluster:
         resources=tuple(resources[:MAX_LISTED_RESOURCES]),
         resource_count=len(resources),
     )
-
-
-def epoch_ms_to_datetime(value: int | float | None) -> datetime | None:
-    """Nexla log timestamps are epoch milliseconds; values that cannot be a date give None."""
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None

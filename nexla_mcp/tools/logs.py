@@ -10,7 +10,7 @@ were read and how many are shown.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.types import CallToolResult
@@ -170,6 +170,11 @@ def _window(
 ) -> tuple[datetime, datetime] | None:
     if from_time is None and to_time is None:
         return None
+    # A time without an offset is taken as UTC, like every time this server shows.
+    from_time, to_time = (
+        moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+        for moment in (from_time, to_time)
+    )
     end = to_time or utc_now()
     start = from_time or end - timedelta(hours=24)
     if start >= end:

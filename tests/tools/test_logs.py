@@ -151,6 +151,21 @@ async def test_a_time_window_reads_logs_across_runs(mcp_client: Client, sandbox:
     assert logs["clusters"][0]["runs"] >= 3
 
 
+async def test_a_window_without_offsets_is_taken_as_utc(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
+    """Naive ISO times mean UTC; mixing them with "now" is not an error."""
+    scenario = await sandbox.scenario("resource_conflict")
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(tzinfo=None, microsecond=0)
+    logs = await call_ok(
+        mcp_client,
+        "get_flow_logs",
+        {"flow_id": scenario["flow_id"], "from_time": start.isoformat()},
+    )
+    assert logs["from_time"] == start.isoformat() + "Z"
+    assert logs["available"] > 0
+
+
 async def test_huge_runs_are_read_up_to_the_cap_and_say_so(
     mcp_client: Client, sandbox: Sandbox
 ) -> None:
