@@ -88,15 +88,17 @@ def likely_cause(finding: Finding) -> str:
         return "flow_not_running"
     if finding.health == "stale":
         return "stale_data"
-    for template in finding.templates:
-        if template.get("severity") != "ERROR" or template["template"].startswith("Processed "):
-            continue  # run summary lines say that there were errors, not why
+    # Error lines first (run summary lines say that there were errors, not why), then the rest.
+    explaining = [
+        t
+        for t in finding.templates
+        if t.get("severity") == "ERROR" and not t["template"].startswith("Processed ")
+    ]
+    for template in explaining + finding.templates:
+        # The template keeps the wording; the example keeps the status codes it masks.
+        text = f"{template['template']} {template.get('example', '')}"
         for code, _label, pattern in CAUSES:
-            if pattern.search(template["template"]):
-                return code
-    for template in finding.templates:
-        for code, _label, pattern in CAUSES:
-            if pattern.search(template["template"]):
+            if pattern.search(text):
                 return code
     return "unknown"
 
