@@ -172,3 +172,28 @@ def test_token_digest_names_a_token_without_revealing_it() -> None:
     token, _ = PlanGuard(SECRET).mint("pause_flow", ARGS, STATE)
     assert token_digest(token) == token_digest(token)
     assert token_digest(token) not in token and len(token_digest(token)) == 32
+
+
+def test_the_secret_is_random_per_process_unless_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unset, every Settings in this process shares one random secret; NEXLA_MCP_SECRET wins."""
+    from nexla_mcp.settings import Settings
+
+    first, second = Settings(sandbox=True), Settings(sandbox=True)
+    assert first.secret.get_secret_value() == second.secret.get_secret_value()
+    assert len(first.secret.get_secret_value()) >= 32
+    monkeypatch.setenv("NEXLA_MCP_SECRET", SECRET)
+    configured = Settings(sandbox=True)
+    assert configured.secret.get_secret_value() == SECRET
+    assert SECRET not in repr(configured)
+
+
+def test_a_short_configured_secret_is_rejected() -> None:
+    """A guessable key would make tokens forgeable: fewer than 32 characters fails at start."""
+    from pydantic import ValidationError
+
+    from nexla_mcp.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(sandbox=True, secret="too-short")
