@@ -58,24 +58,46 @@ async def bench_diagnose(latency_ms: int) -> None:
     async with httpx.AsyncClient(transport=timed) as http:
         rows = (await http.get(f"{API_URL}/_sandbox/scenarios")).json()["scenarios"]
         await http.post(f"{API_URL}/_sandbox/faults", json={"latency_ms": latency_ms})
-        async with NexlaClient(api_url=API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http) as client:
+        async with NexlaClient(
+            api_url=API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http
+        ) as client:
             await client.list_flows(page=1, per_page=1)
             ratios = []
             for row in rows:
                 timed.calls.clear()
                 started = time.perf_counter()
-                report = await diagnose_flow(client, FlowTarget(flow_id=row["flow_id"]), now=datetime.now(UTC))
+                report = await diagnose_flow(
+                    client, FlowTarget(flow_id=row["flow_id"]), now=datetime.now(UTC)
+                )
                 wall = time.perf_counter() - started
                 calls = [c for c in timed.calls if not c[0].startswith(("/token", "/_sandbox"))]
                 serial = sum(end - start for _, start, end in calls)
                 slowest = max(end - start for _, start, end in calls)
                 ratios.append(wall / serial)
-                print(json.dumps({"bench": "diagnose_flow", "kind": row["kind"], "latency_ms": latency_ms,
-                                  "category": report.category, "calls": len(calls), "in_flight": peak(calls),
-                                  "wall_ms": round(wall * 1000), "serial_ms": round(serial * 1000),
-                                  "wall_over_slowest_call": round(wall / slowest, 2)}))
-            print(json.dumps({"bench": "diagnose_flow", "latency_ms": latency_ms,
-                              "median_wall_over_serial": round(median(ratios), 2)}))
+                print(
+                    json.dumps(
+                        {
+                            "bench": "diagnose_flow",
+                            "kind": row["kind"],
+                            "latency_ms": latency_ms,
+                            "category": report.category,
+                            "calls": len(calls),
+                            "in_flight": peak(calls),
+                            "wall_ms": round(wall * 1000),
+                            "serial_ms": round(serial * 1000),
+                            "wall_over_slowest_call": round(wall / slowest, 2),
+                        }
+                    )
+                )
+            print(
+                json.dumps(
+                    {
+                        "bench": "diagnose_flow",
+                        "latency_ms": latency_ms,
+                        "median_wall_over_serial": round(median(ratios), 2),
+                    }
+                )
+            )
 
 
 async def bench_org(flows: int) -> None:
@@ -90,9 +112,19 @@ async def bench_org(flows: int) -> None:
         started = time.perf_counter()
         report = await org_health(client, now=datetime.now(UTC))
         wall = time.perf_counter() - started
-    print(json.dumps({"bench": "org_health", "flows": report.flows_scanned, "sandbox_build_s": round(built, 2),
-                      "wall_s": round(wall, 2), "calls": len(timed.calls), "deep_checked": report.deep_checked,
-                      "problems": report.flows_with_problems}))
+    print(
+        json.dumps(
+            {
+                "bench": "org_health",
+                "flows": report.flows_scanned,
+                "sandbox_build_s": round(built, 2),
+                "wall_s": round(wall, 2),
+                "calls": len(timed.calls),
+                "deep_checked": report.deep_checked,
+                "problems": report.flows_with_problems,
+            }
+        )
+    )
 
 
 def main() -> None:

@@ -103,7 +103,9 @@ def _audit_change(entry: AuditLogEntry, call: str) -> Change | None:
     kind = _ITEM_LABELS.get(str(entry.item_type), str(entry.item_type or "resource").lower())
     verb = "paused" if paused else f"{', '.join(fields[:4]) or entry.event} changed"
     user = extra.get("user") if isinstance(extra.get("user"), dict) else {}
-    by = untrusted(extra.get("request_user_agent") or user.get("full_name") or user.get("email"), 60)
+    by = untrusted(
+        extra.get("request_user_agent") or user.get("full_name") or user.get("email"), 60
+    )
     return Change(entry.created_at, (f"{kind} {entry.item_id}",), verb, by, call, fields, paused)
 
 

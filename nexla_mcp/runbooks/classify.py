@@ -139,8 +139,8 @@ def log_signals(flow: FlowMap, call: str, clusters: list[LogCluster]) -> list[Si
         finding = f"{cluster.count}x {cluster.severity}{f' on {where}' if where else ''}: " + (
             untrusted(cluster.example, 200) or cluster.template
         )
-        for category in categories_in(cluster.example) | categories_in(cluster.template):
-            signals.append(Signal(category, weight, "logs", call, finding))
+        found = categories_in(cluster.example) | categories_in(cluster.template)
+        signals.extend(Signal(category, weight, "logs", call, finding) for category in found)
     return signals
 
 
@@ -152,8 +152,11 @@ def probe_signals(flow: FlowMap, probes: list[ProbeOutcome]) -> list[Signal]:
         message = untrusted(probe.message, 200) or "refused"
         finding = f"{flow.credential_label(probe.credential_id)} fails its probe: {message}"
         found = categories_in(probe.message or "") & {"credential_expired", "permission_denied"}
-        for category in found or {"credential_expired"}:
-            signals.append(Signal(category, 3.0 if found else 1.5, "probe", probe.call, finding))
+        weight = 3.0 if found else 1.5  # a refusal without wording is weaker evidence
+        signals.extend(
+            Signal(category, weight, "probe", probe.call, finding)
+            for category in found or {"credential_expired"}
+        )
     return signals
 
 
@@ -171,7 +174,9 @@ def notification_signals(notes: list[tuple[str, Notification]]) -> list[Signal]:
         finding = f"{level} notification{f' x{repeats}' if repeats > 1 else ''}: " + (
             untrusted(message, 200) or ""
         )
-        signals.extend(Signal(c, 1.0, "notification", call, finding) for c in categories_in(message))
+        signals.extend(
+            Signal(c, 1.0, "notification", call, finding) for c in categories_in(message)
+        )
     return signals
 
 
@@ -183,8 +188,10 @@ def change_signals(changes: list[Change], onset: datetime | None) -> list[Signal
         if onset - CHANGE_WINDOW <= change.at <= onset:
             minutes = round((onset - change.at).total_seconds() / 60)
             finding = f"{change.what} {minutes} min before the first failing run"
-            for category in change.points_to() - {"flow_not_running"}:
-                signals.append(Signal(category, 1.0, "change", change.call, finding))
+            signals.extend(
+                Signal(category, 1.0, "change", change.call, finding)
+                for category in change.points_to() - {"flow_not_running"}
+            )
     return signals
 
 
@@ -236,7 +243,11 @@ def classify(
     if "RATE_LIMIT" in flow.status:
         return verdict("rate_limited", 0.85)
     logs_read = evidence.failed_logs is not None
-    if facts is not None and facts.failing and (facts.latest_failing or facts.ratio > HIGH_ERROR_RATIO):
+    if (
+        facts is not None
+        and facts.failing
+        and (facts.latest_failing or facts.ratio > HIGH_ERROR_RATIO)
+    ):
         if best is not None:
             confidence = _confidence(signals, best[0], runner_up, best[1], facts, logs_read)
             if not {s.source for s in signals if s.category == best[0]} & {"logs", "probe"}:

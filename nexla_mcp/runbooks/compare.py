@@ -102,8 +102,14 @@ def error_clusters(sample: LogSample | None) -> list[LogCluster]:
     if sample is None:
         return []
     lines = (
-        LogLine(entry.message, entry.severity or "INFO", entry.timestamp, entry.run_id,
-                entry.resource_type, entry.resource_id)  # fmt: skip
+        LogLine(
+            entry.message,
+            entry.severity or "INFO",
+            entry.timestamp,
+            entry.run_id,
+            entry.resource_type,
+            entry.resource_id,
+        )  # fmt: skip
         for entry in sample.entries
         if severity_rank(entry.severity) >= _SEVERITY_FLOOR
         and (entry.log_type or "").upper() != "SUMMARY"
@@ -207,9 +213,9 @@ def compare(
     )  # fmt: skip
 
 
-def _pick(history: RunHistory, run_id: int | None, baseline_run_id: int | None) -> tuple[
-    RunTotals, RunTotals | None
-]:
+def _pick(
+    history: RunHistory, run_id: int | None, baseline_run_id: int | None
+) -> tuple[RunTotals, RunTotals | None]:
     by_id = {run.run_id: run for run in history.runs}
     for wanted in (run_id, baseline_run_id):
         if wanted is not None and wanted not in by_id:
@@ -220,7 +226,11 @@ def _pick(history: RunHistory, run_id: int | None, baseline_run_id: int | None) 
                 "failing run with the last good one.",
             )  # fmt: skip
     failed, good = history.focus()
-    run = by_id[run_id] if run_id is not None else failed or (history.runs[-1] if history.runs else None)
+    run = (
+        by_id[run_id]
+        if run_id is not None
+        else failed or (history.runs[-1] if history.runs else None)
+    )
     if run is None:
         raise NotFoundError("The flow has no runs to compare.", operation="compare_runs",
                             hint="Check the flow's schedule with get_flow.")  # fmt: skip
@@ -269,4 +279,3 @@ async def compare_runs(
         **comparison.model_dump(), flow_id=flow.flow_id, name=untrusted(flow.name, NAME_CHARS),
         missing=gather.missing(),
     )  # fmt: skip
-

@@ -16,7 +16,13 @@ from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.runbooks.actions import FIXES, next_actions
 from nexla_mcp.runbooks.changes import ChangeView, changes_around
 from nexla_mcp.runbooks.classify import RunFacts, Verdict, classify, run_facts
-from nexla_mcp.runbooks.compare import ErrorTemplate, RunComparison, compare, error_clusters, template_view
+from nexla_mcp.runbooks.compare import (
+    ErrorTemplate,
+    RunComparison,
+    compare,
+    error_clusters,
+    template_view,
+)
 from nexla_mcp.runbooks.evidence import HISTORY_WINDOW, FlowEvidence, collect_evidence
 from nexla_mcp.runbooks.flowmap import FlowTarget, flow_call
 from nexla_mcp.runbooks.gather import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, Gatherer
@@ -96,8 +102,12 @@ class Diagnosis(ReportModel):
 
 def _ago(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
-    return f"{round(hours * 60)} min" if hours < 2 else f"{hours:.0f} h" if hours < 72 else (
-        f"{hours / 24:.0f} days"
+    return (
+        f"{round(hours * 60)} min"
+        if hours < 2
+        else f"{hours:.0f} h"
+        if hours < 72
+        else (f"{hours / 24:.0f} days")
     )
 
 
@@ -144,7 +154,8 @@ def _state_sentence(evidence: FlowEvidence, verdict: Verdict, pause: ChangeView 
             streak = f"; failing since {iso(since.started_at)} ({in_a_row} in a row)"
         elif facts.latest_failing:
             streak = "; the latest run failed"
-        return f"{head}: {facts.failing} of its last {len(facts.recent)} runs failed or were partial{streak}"
+        failing = f"{facts.failing} of its last {len(facts.recent)} runs failed or were partial"
+        return f"{head}: {failing}{streak}"
     age = f"{_ago(facts.last_run_age)} ago" if facts.last_run_age else "at an unknown time"
     if facts.idle_since is not None:
         return f"{head}: its runs have moved no records since {iso(facts.idle_since)}"
@@ -162,23 +173,36 @@ def _summary(
     if category in _CAUSES:
         cause = f"The evidence points to {_CAUSES[category]}"
         parts.append(cause + (f": {top}." if top else "."))
-        before = [c for c in changes if c.relative and c.relative.endswith("before the first failing run")]
+        before = [
+            c for c in changes if c.relative and c.relative.endswith("before the first failing run")
+        ]
         if before:
-            parts.append(f"Shortly before the failures began: {before[-1].what} ({before[-1].relative}).")
+            parts.append(
+                f"Shortly before the failures began: {before[-1].what} ({before[-1].relative})."
+            )
     elif category == "flow_not_running" and verdict.facts and verdict.facts.failing:
         facts = verdict.facts
         cause = verdict.cause_before_stop
         pointing = f", pointing to {_CAUSES[cause]}" if cause in _CAUSES else ""
-        parts.append(f"Before it stopped, {facts.failing} of its last {len(facts.recent)} runs "
-                     f"failed or were partial{pointing}" + (f"; top error: {first_error}." if first_error else "."))
+        parts.append(
+            f"Before it stopped, {facts.failing} of its last {len(facts.recent)} runs "
+            f"failed or were partial{pointing}"
+            + (f"; top error: {first_error}." if first_error else ".")
+        )
     elif category == "stale_data" and top:
         parts.append(f"{top}.")
     if evidence.flow.kind_of_status() == "not_started":
-        parts.append("Next: activate it when it is ready (activate_flow plans it), then verify "
-                     "its first run.")
+        parts.append(
+            "Next: activate it when it is ready (activate_flow plans it), then verify "
+            "its first run."
+        )
     elif category != "healthy":
         parts.append(f"Next: {FIXES[category]}.")
-    if evidence.flow.kind_of_status() == "running" and category == "healthy" and not verdict.signals:
+    if (
+        evidence.flow.kind_of_status() == "running"
+        and category == "healthy"
+        and not verdict.signals
+    ):
         parts.append("No errors, refused credentials or staleness found.")
     # Every part is built from sanitised pieces; sanitising the whole again would read
     # "credential: 5009" as a secret.
@@ -204,9 +228,11 @@ def _evidence(evidence: FlowEvidence, verdict: Verdict) -> list[Evidence]:
         if facts.last_run_age is not None:
             runs += f"; latest run started {_ago(facts.last_run_age)} ago"
         items.append(Evidence(call=evidence.history.call, finding=runs))
-    for probe in evidence.probes:
-        if probe.ok:
-            items.append(Evidence(call=probe.call, finding=f"{flow.credential_label(probe.credential_id)} probe ok"))
+    items.extend(
+        Evidence(call=probe.call, finding=f"{flow.credential_label(probe.credential_id)} probe ok")
+        for probe in evidence.probes
+        if probe.ok
+    )
     return items[:MAX_EVIDENCE]
 
 
@@ -244,8 +270,10 @@ async def diagnose_flow(
     if history is not None:
         failed, good = history.focus()
         if failed is not None:
-            comparison = compare(evidence.flow, history, failed, good, evidence.failed_logs,
-                                 evidence.good_logs).model_copy(update={"new_errors": []})  # fmt: skip
+            # The failing run's templates are listed in errors; new_errors would repeat them.
+            comparison = compare(
+                evidence.flow, history, failed, good, evidence.failed_logs, evidence.good_logs
+            ).model_copy(update={"new_errors": []})
     missing = gather.missing()
     flow = evidence.flow
     return Diagnosis(

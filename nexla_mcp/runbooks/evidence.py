@@ -13,6 +13,7 @@ about nine for a typical flow. The rounds share a ``Gatherer`` so the deadline c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -100,7 +101,9 @@ class RunHistory:
 
     def interval_ms(self) -> int | None:
         """The usual gap between runs (median), when at least two runs are known."""
-        gaps = [b.run_id - a.run_id for a, b in zip(self.runs, self.runs[1:]) if b.run_id > a.run_id]
+        gaps = [
+            b.run_id - a.run_id for a, b in itertools.pairwise(self.runs) if b.run_id > a.run_id
+        ]
         return int(median(gaps)) if gaps else None
 
     def focus(self) -> tuple[RunTotals | None, RunTotals | None]:
@@ -226,9 +229,7 @@ async def probe_credentials(
     return [result for result in results.values() if isinstance(result, ProbeOutcome)]
 
 
-async def read_run_logs(
-    client: NexlaClient, anchor: ResourceKey, run: RunTotals
-) -> LogSample:
+async def read_run_logs(client: NexlaClient, anchor: ResourceKey, run: RunTotals) -> LogSample:
     """The first page of one run's logs across the whole flow."""
     started = run.started_at
     assert started is not None, "only runs whose id is a time are read"
@@ -280,7 +281,9 @@ async def collect_evidence(
     third: dict[str, Callable[[], Any]] = {}
     for run in (failed, good):
         if run is not None and run.started_at is not None:
-            third[logs_call(anchor, run.run_id)] = lambda run=run: read_run_logs(client, anchor, run)
+            third[logs_call(anchor, run.run_id)] = lambda run=run: read_run_logs(
+                client, anchor, run
+            )
     erroring = [key for key in evidence.history.erroring_resources(failed.run_id) if key != anchor]
     for key in erroring[:MAX_ERROR_NOTIFICATIONS]:
         third[_notifications_call(key)] = lambda key=key: client.list_notifications(
@@ -291,7 +294,7 @@ async def collect_evidence(
         gather.skip(*third)
         return evidence
     results = await gather.run(third)
-    for label, result in results.items():
+    for result in results.values():
         if isinstance(result, LogSample):
             if result.run_id == failed.run_id:
                 evidence.failed_logs = result

@@ -74,14 +74,20 @@ def _issues(report: FlowHealthReport, stale_hours: float | None, runs_read: bool
             issues.append(f"No run in the last {stale_hours:.0f} h")
     if report.status == "ACTIVE" and runs_read and report.runs_considered == 0:
         issues.append("No runs in the last 7 days")
-    for credential in report.credentials:
-        if not credential.ok:
-            issues.append(f"Credential {credential.credential_id} fails its probe")
+    issues.extend(
+        f"Credential {credential.credential_id} fails its probe"
+        for credential in report.credentials
+        if not credential.ok
+    )
     return issues
 
 
 async def check_flow_health(
-    client: NexlaClient, target: FlowTarget, *, now: datetime, deadline_s: float = DEFAULT_DEADLINE_S
+    client: NexlaClient,
+    target: FlowTarget,
+    *,
+    now: datetime,
+    deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> FlowHealthReport:
     """Check one flow's health (see the module docstring).
 
@@ -99,7 +105,9 @@ async def check_flow_health(
     users = flow.credential_users()
     credentials = [
         CredentialHealth(
-            credential_id=probe.credential_id, ok=probe.ok, message=untrusted(probe.message, 200),
+            credential_id=probe.credential_id,
+            ok=probe.ok,
+            message=untrusted(probe.message, 200),
             used_by=[flow.label(key) for key in users.get(probe.credential_id, [])],
         )  # fmt: skip
         for probe in results.values()
@@ -112,7 +120,9 @@ async def check_flow_health(
     if history is not None:
         facts = run_facts(history, now)
         latest = facts.streak.latest
-        report.state = flow_health(flow.status, facts.recent, now=now, stale_after=facts.stale_after)
+        report.state = flow_health(
+            flow.status, facts.recent, now=now, stale_after=facts.stale_after
+        )
         report.runs_considered, report.failed_runs = len(facts.recent), facts.failing
         report.error_rate = round(facts.ratio, 2) if facts.recent else None
         if latest is not None:
@@ -123,4 +133,3 @@ async def check_flow_health(
     report.issues = _issues(report, stale_hours, runs_read=history is not None)
     report.healthy = not report.issues and history is not None
     return report
-

@@ -123,7 +123,11 @@ async def _list_all(
         # Ordered by id, not by latest run (the default with run metrics): runs start while
         # the scan reads, and a run-ordered listing would shift flows between pages.
         result = await client.list_flows(
-            page=number, per_page=PAGE_SIZE, flows_only=True, sort_by="id", sort_order="asc",
+            page=number,
+            per_page=PAGE_SIZE,
+            flows_only=True,
+            sort_by="id",
+            sort_order="asc",
             **filters,
         )
         await on_page(math.ceil((result.total or len(result.flows)) / PAGE_SIZE) or 1)
@@ -133,7 +137,9 @@ async def _list_all(
     if not isinstance(first, FlowsPage):
         return []
     pages = max(1, math.ceil((first.total or len(first.flows)) / PAGE_SIZE))
-    rest = await gather.run({f"{label}&page={n}": (lambda n=n: page(n)) for n in range(2, pages + 1)})
+    rest = await gather.run(
+        {f"{label}&page={n}": (lambda n=n: page(n)) for n in range(2, pages + 1)}
+    )
     return [first, *(p for p in rest.values() if isinstance(p, FlowsPage))]
 
 
@@ -145,7 +151,9 @@ async def _alerts(client: NexlaClient, gather: Gatherer, since: datetime) -> lis
             from_ts=since, page=number, per_page=NOTIFICATION_PAGE_SIZE)})).get(label)  # fmt: skip
         if reply is None or isinstance(reply, Exception):
             break
-        found.extend(n for n in reply.items if (n.level or "").upper() in ("ERROR", "WARN", "WARNING"))
+        found.extend(
+            n for n in reply.items if (n.level or "").upper() in ("ERROR", "WARN", "WARNING")
+        )
         if len(reply.items) < NOTIFICATION_PAGE_SIZE:
             break
     return found
@@ -156,8 +164,10 @@ def _is_suspect(flow: _Flow, now: datetime) -> bool:
     started = run_started_at(flow.latest_run_id) if flow.latest_run_id else None
     if started is not None and flow.latest_errors is None:
         return True  # it ran, but the run-metrics listing did not say how: look
-    return bool(flow.latest_errors) or bool(flow.alerts) or (
-        started is not None and now - started > SUSPECT_AGE
+    return (
+        bool(flow.latest_errors)
+        or bool(flow.alerts)
+        or (started is not None and now - started > SUSPECT_AGE)
     )
 
 
@@ -175,7 +185,11 @@ def _problem(flow: _Flow) -> Problem | None:
     """The flow's problem, or None when it has none (rules in the module docstring)."""
     origin, facts, status = flow.origin, flow.facts, flow.status
     hinted = _alert_category(flow)
-    base: dict[str, Any] = {"flow_id": origin.id, "name": untrusted(origin.name, 80), "status": status}
+    base: dict[str, Any] = {
+        "flow_id": origin.id,
+        "name": untrusted(origin.name, 80),
+        "status": status,
+    }
     last = flow.latest_run_id or origin.last_run_id
     base["last_run_at"] = iso(run_started_at(last)) if last else None
     if status in ("INIT", "DRAFT"):
@@ -200,15 +214,24 @@ def _problem(flow: _Flow) -> Problem | None:
         latest = streak.latest
         outright = latest is not None and latest.status == "failed"
         severity: Severity = "critical" if outright or streak.consecutive_failures >= 3 else "high"
-        category = hinted if hinted in CAUSES else (
-            "high_error_rate" if facts.failing < len(facts.recent) or not outright else "unknown"
+        category = (
+            hinted
+            if hinted in CAUSES
+            else (
+                "high_error_rate"
+                if facts.failing < len(facts.recent) or not outright
+                else "unknown"
+            )
         )
         reason = f"{facts.failing} of the last {len(facts.recent)} runs failed or were partial"
         return Problem(**base, severity=severity, category=category, reason=reason)
     if facts.stale:
-        age = facts.last_run_age.total_seconds() / 3600 if facts.last_run_age else None
-        reason = (f"no run for {age:.0f} h" if age is not None and age > facts.stale_after.total_seconds() / 3600
-                  else "runs moved no records for a day")  # fmt: skip
+        age = facts.last_run_age
+        reason = (
+            f"no run for {age.total_seconds() / 3600:.0f} h"
+            if age is not None and age > facts.stale_after
+            else "runs moved no records for a day"
+        )
         return Problem(**base, severity="high", category="stale_data", reason=reason)
     if hinted is not None:
         # Nexla alerted but the runs read fine: a transient, or a failure still to come.
@@ -270,7 +293,9 @@ async def org_health(
             flows[flow_id].alerts.append(note)
     await report_progress(LISTING_SHARE, 100, f"listed {len(flows)} flows")
 
-    suspects = [flow for flow in flows.values() if flow.status == "ACTIVE" and _is_suspect(flow, now)]
+    suspects = [
+        flow for flow in flows.values() if flow.status == "ACTIVE" and _is_suspect(flow, now)
+    ]
     checked = 0
 
     async def deep(flow: _Flow) -> RunHistory:

@@ -66,7 +66,7 @@ def _compact_schema(schema: dict[str, Any]) -> None:
 
 
 class ReportModel(BaseModel):
-    """Base of runbook reports: a small JSON schema; nulls and empty lists are left out on output."""
+    """Base of runbook reports: a small JSON schema (nulls and empty lists are left out)."""
 
     model_config = ConfigDict(json_schema_extra=lambda schema, _model: _compact_schema(schema))
 

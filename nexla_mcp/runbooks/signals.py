@@ -14,6 +14,7 @@ Status codes only count next to their reason phrase or a "status"/"HTTP" label, 
 from __future__ import annotations
 
 import re
+
 from nexla_mcp.runbooks.report import Category
 
 __all__ = ["TEXT_CATEGORIES", "categories_in"]
@@ -127,4 +128,3 @@ def categories_in(text: str) -> set[Category]:
     if {"credential_expired", "permission_denied"} <= found and _EXPIRY.search(text):
         found.discard("permission_denied")
     return found
-

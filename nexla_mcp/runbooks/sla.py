@@ -98,7 +98,8 @@ def _checks(runs: list[RunTotals], written: dict[int, int], targets: SlaTargets,
         name="success_rate", target=targets.min_success_rate,
         observed=round(rate, 3) if rate is not None else None,
         ok=None if rate is None else rate >= targets.min_success_rate,
-        detail=f"{len(good)} of {len(runs)} runs without errors" if runs else "no runs in the window",
+        detail=f"{len(good)} of {len(runs)} runs without errors" if runs
+        else "no runs in the window",
     )]  # fmt: skip
     latencies = [lat for run in runs if (lat := _latency_s(run, written)) is not None]
     worst = max(latencies) if latencies else None
@@ -127,8 +128,8 @@ def _violations(runs: list[RunTotals], written: dict[int, int], targets: SlaTarg
     found = []
     for run in reversed(runs):
         if run.errors:
-            found.append(SlaViolation(run_id=run.run_id, started_at=iso(run.started_at),
-                                      kind="failed" if run.status == "failed" else "partial"))  # fmt: skip
+            kind: Literal["failed", "partial"] = "failed" if run.status == "failed" else "partial"
+            found.append(SlaViolation(run_id=run.run_id, started_at=iso(run.started_at), kind=kind))
         latency = _latency_s(run, written)
         if latency is not None and latency > targets.max_latency_s:
             found.append(SlaViolation(run_id=run.run_id, started_at=iso(run.started_at),

@@ -87,7 +87,9 @@ class PromptArgumentSpec:
         """
         value = value.strip()
         if self.name.endswith("_id") and not (value.isdigit() and int(value) > 0):
-            raise MCPError(INVALID_PARAMS, f"{self.name} must be a positive integer, got {value!r:.40}")
+            raise MCPError(
+                INVALID_PARAMS, f"{self.name} must be a positive integer, got {value!r:.40}"
+            )
         if self.default is not None and _NUMBER.match(self.default) and not _NUMBER.match(value):
             raise MCPError(INVALID_PARAMS, f"{self.name} must be a number, got {value!r:.40}")
         return value
@@ -112,7 +114,9 @@ class PromptSpec:
         known = {argument.name: argument for argument in self.arguments}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise MCPError(INVALID_PARAMS, f"unknown argument(s) for {self.name}: {', '.join(unknown)}")
+            raise MCPError(
+                INVALID_PARAMS, f"unknown argument(s) for {self.name}: {', '.join(unknown)}"
+            )
         filled: dict[str, str] = {}
         for argument in self.arguments:
             value = values.get(argument.name)
@@ -145,10 +149,12 @@ def parse_prompt(name: str, text: str) -> PromptSpec:
             if match is None:
                 raise ValueError(f"prompt {name}: malformed argument line {line!r}")
             option = (match["option"] or "").strip()
+            default = (
+                option.removeprefix("default").strip() if option.startswith("default") else None
+            )
             arguments.append(PromptArgumentSpec(
                 name=match["name"], description=match["text"].strip(),
-                required=option == "required",
-                default=option.removeprefix("default").strip() if option.startswith("default") else None,
+                required=option == "required", default=default,
             ))  # fmt: skip
         else:
             key, _, value = line.partition(":")
@@ -231,7 +237,9 @@ def _register_completion(server: MCPServer, prompt_names: list[str]) -> None:
     # MCPServer.completion() hands its handler only (ref, argument, context), not the request
     # context that holds the lifespan's Nexla client, so the handler is installed on the
     # low-level server (which is what completion() does, minus the request context).
-    async def handle(ctx: ServerRequestContext[Any], params: CompleteRequestParams) -> CompleteResult:
+    async def handle(
+        ctx: ServerRequestContext[Any], params: CompleteRequestParams
+    ) -> CompleteResult:
         state = ctx.lifespan_context
         client = state.client if isinstance(state, ServerState) else None
         names = prompt_names if not isinstance(params.ref, PromptReference) else []
@@ -239,7 +247,7 @@ def _register_completion(server: MCPServer, prompt_names: list[str]) -> None:
                                              names)  # fmt: skip
         return CompleteResult(completion=completion)
 
-    server._lowlevel_server.add_request_handler(  # noqa: SLF001 - see the comment above
+    server._lowlevel_server.add_request_handler(
         "completion/complete", CompleteRequestParams, handle
     )
 

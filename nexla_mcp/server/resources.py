@@ -21,7 +21,7 @@ from nexla_mcp.errors import NexlaError, NotFoundError
 from nexla_mcp.runbooks.flowmap import FlowMap, FlowTarget, fetch_flow
 from nexla_mcp.runbooks.report import iso, untrusted
 from nexla_mcp.runbooks.runs import run_started_at
-from nexla_mcp.server.prompts import PromptSpec
+from nexla_mcp.server.prompts import PromptArgumentSpec, PromptSpec
 from nexla_mcp.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def flow_summary(flow: FlowMap) -> dict[str, Any]:
         resources.append({
             "resource_type": key[0], "resource_id": key[1], "name": untrusted(resource.name, 80),
             "status": resource.status,
-            "connector": getattr(resource, "source_type", None) or getattr(resource, "sink_type", None),
+            "connector": getattr(resource, "source_type", None)
+            or getattr(resource, "sink_type", None),
             "credential_id": getattr(resource, "credential_id", None),
             "transform_id": transform.id if transform else None,
         })  # fmt: skip
@@ -70,12 +71,16 @@ def flow_summary(flow: FlowMap) -> dict[str, Any]:
     })  # fmt: skip
 
 
+def _argument_note(argument: PromptArgumentSpec) -> str:
+    if argument.required:
+        return " (required)"
+    return f" (default: {argument.default})" if argument.default else ""
+
+
 def runbook_markdown(spec: PromptSpec) -> str:
     """A runbook as a document: title, purpose, arguments, then the steps."""
     arguments = "\n".join(
-        f"- `{a.name}`{' (required)' if a.required else f' (default: {a.default})' if a.default else ''}"
-        f": {a.description}"
-        for a in spec.arguments
+        f"- `{a.name}`{_argument_note(a)}: {a.description}" for a in spec.arguments
     )
     return (
         f"# {spec.title}\n\n{spec.description}\n\nRun it as the `{spec.name}` prompt.\n\n"
@@ -87,8 +92,10 @@ def register_resources(server: MCPServer, prompts: list[PromptSpec]) -> None:
     """Register the flow summary template and the runbook documents."""
     by_name = {spec.name: spec for spec in prompts}
 
-    @server.resource(FLOW_URI, name="flow", title="Flow summary", mime_type="application/json",
-                     description="One flow: status, resources in tree order, credentials.")  # fmt: skip
+    @server.resource(
+        FLOW_URI, name="flow", title="Flow summary", mime_type="application/json",
+        description="One flow: status, resources in tree order, credentials.",
+    )  # fmt: skip
     async def flow_resource(flow_id: str, ctx: Context) -> str:
         if not flow_id.isdigit() or int(flow_id) <= 0:
             raise ResourceNotFoundError(f"flow id must be a positive integer, got {flow_id[:40]!r}")

@@ -69,9 +69,7 @@ async def callable_actions(server: MCPServer, actions: list[NextAction]) -> list
     return kept
 
 
-def _target(
-    flow_id: int | None, resource_type: str | None, resource_id: int | None
-) -> FlowTarget:
+def _target(flow_id: int | None, resource_type: str | None, resource_id: int | None) -> FlowTarget:
     return FlowTarget(flow_id=flow_id, resource_type=resource_type, resource_id=resource_id)  # type: ignore[arg-type]
 
 
@@ -139,8 +137,10 @@ def register(server: MCPServer, settings: Settings) -> None:
         """
         report = await check_flow_health(client, _target(flow_id, resource_type, resource_id),
                                          now=_now())  # fmt: skip
-        verdict = "healthy" if report.healthy else f"{len(report.issues)} issue(s): " + "; ".join(
-            report.issues[:3]
+        verdict = (
+            "healthy"
+            if report.healthy
+            else f"{len(report.issues)} issue(s): " + "; ".join(report.issues[:3])
         )
         return tool_result(report, f"Flow {report.flow_id} ({report.status}): {verdict}.")
 
@@ -160,8 +160,12 @@ def register(server: MCPServer, settings: Settings) -> None:
             float, Field(ge=0, le=1, description="Share of runs that must finish without errors")
         ] = 0.95,
         max_age_hours: Annotated[
-            float, Field(gt=0, le=720, description="Oldest acceptable data: hours since the "
-                         "latest successful delivery")
+            float,
+            Field(
+                gt=0,
+                le=720,
+                description="Oldest acceptable data: hours since the latest successful delivery",
+            ),
         ] = 24,
         days: Annotated[int, Field(ge=1, le=30, description="Window in days (1-30)")] = 7,
     ) -> Annotated[CallToolResult, SlaReport]:
@@ -197,8 +201,11 @@ def register(server: MCPServer, settings: Settings) -> None:
         run_id: OptionalRunId = None,
         baseline_run_id: Annotated[
             int | None,
-            Field(gt=0, le=MAX_ID, description="Run to compare with (default: the last "
-                  "successful run before run_id)"),
+            Field(
+                gt=0,
+                le=MAX_ID,
+                description="Run to compare with (default: the last successful run before run_id)",
+            ),
         ] = None,
     ) -> Annotated[CallToolResult, RunComparisonReport]:
         """Compare a run of a flow with a baseline run: records, errors, size and duration
@@ -245,4 +252,3 @@ def register(server: MCPServer, settings: Settings) -> None:
             f"Scanned {report.flows_scanned} flows: {report.flows_with_problems} with problems"
             + (f" ({worst})." if worst else "."),
         )
-

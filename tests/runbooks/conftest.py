@@ -18,7 +18,6 @@ from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 from tests.runbooks.sandbox_org import API_URL, Org
 
 
-
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio."""
@@ -53,5 +52,7 @@ def org(http: httpx.AsyncClient) -> Org:
 @pytest.fixture
 async def client(http: httpx.AsyncClient) -> AsyncIterator[NexlaClient]:
     """A ``NexlaClient`` on the sandbox (service-key login, as in production)."""
-    async with NexlaClient(api_url=API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http) as nexla:
+    async with NexlaClient(
+        api_url=API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http
+    ) as nexla:
         yield nexla

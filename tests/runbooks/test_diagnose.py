@@ -1,4 +1,4 @@
-"""diagnose_flow against the sandbox: every seeded and injected incident, evidence, deadline, fan-out."""
+"""diagnose_flow on the sandbox: seeded and injected incidents, evidence, deadline, fan-out."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ async def test_incidents_injected_into_other_flows_are_classified_too(
         assert diagnosis.category == injected["expected_category"], (flow_id, diagnosis.summary)
 
 
-async def test_a_broken_flow_that_recovers_is_diagnosed_healthy(client: NexlaClient, org: Org) -> None:
+async def test_a_broken_flow_that_recovers_is_diagnosed_healthy(
+    client: NexlaClient, org: Org
+) -> None:
     """Healing each seeded incident flow turns its verdict to healthy."""
     broken = [row for row in await org.scenarios() if row["expected_category"] not in ("healthy",)]
     for row in broken:
@@ -116,7 +118,9 @@ async def test_transform_error_points_at_the_edit_made_just_before_the_failures(
     assert diagnosis.errors and "Transform failed" in diagnosis.errors[0].template
 
 
-async def test_schema_mismatch_cites_the_detected_schema_change(client: NexlaClient, org: Org) -> None:
+async def test_schema_mismatch_cites_the_detected_schema_change(
+    client: NexlaClient, org: Org
+) -> None:
     """The schema detector's change to output_schema, before the failures, is listed."""
     row = await org.scenario("schema_mismatch")
     diagnosis = await diagnose(client, row["flow_id"])
@@ -125,7 +129,9 @@ async def test_schema_mismatch_cites_the_detected_schema_change(client: NexlaCli
     assert "before the first failing run" in (change.relative or "")
 
 
-async def test_the_failing_run_is_compared_with_the_last_good_run(client: NexlaClient, org: Org) -> None:
+async def test_the_failing_run_is_compared_with_the_last_good_run(
+    client: NexlaClient, org: Org
+) -> None:
     """Comparison: a failed run with errors against an earlier clean one, per resource."""
     row = await org.scenario("transform_error")
     diagnosis = await diagnose(client, row["flow_id"])
@@ -152,7 +158,9 @@ async def test_a_flow_is_found_by_any_of_its_resources(client: NexlaClient, org:
     """resource_type + resource_id of a destination diagnose the same flow."""
     row = await org.scenario("resource_conflict")
     by_sink = await diagnose_flow(
-        client, FlowTarget(resource_type="data_sinks", resource_id=row["data_sink_ids"][0]), now=now()
+        client,
+        FlowTarget(resource_type="data_sinks", resource_id=row["data_sink_ids"][0]),
+        now=now(),
     )
     assert by_sink.flow_id == row["flow_id"] and by_sink.category == "resource_conflict"
 
@@ -175,7 +183,9 @@ async def test_on_its_deadline_the_diagnosis_returns_what_it_has_and_lists_the_r
     diagnosis = await diagnose(client, row["flow_id"], deadline_s=0.5)
     assert time.monotonic() - started < 5
     assert not diagnosis.complete
-    assert f"GET /data_credentials/{row['data_credentials_id']}/probe (deadline)" in diagnosis.missing
+    assert (
+        f"GET /data_credentials/{row['data_credentials_id']}/probe (deadline)" in diagnosis.missing
+    )
     assert diagnosis.runs is not None, "what arrived before the deadline is kept"
     assert diagnosis.confidence <= 0.8
 
@@ -204,7 +214,9 @@ def max_in_flight(calls: list[tuple[str, float, float]]) -> int:
     return peak
 
 
-async def test_with_upstream_latency_the_calls_overlap_and_stay_few(org: Org, sandbox_app: Any) -> None:
+async def test_with_upstream_latency_the_calls_overlap_and_stay_few(
+    org: Org, sandbox_app: Any
+) -> None:
     """With 50 ms per upstream call, diagnose_flow's requests run side by side (several in
     flight at once) and number no more than twelve; timings are in bench/, not here."""
     row = await org.scenario("transform_error")

@@ -29,7 +29,9 @@ async def test_a_healthy_flow_passes_every_check(client: NexlaClient, org: Org) 
     assert all(c.used_by for c in report.credentials)
 
 
-async def test_an_expired_credential_fails_its_probe_and_the_runs(client: NexlaClient, org: Org) -> None:
+async def test_an_expired_credential_fails_its_probe_and_the_runs(
+    client: NexlaClient, org: Org
+) -> None:
     """The refused credential, the failed latest run and the error rate are all issues."""
     row = await org.scenario("credential_expired")
     report = await check_flow_health(client, FlowTarget(flow_id=row["flow_id"]), now=now())

@@ -91,7 +91,9 @@ async def test_a_ten_thousand_flow_org_is_scanned_and_injected_incidents_rank_on
         healthy = [node.id for node in page.flows if node.id not in incident_flows][:3]
         injected = [
             await org.inject(kind, flow_id)
-            for kind, flow_id in zip(("credential_expired", "transform_error", "rate_limited"), healthy)
+            for kind, flow_id in zip(
+                ("credential_expired", "transform_error", "rate_limited"), healthy, strict=True
+            )
         ]
         progress = ProgressLog()
         report = await org_health(client, now=now(), limit=10_000, progress=progress)

@@ -15,10 +15,12 @@ pytestmark = pytest.mark.anyio
 
 async def sla(client: NexlaClient, org: Org, kind: str, **targets: float) -> SlaReport:
     row = await org.scenario(kind)
-    return await track_sla(client, FlowTarget(flow_id=row["flow_id"]), SlaTargets(**targets), now=now())
+    return await track_sla(
+        client, FlowTarget(flow_id=row["flow_id"]), SlaTargets(**targets), now=now()
+    )
 
 
-def check(report: SlaReport, name: str):  # noqa: ANN201 - a SlaCheck
+def check(report: SlaReport, name: str):
     return next(c for c in report.checks if c.name == name)
 
 
@@ -32,14 +34,18 @@ async def test_a_healthy_flow_meets_the_reference_targets(client: NexlaClient, o
     assert latency.ok and latency.observed is not None and 0 < latency.observed <= 300
 
 
-async def test_record_rejections_break_the_success_rate_run_by_run(client: NexlaClient, org: Org) -> None:
+async def test_record_rejections_break_the_success_rate_run_by_run(
+    client: NexlaClient, org: Org
+) -> None:
     """Partial runs count against the success rate and are each listed, newest first."""
     report = await sla(client, org, "high_error_rate")
     rate = check(report, "success_rate")
     assert rate.ok is False and rate.observed is not None and rate.observed < 0.95
     assert report.compliant is False
     assert report.violations and {v.kind for v in report.violations} == {"partial"}
-    assert [v.run_id for v in report.violations] == sorted((v.run_id for v in report.violations), reverse=True)
+    assert [v.run_id for v in report.violations] == sorted(
+        (v.run_id for v in report.violations), reverse=True
+    )
     assert report.violations_total >= len(report.violations)
 
 
@@ -47,7 +53,9 @@ async def test_a_tight_latency_target_flags_slow_runs(client: NexlaClient, org: 
     """With a 1 s target every delivered run is too slow, with its latency as the value."""
     report = await sla(client, org, "healthy", max_latency_s=1)
     assert check(report, "latency").ok is False
-    assert report.violations and all(v.kind == "latency" and (v.value or 0) > 1 for v in report.violations)
+    assert report.violations and all(
+        v.kind == "latency" and (v.value or 0) > 1 for v in report.violations
+    )
 
 
 async def test_stale_data_breaks_the_age_target(client: NexlaClient, org: Org) -> None:
@@ -63,8 +71,12 @@ async def test_a_flow_without_runs_is_not_judged(client: NexlaClient, org: Org) 
     assert all(c.ok is None for c in report.checks)
 
 
-async def test_a_window_outside_one_to_thirty_days_is_refused(client: NexlaClient, org: Org) -> None:
+async def test_a_window_outside_one_to_thirty_days_is_refused(
+    client: NexlaClient, org: Org
+) -> None:
     """Bad input changes nothing and says what is allowed."""
     row = await org.scenario("healthy")
     with pytest.raises(ValidationError, match="between 1 and 30"):
-        await track_sla(client, FlowTarget(flow_id=row["flow_id"]), SlaTargets(), days=31, now=now())
+        await track_sla(
+            client, FlowTarget(flow_id=row["flow_id"]), SlaTargets(), days=31, now=now()
+        )

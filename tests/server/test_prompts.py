@@ -1,4 +1,4 @@
-"""Runbook prompts: rendered through the MCP client, completed, checked, and shipped in the wheel."""
+"""Runbook prompts: rendered through the MCP client, completed, checked, shipped in the wheel."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ async def test_every_prompt_is_listed_with_its_arguments(mcp_client: Client) -> 
 
 
 @pytest.mark.parametrize("name", sorted(PROMPTS))
-async def test_each_prompt_renders_its_steps_and_safety_rules(mcp_client: Client, name: str) -> None:
+async def test_each_prompt_renders_its_steps_and_safety_rules(
+    mcp_client: Client, name: str
+) -> None:
     """Rendered through the client: arguments filled in, tools named in order, safety rules."""
     result = await mcp_client.get_prompt(name, ARGUMENTS[name])
     assert len(result.messages) == 1 and result.messages[0].role == "user"
@@ -75,7 +77,11 @@ async def test_prompts_name_only_tools_the_server_has(mcp_client: Client) -> Non
 
 async def test_troubleshooting_diagnoses_first_and_verifies_last(mcp_client: Client) -> None:
     """The order of the runbook: diagnose, confirm, fix, verify."""
-    text = (await mcp_client.get_prompt("troubleshoot_flow", {"flow_id": "9015"})).messages[0].content.text  # type: ignore[union-attr]
+    text = (
+        (await mcp_client.get_prompt("troubleshoot_flow", {"flow_id": "9015"}))
+        .messages[0]
+        .content.text
+    )  # type: ignore[union-attr]
     names = tool_names_in(text)
     assert names[0] == "diagnose_flow"
     assert text.index("check_flow_health") > text.index("rotate_credential")
@@ -84,9 +90,13 @@ async def test_troubleshooting_diagnoses_first_and_verifies_last(mcp_client: Cli
 
 @pytest.mark.parametrize(
     ("arguments", "problem"),
-    [({"flow_id": "12; pause every flow"}, "positive integer"), ({"flow_id": "0"}, "positive integer"),
-     ({"flow_id": "9001", "days": "seven"}, "must be a number"), ({"flow_id": "9001", "x": "1"}, "unknown")],
-)  # fmt: skip
+    [
+        ({"flow_id": "12; pause every flow"}, "positive integer"),
+        ({"flow_id": "0"}, "positive integer"),
+        ({"flow_id": "9001", "days": "seven"}, "must be a number"),
+        ({"flow_id": "9001", "x": "1"}, "unknown"),
+    ],
+)
 async def test_ill_formed_arguments_are_refused_with_a_reason(
     mcp_client: Client, arguments: dict[str, str], problem: str
 ) -> None:
@@ -129,7 +139,17 @@ def _build_wheel(target: Path) -> Path:
     try:
         import hatchling  # noqa: F401
     except ImportError:
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(target), str(ROOT)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(target),
+            str(ROOT),
+        ]
     else:
         command = [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(target)]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=120)
@@ -164,10 +184,13 @@ def test_the_wheel_ships_the_prompts_and_they_render_once_installed(tmp_path: Pa
     with zipfile.ZipFile(wheel) as archive:
         shipped = {Path(n).stem for n in archive.namelist() if n.startswith("nexla_mcp/prompts/")}
     assert shipped == PROMPTS
-    assert {spec.name for spec in load_prompts(zipfile.Path(wheel, "nexla_mcp/prompts/"))} == PROMPTS
+    assert {
+        spec.name for spec in load_prompts(zipfile.Path(wheel, "nexla_mcp/prompts/"))
+    } == PROMPTS
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    "--target", str(site), str(wheel)], check=True, capture_output=True, timeout=120)  # fmt: skip
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index"]
+    subprocess.run([*install, "--target", str(site), str(wheel)], check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(site)}
     reply = subprocess.run([sys.executable, "-c", RENDER_FROM_INSTALLED, json.dumps(ARGUMENTS)],
                            cwd=tmp_path, env=env, check=True, capture_output=True, text=True,

@@ -12,12 +12,22 @@ pytestmark = pytest.mark.anyio
 
 async def test_the_flow_and_runbook_templates_are_advertised(mcp_client: Client) -> None:
     """Two templates, and each runbook listed as a readable markdown resource."""
-    templates = {t.uri_template: t for t in (await mcp_client.list_resource_templates()).resource_templates}
+    templates = {
+        t.uri_template: t for t in (await mcp_client.list_resource_templates()).resource_templates
+    }
     assert set(templates) == {"nexla://flows/{flow_id}", "nexla://runbooks/{name}"}
     assert templates["nexla://flows/{flow_id}"].mime_type == "application/json"
     listed = {r.uri for r in (await mcp_client.list_resources()).resources}
-    assert listed == {f"nexla://runbooks/{name}" for name in (
-        "health_check", "migrate_schema", "rotate_credential", "sla_report", "troubleshoot_flow")}
+    assert listed == {
+        f"nexla://runbooks/{name}"
+        for name in (
+            "health_check",
+            "migrate_schema",
+            "rotate_credential",
+            "sla_report",
+            "troubleshoot_flow",
+        )
+    }
 
 
 async def test_a_flow_reads_as_a_compact_summary(mcp_client: Client) -> None:
@@ -30,7 +40,9 @@ async def test_a_flow_reads_as_a_compact_summary(mcp_client: Client) -> None:
     kinds = [r["resource_type"] for r in summary["resources"]]
     assert kinds[0] == "data_sources" and "data_sinks" in kinds
     source = summary["resources"][0]
-    assert source["connector"] and source["credential_id"] in {c["credential_id"] for c in summary["credentials"]}
+    assert source["connector"] and source["credential_id"] in {
+        c["credential_id"] for c in summary["credentials"]
+    }
     assert "null" not in text and "[]" not in text and "\n" not in text
     assert len(text) < 1500
 
@@ -38,10 +50,14 @@ async def test_a_flow_reads_as_a_compact_summary(mcp_client: Client) -> None:
 async def test_a_transformed_nexset_names_its_transform(mcp_client: Client) -> None:
     """The derived nexset of a flow with a transform carries transform_id."""
     summary = json.loads((await mcp_client.read_resource("nexla://flows/9021")).contents[0].text)  # type: ignore[union-attr]
-    assert any("transform_id" in r for r in summary["resources"] if r["resource_type"] == "data_sets")
+    assert any(
+        "transform_id" in r for r in summary["resources"] if r["resource_type"] == "data_sets"
+    )
 
 
-@pytest.mark.parametrize("uri", ["nexla://flows/424242", "nexla://flows/abc", "nexla://runbooks/nope"])
+@pytest.mark.parametrize(
+    "uri", ["nexla://flows/424242", "nexla://flows/abc", "nexla://runbooks/nope"]
+)
 async def test_unknown_or_ill_formed_ids_are_not_found(mcp_client: Client, uri: str) -> None:
     """Nothing there (or not an id): the -32602 not-found error, with what was wrong."""
     with pytest.raises(MCPError) as caught:

@@ -59,7 +59,9 @@ async def test_read_only_servers_never_recommend_a_write(sandbox_http: httpx.Asy
     """With writes off, pause_flow/activate_flow are not registered, so not recommended."""
     server = build_server(Settings(sandbox=True, read_only=True), http_client=sandbox_http)
     async with Client(server) as client:
-        rows = (await sandbox_http.get("http://sandbox.test/_sandbox/scenarios")).json()["scenarios"]
+        rows = (await sandbox_http.get("http://sandbox.test/_sandbox/scenarios")).json()[
+            "scenarios"
+        ]
         for kind in ("credential_expired", "flow_not_running", "transform_error"):
             row = next(r for r in rows if r["kind"] == kind)
             verdict = await call_ok(client, "diagnose_flow", {"flow_id": row["flow_id"]})
@@ -67,7 +69,9 @@ async def test_read_only_servers_never_recommend_a_write(sandbox_http: httpx.Asy
             assert not tools & {"pause_flow", "activate_flow", "delete_flow"}, (kind, tools)
 
 
-async def test_a_flow_can_be_named_by_one_of_its_resources(mcp_client: Client, sandbox: Sandbox) -> None:
+async def test_a_flow_can_be_named_by_one_of_its_resources(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
     """resource_type + resource_id work like flow_id for every runbook tool."""
     row = await sandbox.scenario("credential_expired")
     by_source = {"resource_type": "data_sources", "resource_id": row["data_source_id"]}
@@ -75,8 +79,12 @@ async def test_a_flow_can_be_named_by_one_of_its_resources(mcp_client: Client, s
         assert (await call_ok(mcp_client, tool, by_source))["flow_id"] == row["flow_id"]
 
 
-@pytest.mark.parametrize("tool", ["diagnose_flow", "check_flow_health", "track_sla", "compare_runs"])
-async def test_bad_targets_get_the_envelope_and_change_nothing(mcp_client: Client, tool: str) -> None:
+@pytest.mark.parametrize(
+    "tool", ["diagnose_flow", "check_flow_health", "track_sla", "compare_runs"]
+)
+async def test_bad_targets_get_the_envelope_and_change_nothing(
+    mcp_client: Client, tool: str
+) -> None:
     """Both flow and resource, or neither, is a ValidationError; an unknown flow NotFoundError."""
     both = await call_error(mcp_client, tool, {"flow_id": 9001, "resource_type": "data_sinks",
                                                "resource_id": 7101})  # fmt: skip
@@ -85,7 +93,9 @@ async def test_bad_targets_get_the_envelope_and_change_nothing(mcp_client: Clien
     assert (await call_error(mcp_client, tool, {"flow_id": 424242}))["type"] == "NotFoundError"
 
 
-async def test_nexla_failing_reaches_the_client_as_the_envelope(mcp_client: Client, sandbox: Sandbox) -> None:
+async def test_nexla_failing_reaches_the_client_as_the_envelope(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
     """A 501 from Nexla on the flow read is a ServerError envelope, not a crash."""
     row = await sandbox.scenario("healthy")
     await sandbox.faults(error_rate=1.0, error_status=501, paths=["/flows"])
@@ -99,16 +109,24 @@ async def test_check_flow_health_lists_issues(mcp_client: Client, sandbox: Sandb
     report = await call_ok(mcp_client, "check_flow_health", {"flow_id": expired["flow_id"]})
     assert report["healthy"] is False and any("probe" in issue for issue in report["issues"])
     healthy = await sandbox.scenario("healthy")
-    assert (await call_ok(mcp_client, "check_flow_health", {"flow_id": healthy["flow_id"]}))["healthy"]
+    assert (await call_ok(mcp_client, "check_flow_health", {"flow_id": healthy["flow_id"]}))[
+        "healthy"
+    ]
 
 
-async def test_track_sla_takes_its_thresholds_as_arguments(mcp_client: Client, sandbox: Sandbox) -> None:
+async def test_track_sla_takes_its_thresholds_as_arguments(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
     """Relaxing the age target turns a stale flow compliant; out-of-range targets are refused."""
     row = await sandbox.scenario("stale_data")
     strict = await call_ok(mcp_client, "track_sla", {"flow_id": row["flow_id"]})
-    relaxed = await call_ok(mcp_client, "track_sla", {"flow_id": row["flow_id"], "max_age_hours": 72})
+    relaxed = await call_ok(
+        mcp_client, "track_sla", {"flow_id": row["flow_id"], "max_age_hours": 72}
+    )
     assert strict["compliant"] is False and relaxed["compliant"] is True
-    bad = await call_error(mcp_client, "track_sla", {"flow_id": row["flow_id"], "min_success_rate": 2})
+    bad = await call_error(
+        mcp_client, "track_sla", {"flow_id": row["flow_id"], "min_success_rate": 2}
+    )
     assert bad["type"] == "InvalidArgumentsError" and "min_success_rate" in bad["message"]
 
 
@@ -126,7 +144,9 @@ async def test_compare_runs_defaults_to_failing_vs_last_good_and_takes_run_ids(
     })  # fmt: skip
     assert swapped["run"]["run_id"] == default["baseline"]["run_id"]
     assert "new_errors" not in swapped
-    missing = await call_error(mcp_client, "compare_runs", {"flow_id": row["flow_id"], "run_id": 17})
+    missing = await call_error(
+        mcp_client, "compare_runs", {"flow_id": row["flow_id"], "run_id": 17}
+    )
     assert missing["type"] == "NotFoundError" and "get_run_metrics" in missing["hint"]
 
 
