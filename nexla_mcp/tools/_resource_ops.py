@@ -1,7 +1,7 @@
 """``update_resource`` as a ``WriteOperation``: only the safe fields (name, description, tags).
 
 Anything that changes what a flow does (configs, credentials, schedules) is out of reach on
-purpose: renaming or re-tagging cannot stop data, and the receipt's undo restores it exactly.
+purpose: renaming or re-tagging cannot stop data, and the receipt's undo restores the old values.
 """
 
 from __future__ import annotations
@@ -91,8 +91,14 @@ class UpdateResource(WriteOperation):
         fields = ", ".join(differing)
         change = (f"Update {fields} of {label}." if differing
                   else f"{label} already has these values; nothing would change.")  # fmt: skip
-        undo = {key: self.arguments[key] for key in ("resource_type", "resource_id")}
-        undo.update({key: current[key] if current[key] is not None else "" for key in differing})
+        undo: dict[str, Any] = {"resource_type": self.resource_type,
+                                "resource_id": self.resource_id}  # fmt: skip
+        # An unset description comes back as empty; an unset name cannot be set back to unset.
+        restorable = {"name": current["name"], "description": current["description"] or "",
+                      "tags": current["tags"]}  # fmt: skip
+        undo.update({key: restorable[key] for key in differing if restorable[key] is not None})
+        lost = "The name was unset and cannot be unset again." if "name" in differing and (
+            current["name"] is None) else None  # fmt: skip
         origin = resource.origin_node_id
         return Observation(
             state={"resource_type": self.resource_type, "resource_id": self.resource_id,
@@ -106,7 +112,7 @@ class UpdateResource(WriteOperation):
                 notes=["Other tools, dashboards or alerts that match on the old name or tags "
                        "will no longer find it."],
             ),
-            reverse=ReverseAction(tool=self.tool, arguments=undo),
+            reverse=ReverseAction(tool=self.tool, arguments=undo, note=lost),
         )  # fmt: skip
 
     async def execute(self, client: NexlaClient) -> None:
