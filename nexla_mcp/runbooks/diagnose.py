@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
+from nexla_mcp.errors import UpstreamTimeoutError
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.runbooks.actions import FIXES, next_actions
 from nexla_mcp.runbooks.changes import ChangeView, changes_around
@@ -24,7 +25,7 @@ from nexla_mcp.runbooks.compare import (
     template_view,
 )
 from nexla_mcp.runbooks.evidence import HISTORY_WINDOW, FlowEvidence, collect_evidence
-from nexla_mcp.runbooks.flowmap import FlowTarget, flow_call
+from nexla_mcp.runbooks.flowmap import FlowTarget
 from nexla_mcp.runbooks.gather import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, Gatherer
 from nexla_mcp.runbooks.report import (
     Category,
@@ -248,15 +249,17 @@ async def diagnose_flow(
 
     Raises:
         NexlaError: the flow itself could not be read (unknown id, no access, Nexla down).
+        UpstreamTimeoutError: not even the flow arrived before the deadline.
     """
     gather = Gatherer(deadline_s=deadline_s, concurrency=concurrency)
     evidence = await collect_evidence(client, target, now=now, gather=gather)
-    if evidence is None:
-        return Diagnosis(
-            flow_id=target.flow_id or 0, category="unknown", confidence=0.0,
-            summary=f"No answer from Nexla within {deadline_s:g} s; nothing could be read.",
-            complete=False, missing=gather.missing() or [f"{flow_call(target)} (deadline)"],
-            upstream_calls=gather.calls_made,
+    if evidence is None:  # not even the flow arrived: there is nothing to diagnose from
+        raise UpstreamTimeoutError(
+            f"Nexla did not return the flow within {deadline_s:g} s.",
+            operation="diagnose_flow", retryable=True,
+            resource_type="flows" if target.flow_id is not None else target.resource_type,
+            resource_id=target.flow_id if target.flow_id is not None else target.resource_id,
+            hint="Nexla is slow right now; try again in a minute.",
         )  # fmt: skip
     clusters = error_clusters(evidence.failed_logs)
     history = evidence.history

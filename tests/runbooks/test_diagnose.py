@@ -12,6 +12,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from nexla_mcp.errors import UpstreamTimeoutError
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.runbooks.diagnose import Diagnosis, diagnose_flow
 from nexla_mcp.runbooks.flowmap import FlowTarget
@@ -188,6 +189,20 @@ async def test_on_its_deadline_the_diagnosis_returns_what_it_has_and_lists_the_r
     )
     assert diagnosis.runs is not None, "what arrived before the deadline is kept"
     assert diagnosis.confidence <= 0.8
+
+
+async def test_when_not_even_the_flow_arrives_in_time_the_error_says_so(
+    client: NexlaClient, org: Org
+) -> None:
+    """Nothing to diagnose from: a retryable timeout, not a made-up verdict."""
+    row = await org.scenario("healthy")
+    await client.list_flows(page=1, per_page=1)  # log in before the fault
+    await org.faults(latency_ms=5000, paths=["/flows"])
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeoutError) as caught:
+        await diagnose(client, row["flow_id"], deadline_s=0.3)
+    assert time.monotonic() - started < 5
+    assert caught.value.retryable and caught.value.resource_id == row["flow_id"]
 
 
 class Recording(httpx.AsyncBaseTransport):
