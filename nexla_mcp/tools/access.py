@@ -7,7 +7,7 @@ and are not registered when writes are off.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
@@ -76,23 +76,26 @@ class AccessList(BaseModel):
     total: int = Field(description="Number of accessors")
 
 
-async def _grant_approval(ctx: Context, gate: Gate, resource_type: Any, resource_id: int,
-                          accessors: list[AccessorGrant], confirm: bool,
-                          plan_token: str | None) -> Asked:  # fmt: skip
+async def _grant_approval(
+    ctx: Context, gate: Gate, resource_type: AccessCollection, resource_id: int,
+    accessors: list[AccessorGrant], confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
     return await gate.ask(ctx, lambda: GrantAccess(resource_type, resource_id, accessors),
                           confirm, plan_token)  # fmt: skip
 
 
-async def _revoke_approval(ctx: Context, gate: Gate, resource_type: Any, resource_id: int,
-                           accessors: list[AccessorRef], confirm: bool,
-                           plan_token: str | None) -> Asked:  # fmt: skip
+async def _revoke_approval(
+    ctx: Context, gate: Gate, resource_type: AccessCollection, resource_id: int,
+    accessors: list[AccessorRef], confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
     return await gate.ask(ctx, lambda: RevokeAccess(resource_type, resource_id, accessors),
                           confirm, plan_token)  # fmt: skip
 
 
-async def _replace_approval(ctx: Context, gate: Gate, resource_type: Any, resource_id: int,
-                            accessors: list[AccessorGrant], confirm: bool,
-                            plan_token: str | None) -> Asked:  # fmt: skip
+async def _replace_approval(
+    ctx: Context, gate: Gate, resource_type: AccessCollection, resource_id: int,
+    accessors: list[AccessorGrant], confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
     return await gate.ask(ctx, lambda: ReplaceAccessors(resource_type, resource_id, accessors),
                           confirm, plan_token)  # fmt: skip
 

@@ -11,7 +11,7 @@ fills resolver parameters from tool arguments by name and runs the resolver befo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
@@ -26,6 +26,7 @@ from nexla_mcp.tools._common import (
     OptionalResourceType,
     ResourceId,
     ResourceType,
+    ResourceTypeName,
     nexla_tool,
 )
 from nexla_mcp.tools._flow_ops import ActivateFlow, DeleteFlow, FlowTarget, PauseFlow
@@ -62,7 +63,8 @@ NewTags = Annotated[
 
 
 async def _pause_approval(
-    ctx: Context, gate: Gate, flow_id: int | None, resource_type: Any, resource_id: int | None,
+    ctx: Context, gate: Gate, flow_id: int | None, resource_type: ResourceTypeName | None,
+    resource_id: int | None,
     all: bool, confirm: bool, plan_token: str | None,
 ) -> Asked:  # fmt: skip
     def build() -> PauseFlow:
@@ -72,7 +74,8 @@ async def _pause_approval(
 
 
 async def _activate_approval(
-    ctx: Context, gate: Gate, flow_id: int | None, resource_type: Any, resource_id: int | None,
+    ctx: Context, gate: Gate, flow_id: int | None, resource_type: ResourceTypeName | None,
+    resource_id: int | None,
     all: bool, confirm: bool, plan_token: str | None,
 ) -> Asked:  # fmt: skip
     def build() -> ActivateFlow:
@@ -88,7 +91,7 @@ async def _delete_approval(
 
 
 async def _update_approval(
-    ctx: Context, gate: Gate, resource_type: Any, resource_id: int, name: str | None,
+    ctx: Context, gate: Gate, resource_type: ResourceTypeName, resource_id: int, name: str | None,
     description: str | None, tags: list[str] | None, confirm: bool, plan_token: str | None,
 ) -> Asked:  # fmt: skip
     def build() -> UpdateResource:
