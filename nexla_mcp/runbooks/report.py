@@ -48,9 +48,11 @@ TEXT_CHARS = 240
 
 
 def _compact_schema(schema: dict[str, Any]) -> None:
-    """Drop titles and null branches: reports never carry nulls (the tool layer omits them),
-    and every byte of an output schema is paid for in each client's tool list."""
+    """Drop titles, model docstrings and null branches: reports never carry nulls (the tool
+    layer omits them), the tool's description already says what it returns, and every byte
+    of an output schema is paid for in each client's tool list."""
     schema.pop("title", None)
+    schema.pop("description", None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
         branches = prop.get("anyOf")
