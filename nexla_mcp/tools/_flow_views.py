@@ -108,6 +108,7 @@ class FlowDetail(CompactModel):
 
 
 def flow_detail(document: FlowDocument, origin: FlowNode, detail: str) -> FlowDetail:
+    """The flow under ``origin``, in tree order, with names and statuses from the side-loads."""
     full = detail == "full"
     sources = {source.id: source for source in document.data_sources}
     nexsets = {nexset.id: nexset for nexset in document.data_sets}
