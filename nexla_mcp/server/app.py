@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
@@ -136,6 +139,18 @@ class NexlaMCPServer(MCPServer[ServerState]):
             return tool_error_result(name, str(error))
 
 
+def request_state_security_for(settings: Settings) -> RequestStateSecurity:
+    """Seal 2026-era request state under a key derived from ``NEXLA_MCP_SECRET``.
+
+    The SDK's default key is per process, so an elicitation round trip whose second round
+    lands on another replica would be rejected. Replicas that share the secret share this key;
+    it is derived under its own label so it never equals the plan-token key.
+    """
+    secret = settings.secret.get_secret_value().encode()
+    key = hmac.new(secret, b"nexla-mcp/request-state/v1", hashlib.sha256).digest()
+    return RequestStateSecurity(keys=[key])
+
+
 def instructions_for(settings: Settings) -> str:
     """The static server instructions: what the enabled toolsets do and where to start."""
     toolsets = "\n".join(f"- {name}: {TOOLSET_SUMMARIES[name]}" for name in settings.toolsets)
@@ -212,6 +227,7 @@ def build_server(
         website_url="https://nexla.com",
         lifespan=lifespan,
         log_level=settings.log_level,
+        request_state_security=request_state_security_for(settings),
     )
     server.toolset_of.update(register_toolsets(server, settings))
     from nexla_mcp.server.prompts import register_prompts

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 from mcp import Client as McpClient
+from mcp.server.request_state import InvalidRequestState
 
 from nexla_mcp import __version__
 from nexla_mcp.server.app import (
     SERVER_NAME,
     build_server,
     instructions_for,
+    request_state_security_for,
     without_property_titles,
 )
 from nexla_mcp.server.testing import MODES, call_ok
@@ -138,3 +140,14 @@ def test_property_titles_are_dropped_but_schema_titles_and_title_properties_stay
         "$defs": {"Run": {"title": "Run", "type": "object",
                           "properties": {"id": {"type": "integer"}}}},
     }  # fmt: skip
+
+
+def test_replicas_sharing_the_secret_unseal_each_others_request_state() -> None:
+    """2026-era request state sealed by one replica opens on another with the same secret only."""
+    secret = "s" * 40
+    sealed = request_state_security_for(Settings(sandbox=True, secret=secret)).codec.seal(b"round")
+    replica = request_state_security_for(Settings(sandbox=True, secret=secret))
+    stranger = request_state_security_for(Settings(sandbox=True, secret="t" * 40))
+    assert replica.codec.unseal(sealed) == b"round"
+    with pytest.raises(InvalidRequestState):
+        stranger.codec.unseal(sealed)
