@@ -201,6 +201,7 @@ def add_sink(
     status: str = ACTIVE,
     sink_format: str | None = None,
     description: str | None = None,
+    tags: list[str] | None = None,
 ) -> Sink:
     sink_id = store.next_id(SINKS)
     node = store.add_node(SINKS, sink_id, data_set.node_id)
@@ -217,6 +218,7 @@ def add_sink(
         status=status,
         sink_format=sink_format,
         description=description,
+        tags=list(tags or []),
         owner_id=OPS_USER.id,
     )
     store.sinks[sink_id] = sink

@@ -306,6 +306,7 @@ def create_sink(store: Store, body: dict[str, Any], now_ms: int, actor: lifecycl
     if sink_format is not None and sink_format not in connectors.SINK_FORMATS:
         raise bad_request("Unknown sink format")
     description = text_field(body, "description", max_len=2000)
+    tags = tags_field(body)
     sink = builder.add_sink(
         store,
         data_set,
@@ -317,6 +318,7 @@ def create_sink(store: Store, body: dict[str, Any], now_ms: int, actor: lifecycl
         status=INIT,
         sink_format=sink_format,
         description=description,
+        tags=tags,
     )
     store.audit_event(
         SINKS,
@@ -336,12 +338,18 @@ def update_sink(
     name = text_field(body, "name")
     description = text_field(body, "description", max_len=2000)
     config = dict_field(body, "sink_config")
+    tags = tags_field(body)
     credential_id = _credential(store, id_field(body, "data_credentials_id"))
     new_set_id = id_field(body, "data_set_id")
     if new_set_id is not None and new_set_id not in store.data_sets:
         raise bad_request("data_set_id not found")
     changes: dict[str, list[Any]] = {}
-    for key, value in (("name", name), ("description", description), ("sink_config", config)):
+    for key, value in (
+        ("name", name),
+        ("description", description),
+        ("sink_config", config),
+        ("tags", tags),
+    ):
         if value is not None and value != _current(sink, key):
             changes[key] = [_current(sink, key), value]
             _assign(sink, key, value)

@@ -324,3 +324,13 @@ async def test_resource_show_views_validate_as_json_with_iso_timestamps(
     source = (await api.get(f"/data_sources/{row['data_source_id']}")).json()
     assert source["created_at"].endswith("Z") and len(source["created_at"]) == 24
     assert json.loads(json.dumps(source)) == source
+
+
+@pytest.mark.parametrize("collection", ("data_sources", "data_sets", "data_sinks"))
+async def test_tags_update_on_every_flow_resource(api: httpx.AsyncClient, collection: str) -> None:
+    """PUT with tags replaces them on sources, nexsets and destinations alike."""
+    resource_id = (await api.get(f"/{collection}")).json()[0]["id"]
+    updated = await api.put(f"/{collection}/{resource_id}", json={"tags": ["prod", "tier-1"]})
+    assert updated.status_code == 200
+    shown = (await api.get(f"/{collection}/{resource_id}")).json()
+    assert shown["tags"] == ["prod", "tier-1"]
