@@ -34,9 +34,17 @@ async def test_server_identifies_itself_and_says_where_to_start(
         info, instructions = client.server_info, client.instructions
     assert (info.name, info.version) == (SERVER_NAME, __version__)
     assert instructions is not None
+    for step in ("diagnose_flow", "org_health", "list_flows", "has_recent_errors=true"):
+        assert step in instructions
+
+
+def test_without_runbooks_the_instructions_name_the_manual_triage_path() -> None:
+    """With the runbooks toolset off, the instructions walk the read tools instead."""
+    text = instructions_for(Settings(sandbox=True, toolsets="flows,metrics,logs"))
+    assert "diagnose_flow" not in text
     for step in ("list_flows", "has_recent_errors=true", "get_flow", "get_run_metrics",
                  "get_flow_logs"):  # fmt: skip
-        assert step in instructions
+        assert step in text
 
 
 def test_instructions_list_only_enabled_toolsets_and_stay_short() -> None:
