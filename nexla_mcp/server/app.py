@@ -23,6 +23,11 @@ from nexla_mcp.server.envelope import (
     unknown_arguments_result,
     unknown_tool_result,
 )
+from nexla_mcp.server.schemas import (  # without_property_titles: kept importable from here
+    compact_input_schema,
+    compact_output_schema,
+    without_property_titles,
+)
 from nexla_mcp.server.state import ServerState
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools import TOOLSET_SUMMARIES, register_toolsets
@@ -49,37 +54,6 @@ SERVER_NAME = "nexla-mcp"
 SANDBOX_API_URL = "http://sandbox.nexla.invalid"
 
 
-_NESTED_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_NESTED_SCHEMAS = ("items", "additionalProperties", "not")
-
-
-def without_property_titles(schema: Any) -> Any:
-    """``schema`` without the titles pydantic derives from property names ("Flow Id").
-
-    They repeat the property name in every schema a client loads into the model's context.
-    Titles of whole schemas (the output model, ``$defs`` entries) stay.
-    """
-    if not isinstance(schema, dict):
-        return schema
-    compact = dict(schema)
-    if isinstance(schema.get("properties"), dict):
-        compact["properties"] = {
-            name: without_property_titles(
-                {k: v for k, v in sub.items() if k != "title"} if isinstance(sub, dict) else sub
-            )
-            for name, sub in schema["properties"].items()
-        }
-    for key in _NESTED_SCHEMAS:
-        if key in schema:
-            compact[key] = without_property_titles(schema[key])
-    for key in _NESTED_SCHEMA_LISTS:
-        if isinstance(schema.get(key), list):
-            compact[key] = [without_property_titles(sub) for sub in schema[key]]
-    if isinstance(schema.get("$defs"), dict):
-        compact["$defs"] = {n: without_property_titles(d) for n, d in schema["$defs"].items()}
-    return compact
-
-
 class NexlaMCPServer(MCPServer[ServerState]):
     """An MCPServer whose every failed tool call, argument errors included, is the envelope."""
 
@@ -90,12 +64,12 @@ class NexlaMCPServer(MCPServer[ServerState]):
         self._arguments: dict[str, list[str]] = {}
 
     async def list_tools(self) -> list[MCPTool]:
-        """The tools, with property titles dropped from their schemas (see below)."""
+        """The tools, with compact schemas (``nexla_mcp.server.schemas``)."""
         return [
             tool.model_copy(
                 update={
-                    "input_schema": without_property_titles(tool.input_schema),
-                    "output_schema": without_property_titles(tool.output_schema),
+                    "input_schema": compact_input_schema(tool.input_schema),
+                    "output_schema": compact_output_schema(tool.output_schema),
                 }
             )
             for tool in await super().list_tools()
