@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nexla_mcp.sandbox import builder
 from nexla_mcp.sandbox.incidents import EXPECTED_CATEGORY, INCIDENT_KINDS, apply_incident
-from nexla_mcp.sandbox.model import Credential
+from nexla_mcp.sandbox.model import CodeContainer, Credential, Flow
 from nexla_mcp.sandbox.store import Store
 
 DAY_MS = builder.DAY_MS
@@ -92,50 +93,64 @@ def generate(store: Store, count: int) -> None:
         )
         for number in range(5)
     ]
-    for index in range(count):
-        mixed = (index * 2654435761) % 4_294_967_296
-        source_type, domain = _SOURCES[mixed % len(_SOURCES)]
-        sink_type = _SINKS[(mixed >> 8) % len(_SINKS)]
-        created = now - (400 - index % 300) * DAY_MS
-        flow = builder.add_flow(
-            store,
-            name=f"{domain.title()} {source_type} #{index:05d} to {sink_type}",
-            source_name=f"gen-{domain}-{source_type}-{index:05d}",
-            source_type=source_type,
-            credential_id=credential(source_type, index).id,
-            config=_source_config(source_type, domain, index),
-            domain=domain,
-            seed=mixed,
-            base_records=200 + mixed % 20000,
-            interval_ms=_INTERVALS_MIN[(mixed >> 4) % len(_INTERVALS_MIN)] * MINUTE_MS,
-            created_ms=created,
-            flow_type="streaming" if source_type == "kafka" else "batch",
-        )
-        parent = builder.add_detected(store, flow, created + 20 * MINUTE_MS)
-        if (mixed >> 12) % 10 < 3:
-            parent = builder.add_derived(
-                store,
-                parent,
-                f"gen-{domain}-{index:05d}-clean",
-                transforms[index % len(transforms)].id,
-                created + 40 * MINUTE_MS,
-            )
-        for offset in range(1 + ((mixed >> 16) % 10 == 0)):
-            kind = _SINKS[((mixed >> 8) + offset) % len(_SINKS)]
-            config, sink_format = _sink_config(kind, domain, index)
-            builder.add_sink(
-                store,
-                parent,
-                f"gen-{domain}-{kind}-{index:05d}-{offset}",
-                kind,
-                credential(kind, index).id,
-                config,
-                created + (60 + offset) * MINUTE_MS,
-                sink_format=sink_format,
-            )
+    # Incidents go on only once every flow exists: an incident clones a credential shared with
+    # other flows, and flows built after it would otherwise pick up the broken original.
+    flows = [_build_flow(store, index, credential, transforms) for index in range(count)]
+    for index, flow in enumerate(flows):
         kind = _kind(index)
         apply_incident(store, flow, kind, now)
         if kind != "healthy":
             store.scenarios.append(
                 {"kind": kind, "flow_id": flow.id, "expected_category": EXPECTED_CATEGORY[kind]}
             )
+
+
+def _build_flow(
+    store: Store,
+    index: int,
+    credential: Callable[[str, int], Credential],
+    transforms: list[CodeContainer],
+) -> Flow:
+    """The `index`-th generated flow: source, detected nexset, maybe a transform, sinks."""
+    now = store.anchor_ms
+    mixed = (index * 2654435761) % 4_294_967_296
+    source_type, domain = _SOURCES[mixed % len(_SOURCES)]
+    sink_type = _SINKS[(mixed >> 8) % len(_SINKS)]
+    created = now - (400 - index % 300) * DAY_MS
+    flow = builder.add_flow(
+        store,
+        name=f"{domain.title()} {source_type} #{index:05d} to {sink_type}",
+        source_name=f"gen-{domain}-{source_type}-{index:05d}",
+        source_type=source_type,
+        credential_id=credential(source_type, index).id,
+        config=_source_config(source_type, domain, index),
+        domain=domain,
+        seed=mixed,
+        base_records=200 + mixed % 20000,
+        interval_ms=_INTERVALS_MIN[(mixed >> 4) % len(_INTERVALS_MIN)] * MINUTE_MS,
+        created_ms=created,
+        flow_type="streaming" if source_type == "kafka" else "batch",
+    )
+    parent = builder.add_detected(store, flow, created + 20 * MINUTE_MS)
+    if (mixed >> 12) % 10 < 3:
+        parent = builder.add_derived(
+            store,
+            parent,
+            f"gen-{domain}-{index:05d}-clean",
+            transforms[index % len(transforms)].id,
+            created + 40 * MINUTE_MS,
+        )
+    for offset in range(1 + ((mixed >> 16) % 10 == 0)):
+        kind = _SINKS[((mixed >> 8) + offset) % len(_SINKS)]
+        config, sink_format = _sink_config(kind, domain, index)
+        builder.add_sink(
+            store,
+            parent,
+            f"gen-{domain}-{kind}-{index:05d}-{offset}",
+            kind,
+            credential(kind, index).id,
+            config,
+            created + (60 + offset) * MINUTE_MS,
+            sink_format=sink_format,
+        )
+    return flow

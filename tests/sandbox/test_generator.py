@@ -1,0 +1,112 @@
+"""The generated 10,000-flow org shows each incident consistently; healthy flows stay healthy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from nexla_mcp.sandbox import create_app
+
+from .conftest import BASE_URL, FakeClock, authorize, scenarios
+
+pytestmark = pytest.mark.anyio
+
+FLOWS = 10_000
+PAGE = 1000
+CREDENTIAL_KINDS = {"credential_expired", "permission_denied"}
+# Kinds whose story is "runs started failing": each must show a failing run, before its alerts.
+FAILING_KINDS = {
+    "credential_expired",
+    "permission_denied",
+    "transform_error",
+    "schema_mismatch",
+    "rate_limited",
+    "network_timeout",
+    "resource_conflict",
+    "high_error_rate",
+    "flow_not_running",
+}
+NOTE_KINDS = {"data_sources": "SOURCE", "data_sets": "DATASET", "data_sinks": "SINK"}
+
+
+@pytest.fixture(scope="module")
+def big_org() -> Starlette:
+    """One 10,000-flow org for the module; the tests only read it."""
+    return create_app(flows=FLOWS, clock=FakeClock())
+
+
+@pytest.fixture
+async def api(big_org: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=big_org), base_url=BASE_URL
+    ) as client:
+        yield await authorize(client)
+
+
+async def _all(client: httpx.AsyncClient, path: str, **params: Any) -> list[Any]:
+    """Every page of a list endpoint (pages of 1000)."""
+    found: list[Any] = []
+    page = 1
+    while True:
+        reply = await client.get(path, params={**params, "page": page, "per_page": PAGE})
+        assert reply.status_code == 200, reply.text
+        found.extend(reply.json())
+        if len(found) >= int(reply.headers["X-Total-Count"]):
+            return found
+        page += 1
+
+
+async def _flow_resources(client: httpx.AsyncClient) -> dict[int, list[dict[str, Any]]]:
+    """Flow id -> its sources and destinations (with their credential ids), from GET /flows."""
+    resources: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    page = 1
+    while True:
+        reply = await client.get("/flows", params={"page": page, "per_page": PAGE})
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        for kind in ("data_sources", "data_sinks"):
+            for item in body[kind]:
+                resources[item["origin_node_id"]].append({**item, "kind": kind})
+        if page * PAGE >= int(reply.headers["X-Total-Count"]):
+            return resources
+        page += 1
+
+
+async def _probe_fails(client: httpx.AsyncClient, credential_id: int) -> bool:
+    """The credential is refused on authentication or on reading a sample."""
+    authenticate = await client.get(f"/data_credentials/{credential_id}/probe")
+    if authenticate.status_code != 200:
+        return True
+    sample = await client.post(f"/data_credentials/{credential_id}/probe/sample", json={})
+    return sample.status_code != 200
+
+
+async def test_only_credential_incidents_fail_their_credential_probes(
+    api: httpx.AsyncClient,
+) -> None:
+    """A flow's credential probe fails exactly when the flow carries a credential incident."""
+    kinds = {row["flow_id"]: row["kind"] for row in await scenarios(api)}
+    credentials = await _all(api, "/data_credentials")
+    failing = {item["id"] for item in credentials if await _probe_fails(api, item["id"])}
+    resources = await _flow_resources(api)
+    assert len(resources) == FLOWS + 15
+
+    probe_fails = {
+        flow_id
+        for flow_id, items in resources.items()
+        if any(item["data_credentials_id"] in failing for item in items)
+    }
+    leaked = {
+        flow_id: kinds.get(flow_id, "healthy")
+        for flow_id in probe_fails
+        if kinds.get(flow_id) not in CREDENTIAL_KINDS
+    }
+    assert leaked == {}
+    credential_flows = {flow_id for flow_id, kind in kinds.items() if kind in CREDENTIAL_KINDS}
+    assert probe_fails == credential_flows
+    assert len(credential_flows) >= 20
