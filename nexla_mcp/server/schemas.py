@@ -1,20 +1,24 @@
 """Compact tool schemas for ``tools/list``: the same contract in fewer tokens.
 
 Every client loads every tool's schemas into the model's context on every turn, so what
-pydantic derives but no model needs is dropped here, once, for all tools:
+pydantic derives but no model needs is dropped here, once, for every tool:
 
 - titles derived from names ("Flow Id", "pause_flowArguments", ``$defs`` titles);
-- ``anyOf [T, null]`` on optional arguments and on result fields: an optional argument is
-  simply left out (the server still accepts an explicit null), and results never carry
-  nulls (``tool_result`` omits them);
-- ``"default": null``, and every default of a result field (results have no defaults);
-- ``additionalProperties: true`` (the JSON Schema default);
-- the id ceiling ``maximum: 2**53 - 1`` (no JSON client can send a larger exact integer);
-- ``$defs`` used once, inlined where they are used.
+- ``anyOf [T, null]``: an optional argument is advertised as plain ``T`` outside
+  ``required`` (leave it out; the server still accepts an explicit null), and a result
+  field as ``T`` (``tool_result`` never sends nulls);
+- ``"default": null``; ``additionalProperties: true`` (the JSON Schema default); the id
+  ceiling ``maximum: 2**53 - 1`` (no JSON client sends a larger exact integer);
+- ``$defs`` used once, written where they are used;
+- in input schemas, size caps (``maxLength``, ``maxItems``): they guard the server rather
+  than guide a call, and a call over one is refused with a message naming the argument;
+- in output schemas, descriptions and defaults: an output schema keeps the structure
+  (names, types, enums, required keys) that clients validate and code-mode hosts type
+  against, while what a model needs to know about a result is in the tool's description.
 
 Validation is unchanged: arguments are validated by the tool's pydantic model, results by
-the output model, and each compact schema accepts exactly the values the server returns.
-The root title of an output schema (the model's name) is the model's choice and stays.
+the output model, and the compact output schema accepts every result the server returns.
+The root title of an output schema (the output model's name) stays.
 """
 
 from __future__ import annotations
@@ -60,52 +64,52 @@ def without_property_titles(schema: Any) -> Any:
 
 
 def compact_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool's ``inputSchema``, compacted (see the module docstring); defaults other than
-    null stay, since they tell the model what leaving an argument out means."""
-    compact = _compact(_inline_single_use_defs(schema), keep_defaults=True, keep_descriptions=True)
+    """A tool's ``inputSchema``, compacted (see the module docstring). Descriptions and
+    defaults other than null stay: they tell the model what an argument means and what
+    leaving it out does."""
+    compact = _compact(_inline_single_use_defs(schema), for_input=True)
     compact.pop("title", None)
     return compact
 
 
 def compact_output_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A tool's ``outputSchema``, compacted (see the module docstring)."""
+    """A tool's ``outputSchema``, compacted (see the module docstring): the structure only,
+    under the output model's name."""
     if schema is None:
         return None
     title = schema.get("title")
-    compact = _compact(
-        _inline_single_use_defs(schema), keep_defaults=False, keep_descriptions=False
-    )
-    compact.pop("title", None)
+    compact = _compact(_inline_single_use_defs(schema), for_input=False)
     return {"title": title, **compact} if title else compact
 
 
-def _compact(schema: Any, *, keep_defaults: bool, keep_descriptions: bool) -> Any:
+def _compact(schema: Any, *, for_input: bool) -> Any:
     if not isinstance(schema, dict):
         return schema
-
-    def sub(node: Any) -> Any:
-        return _compact(node, keep_defaults=keep_defaults, keep_descriptions=keep_descriptions)
-
     compact: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("properties", "$defs") and isinstance(value, dict):
-            compact[key] = {name: sub(node) for name, node in value.items()}
+            compact[key] = {
+                name: _compact(node, for_input=for_input) for name, node in value.items()
+            }
         elif key in _SCHEMA_VALUES:
-            compact[key] = sub(value)
+            compact[key] = _compact(value, for_input=for_input)
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            compact[key] = [sub(node) for node in value]
+            compact[key] = [_compact(node, for_input=for_input) for node in value]
         else:
             compact[key] = value
     compact = _without_null_branch(compact)
     compact.pop("title", None)
-    if not keep_descriptions:
-        compact.pop("description", None)
-    if "default" in compact and (compact["default"] is None or not keep_defaults):
+    if "default" in compact and (compact["default"] is None or not for_input):
         del compact["default"]
     if compact.get("additionalProperties") is True:
         del compact["additionalProperties"]
     if compact.get("maximum") == _ID_CEILING:
         del compact["maximum"]
+    if for_input:
+        compact.pop("maxLength", None)
+        compact.pop("maxItems", None)
+    else:
+        compact.pop("description", None)
     return compact
 
 

@@ -53,7 +53,7 @@ class AccessorRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["USER", "TEAM", "ORG"] = Field(description="USER, TEAM or ORG")
+    type: Literal["USER", "TEAM", "ORG"]
     id: int | None = Field(None, gt=0, le=MAX_ID, description="User, team or org id")
     email: str | None = Field(None, min_length=3, max_length=254, description="USER: email")
     name: str | None = Field(None, min_length=1, max_length=255, description="TEAM: name")
@@ -89,11 +89,9 @@ class AccessorRef(BaseModel):
 
 
 class AccessorGrant(AccessorRef):
-    """Who, and which roles they get."""
+    """Who (a user by id or email, a team by id or name, or the org) and their roles."""
 
-    access_roles: list[AccessRole] = Field(
-        min_length=1, max_length=3, description="Roles: collaborator, operator or admin"
-    )
+    access_roles: list[AccessRole] = Field(min_length=1, max_length=3)
 
 
 def accessor_view(entry: Accessor) -> dict[str, Any]:

@@ -90,16 +90,11 @@ MAX_LIMIT = 100
 # Each rule lives in one Field so the required and the optional spelling cannot drift apart.
 # An optional argument must use the Optional* alias: `FlowId | None` would bury the description
 # inside an anyOf branch, where many clients never look.
-_FLOW_ID = Field(gt=0, le=MAX_ID, description="Flow id, as list_flows returns it.")
-_RESOURCE_TYPE = Field(
-    description="Kind of resource: data_sources (sources), data_sets (nexsets) or data_sinks "
-    "(destinations)."
-)
-_RESOURCE_ID = Field(
-    gt=0, le=MAX_ID, description="Id of the source, nexset or destination (see resource_type)."
-)
-_CREDENTIAL_ID = Field(gt=0, le=MAX_ID, description="Data credential id.")
-_RUN_ID = Field(gt=0, le=MAX_ID, description="Run id, as get_flow or get_run_metrics report it.")
+_FLOW_ID = Field(gt=0, le=MAX_ID, description="Flow id, from list_flows")
+_RESOURCE_TYPE = Field(description="data_sources, data_sets (nexsets) or data_sinks (destinations)")
+_RESOURCE_ID = Field(gt=0, le=MAX_ID, description="Id of that resource")
+_CREDENTIAL_ID = Field(gt=0, le=MAX_ID, description="Credential id")
+_RUN_ID = Field(gt=0, le=MAX_ID, description="Run id, from get_run_metrics or get_flow")
 
 ResourceTypeName = Literal["data_sources", "data_sets", "data_sinks"]
 FlowId = Annotated[int, _FLOW_ID]
@@ -112,20 +107,18 @@ CredentialId = Annotated[int, _CREDENTIAL_ID]
 OptionalCredentialId = Annotated[int | None, _CREDENTIAL_ID]
 RunId = Annotated[int, _RUN_ID]
 OptionalRunId = Annotated[int | None, _RUN_ID]
-Limit = Annotated[
-    int, Field(ge=1, le=MAX_LIMIT, description=f"Maximum number of rows to return (1-{MAX_LIMIT}).")
-]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Most rows to return")]
 Cursor = Annotated[
     str | None,
     Field(
         min_length=1,
         max_length=512,
-        description="Opaque next_cursor from the previous page; omit it for the first page.",
+        description="next_cursor of the previous page",
     ),
 ]
 Detail = Annotated[
     Literal["summary", "full"],
-    Field(description="summary: the compact default; full: every field, for a closer look."),
+    Field(description="full adds every field"),
 ]
 
 # --- dependencies resolved from the lifespan (hidden from the input schema) ----------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from nexla_mcp.errors import ValidationError
 from nexla_mcp.server.text import sanitize_text, sanitize_value
@@ -61,25 +61,8 @@ def bad_arguments(message: str, hint: str) -> ValidationError:
     return ValidationError(message, operation="validate_arguments", hint=hint)
 
 
-def _compact_schema(schema: dict[str, Any], _model: type[BaseModel]) -> None:
-    """Drop titles and null branches: results never carry nulls (``tool_result`` omits them),
-    and every byte of an output schema is paid for in each client's tool list."""
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        branches = prop.get("anyOf")
-        if isinstance(branches, list) and {"type": "null"} in branches:
-            rest = [branch for branch in branches if branch != {"type": "null"}]
-            if len(rest) == 1:
-                del prop["anyOf"]
-                prop.update(rest[0])
-            else:
-                prop["anyOf"] = rest
-        if "default" in prop and prop["default"] in (None, []):
-            del prop["default"]
-
-
 class CompactModel(BaseModel):
-    """Base of the tools' output models: a small JSON schema for the same data."""
-
-    model_config = ConfigDict(json_schema_extra=_compact_schema)
+    """Base of the tools' output models. Their schemas reach clients compacted (no titles,
+    null branches, defaults or descriptions: ``nexla_mcp.server.schemas``), so a field's
+    description is documentation for maintainers; what a model must know goes in the
+    tool's docstring."""

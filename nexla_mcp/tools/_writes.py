@@ -172,17 +172,8 @@ class WriteOperation(ABC):
 # --- arguments every write tool takes (design contract 6) ----------------------------------
 
 Confirm = Annotated[
-    bool,
-    Field(
-        description="false (default): plan only, nothing changes. true: carry out the plan "
-        "named by plan_token, after the user has reviewed it."
-    ),
+    bool, Field(description="true: carry out the plan of plan_token, once the user agreed")
 ]
 PlanToken = Annotated[
-    str | None,
-    Field(
-        max_length=2048,
-        description="The plan_token of the plan being confirmed (returned by the same call "
-        "without confirm).",
-    ),
+    str | None, Field(max_length=2048, description="From the plan (the call without confirm)")
 ]

@@ -38,22 +38,17 @@ __all__ = ["AccessList", "register"]
 Asked = ApprovalForm | NotAsked | Elicit[ApprovalForm]
 
 AccessTarget = Annotated[
-    AccessCollection,
-    Field(
-        description="What the access list belongs to: flows (a flow id), data_sources, "
-        "data_sets, data_sinks or data_credentials."
-    ),
+    AccessCollection, Field(description="Whose access list: a flow, resource or credential")
 ]
 Grants = Annotated[
     list[AccessorGrant],
     Field(min_length=1, max_length=MAX_ACCESSORS,
-          description="Who gets which roles, e.g. [{\"type\": \"USER\", \"email\": "
-          "\"dana@example.com\", \"access_roles\": [\"operator\"]}]."),
+          description="Who gets which roles"),
 ]  # fmt: skip
 Refs = Annotated[
     list[AccessorRef],
     Field(min_length=1, max_length=MAX_ACCESSORS,
-          description="Whom to remove, e.g. [{\"type\": \"TEAM\", \"id\": 12}]."),
+          description="Whom to remove"),
 ]  # fmt: skip
 
 
@@ -113,10 +108,8 @@ def register(server: MCPServer, settings: Settings) -> None:
     async def list_accessors(
         client: Client, resource_type: AccessTarget, resource_id: ResourceId
     ) -> Annotated[CallToolResult, AccessList]:
-        """List who can access a flow, source, nexset, destination or credential, with roles.
-
-        Roles: owner, admin (manages access), operator (activates and pauses), collaborator
-        (reads). Example: list_accessors(resource_type="flows", resource_id=9001).
+        """List who can access a flow, source, nexset, destination or credential, with roles:
+        owner, admin (manages access), operator (activates and pauses), collaborator (reads).
         """
         entries = await client.get_accessors(resource_type, resource_id)
         views = [AccessEntry.model_validate(accessor_view(entry)) for entry in entries]
@@ -137,14 +130,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: ResourceId, accessors: Grants, confirm: Confirm = False,
         plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Give users, teams or the org roles on a flow or resource (others keep theirs).
+        """Give users, teams or the org roles on a flow or resource; others keep theirs, and an
+        accessor already listed gets exactly the roles given (owner cannot be granted).
 
-        An accessor already on the list gets exactly the roles given. Roles: collaborator,
-        operator, admin (owner cannot be granted).
-        Two steps: without confirm nothing changes and you get a plan (roles before and
-        after, the undo call) with a plan_token valid for 5 minutes. Show it to the user;
-        only if they agree, call again with the same arguments plus confirm=true and the
-        plan_token. The user may be asked to approve in their client.
+        Without confirm nothing changes: you get a plan (roles before and after, the undo call)
+        and a plan_token valid 5 minutes. Show it to the user; only if they agree, repeat the
+        call with confirm=true and plan_token (their client may ask them to approve).
         """
         operation = GrantAccess(resource_type, resource_id, accessors)
         return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
@@ -157,13 +148,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: ResourceId, accessors: Refs, confirm: Confirm = False,
         plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Remove the named users, teams or org from a flow's or resource's access list.
+        """Remove the named users, teams or org from a flow's or resource's access list (never the
+        owner).
 
-        The owner's access cannot be removed.
-        Two steps: without confirm nothing changes and you get a plan (who loses which
-        roles, the undo call) with a plan_token valid for 5 minutes. Show it to the user;
-        only if they agree, call again with the same arguments plus confirm=true and the
-        plan_token. The user may be asked to approve in their client.
+        Without confirm nothing changes: you get a plan (who loses which roles, the undo call)
+        and a plan_token valid 5 minutes. Show it to the user; only if they agree, repeat the
+        call with confirm=true and plan_token (their client may ask them to approve).
         """
         operation = RevokeAccess(resource_type, resource_id, accessors)
         return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
@@ -176,13 +166,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: ResourceId, accessors: Grants, confirm: Confirm = False,
         plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Make a flow's or resource's access list exactly these accessors (plus the owner).
+        """Make a flow's or resource's access list exactly these accessors plus the owner; anyone
+        not listed loses access.
 
-        Anyone not listed loses access.
-        Two steps: without confirm nothing changes and you get a plan (who gains, changes or
-        loses roles, the undo call) with a plan_token valid for 5 minutes. Show it to the
-        user; only if they agree, call again with the same arguments plus confirm=true and
-        the plan_token. The user may be asked to approve in their client.
+        Without confirm nothing changes: you get a plan (who gains, changes or loses roles, the
+        undo call) and a plan_token valid 5 minutes. Show it to the user; only if they agree,
+        repeat the call with confirm=true and plan_token (their client may ask them to approve).
         """
         operation = ReplaceAccessors(resource_type, resource_id, accessors)
         return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,

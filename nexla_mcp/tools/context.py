@@ -84,11 +84,9 @@ def register(server: MCPServer, settings: Settings) -> None:
     async def get_server_context(
         config: ServerSettings,
     ) -> Annotated[CallToolResult, ServerContext]:
-        """Describe this server: version, Nexla API host (or sandbox), credential kind,
-        write policy, enabled toolsets and the flow allow/deny lists.
-
-        Call it when a tool seems to be missing, to check whether writes are allowed, or to
-        tell whether you are looking at the sandbox or a real Nexla org.
+        """Describe this server: version, Nexla API host or sandbox, credential kind, write
+        policy, toolsets and flow allow/deny lists. Call it when a tool seems missing or to
+        check whether writes are allowed.
         """
         context = describe(config)
         writes = "read-only" if context.write_policy == "off" else f"writes: {context.write_policy}"

@@ -44,21 +44,13 @@ __all__ = ["register"]
 Asked = ApprovalForm | NotAsked | Elicit[ApprovalForm]
 
 WholeFlow = Annotated[
-    bool,
-    Field(
-        description="false (default): the named node and everything downstream of it. "
-        "true: the whole flow, from its origin."
-    ),
+    bool, Field(description="true: the whole flow from its origin, not just downstream")
 ]
-NewName = Annotated[
-    str | None, Field(min_length=1, max_length=255, description="New name (omit to keep).")
-]
-NewDescription = Annotated[
-    str | None, Field(max_length=2000, description="New description (omit to keep).")
-]
+NewName = Annotated[str | None, Field(min_length=1, max_length=255, description="New name")]
+NewDescription = Annotated[str | None, Field(max_length=2000, description="New description")]
 NewTags = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=100)]] | None,
-    Field(max_length=50, description="The complete new list of tags (omit to keep)."),
+    Field(max_length=50, description="The complete new tag list"),
 ]
 
 
@@ -121,14 +113,13 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: OptionalResourceId = None, all: WholeFlow = False,
         confirm: Confirm = False, plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Pause a flow node and everything downstream of it (all=true: the whole flow).
+        """Pause a flow node (flow_id, or resource_type + resource_id) and everything downstream of
+        it; all=true pauses the whole flow.
 
-        Two steps. Without confirm nothing changes: you get a plan (what stops, what keeps
-        running, runs in flight, the undo call) and a plan_token valid for 5 minutes. Show the
-        plan to the user; only if they agree, call again with the same arguments plus
-        confirm=true and the plan_token. The user may be asked to approve in their client.
-        Name the node by flow_id, or by resource_type with resource_id.
-        Example: pause_flow(flow_id=9001) returns the plan.
+        Without confirm nothing changes: you get a plan (what stops, what keeps running, runs in
+        flight, the undo call) and a plan_token valid 5 minutes. Show it to the user; only if
+        they agree, repeat the call with confirm=true and plan_token (their client may ask them
+        to approve).
         """
         operation = PauseFlow(FlowTarget(flow_id, resource_type, resource_id), all)
         return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
@@ -142,14 +133,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: OptionalResourceId = None, all: WholeFlow = False,
         confirm: Confirm = False, plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Activate a flow node and everything downstream of it (all=true: the whole flow).
+        """Activate a flow node (flow_id, or resource_type + resource_id) and everything downstream
+        of it; all=true activates the whole flow. An active source runs at once.
 
-        Activating a source starts a run at once. Two steps: without confirm nothing changes
-        and you get a plan (what starts, the undo call) with a plan_token valid for 5 minutes.
-        Show it to the user; only if they agree, call again with the same arguments plus
-        confirm=true and the plan_token. The user may be asked to approve in their client.
-        Name the node by flow_id, or by resource_type with resource_id.
-        Example: activate_flow(flow_id=9038, all=true) returns the plan.
+        Without confirm nothing changes: you get a plan (what starts, the undo call) and a
+        plan_token valid 5 minutes. Show it to the user; only if they agree, repeat the call with
+        confirm=true and plan_token (their client may ask them to approve).
         """
         operation = ActivateFlow(FlowTarget(flow_id, resource_type, resource_id), all)
         return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
@@ -161,14 +150,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         client: Client, gate: Gate, approval: DeleteApproval, flow_id: FlowId,
         confirm: Confirm = False, plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Delete a flow node and everything downstream of it, resources included. No undo.
+        """Delete a flow node and everything downstream of it, resources included. No undo. Nexla
+        refuses while anything in that scope is ACTIVE (pause first).
 
-        Nexla refuses while anything in that scope is ACTIVE; the plan says so (pause first).
-        Two steps: without confirm nothing changes and you get a plan listing everything that
-        would be removed, with a plan_token valid for 5 minutes. Show it to the user; only if
-        they agree, call again with the same flow_id plus confirm=true and the plan_token.
-        The user may be asked to approve in their client.
-        Example: delete_flow(flow_id=9012) returns the plan.
+        Without confirm nothing changes: you get a plan listing all that would be removed and a
+        plan_token valid 5 minutes. Show it to the user; only if they agree, repeat the call with
+        confirm=true and plan_token (their client may ask them to approve).
         """
         return await gate.run(DeleteFlow(flow_id), client, confirm=confirm,
                               plan_token=plan_token, approval=approval)  # fmt: skip
@@ -181,14 +168,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         description: NewDescription = None, tags: NewTags = None,
         confirm: Confirm = False, plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Rename, re-describe or re-tag a source, nexset or destination (nothing else).
+        """Rename, re-describe or re-tag a source, nexset or destination (nothing else); omitted
+        fields keep their value.
 
-        Two steps: without confirm nothing changes and you get a plan (old and new values,
-        the undo call) with a plan_token valid for 5 minutes. Show it to the user; only if
-        they agree, call again with the same arguments plus confirm=true and the plan_token.
-        The user may be asked to approve in their client.
-        Example: update_resource(resource_type="data_sinks", resource_id=7114,
-        tags=["prod", "finance"]) returns the plan.
+        Without confirm nothing changes: you get a plan (old and new values, the undo call) and a
+        plan_token valid 5 minutes. Show it to the user; only if they agree, repeat the call with
+        confirm=true and plan_token (their client may ask them to approve).
         """
         operation = UpdateResource(resource_type, resource_id, name=name,
                                    description=description, tags=tags)  # fmt: skip

@@ -157,21 +157,15 @@ def register(server: MCPServer, settings: Settings) -> None:
         credential_id: CredentialId,
         check_read_access: Annotated[
             bool,
-            Field(
-                description="Also list the top of the storage tree, to catch credentials "
-                "that sign in but may not read (default true)"
-            ),
+            Field(description="Also list the storage tree's top: catches sign-in without read"),
         ] = True,
     ) -> Annotated[CallToolResult, CredentialProbe]:
-        """Check whether a credential still works against its external system, read-only.
+        """Check, read-only, whether a credential still works against its external system:
+        ok, expired, invalid, permission_denied, unreachable, rate_limited or unknown, with
+        the system's sanitised message and advice (never a secret).
 
-        Returns status: ok, expired, invalid, permission_denied, unreachable, rate_limited
-        or unknown, with the external system's (sanitised) message, advice and checked_at.
-        Never returns secrets.
-
-        Use it when a flow fails with authentication or permission errors (get_flow shows
-        the credential ids of its source and destinations), and after rotating a credential
-        to confirm the fix.
+        Use it on auth or permission errors (get_flow gives credential ids) and after a
+        rotation to confirm the fix.
         """
         credential = await client.get_credential(credential_id)
         status, checks, message, retry_after = await _probe(

@@ -123,33 +123,30 @@ def register(server: MCPServer, settings: Settings) -> None:
         client: Client,
         status: Annotated[
             Literal["ACTIVE", "PAUSED", "INIT"] | None,
-            Field(description="Only flows with this status"),
+            Field(description="Only this status"),
         ] = None,
         name_contains: Annotated[
             str | None,
-            Field(min_length=1, max_length=100, description="Case-insensitive part of the name"),
+            Field(min_length=1, max_length=100, description="Part of the name, any case"),
         ] = None,
         source_type: Annotated[
             str | None,
-            Field(min_length=1, max_length=50, description="Source connector, e.g. s3, postgres"),
+            Field(min_length=1, max_length=50, description="Source connector, e.g. s3"),
         ] = None,
         has_recent_errors: Annotated[
             bool | None,
-            Field(description="true: only flows whose recent runs had errors; false: only clean"),
+            Field(description="true: only flows with errors in recent runs; false: none"),
         ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, FlowList]:
-        """List flows with their health: failing, degraded, stale, paused, idle or ok.
+        """List flows with their last run and health: failing (latest run failed),
+        degraded (some recent runs had errors), stale (no run for 24 h), paused, idle (no
+        runs) or ok. Recent runs: up to 10 within 24 h of the latest.
 
-        Use it first to find broken flows: has_recent_errors=true keeps only flows whose
-        recent runs (up to 10 within 24 h of the latest run) had errors. Filters: status,
-        name_contains, source_type. Each row gives flow_id, name, status, source_type,
-        health, last_run_at, last_run_status, recent_errors and failed_runs.
-
-        Returns at most `limit` rows (default 25) with total (when known), truncated and
-        next_cursor. One call examines at most 200 flows; pass next_cursor to continue.
-        Follow up with get_flow, get_run_metrics and get_flow_logs.
+        Start here to find broken flows (has_recent_errors=true). One call examines at
+        most 200 flows; pass next_cursor to continue. Then get_flow, get_run_metrics and
+        get_flow_logs.
         """
         filters = {
             "status": status,
@@ -235,17 +232,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: OptionalResourceId = None,
         detail: Detail = "summary",
     ) -> Annotated[CallToolResult, FlowDetail]:
-        """Get one flow: its source, nexsets and destinations with their statuses, connector
-        types and credential ids, plus how its recent runs went (health, latest run status,
-        failing since when).
+        """Get one flow: source, nexsets and destinations with statuses, connectors and
+        credential ids, and how its recent runs went (health, failing since when).
 
-        Identify the flow either by flow_id, or by resource_type + resource_id of any source,
-        nexset or destination in it (not both). detail=full adds descriptions, connector
-        configs (secrets redacted) and runtime statuses.
-
-        Use it after list_flows to see where a broken flow fails; then call get_run_metrics
-        on a resource and get_flow_logs for the error lines, or probe_credential on a
-        credential id.
+        Name it by flow_id, or by resource_type + resource_id of any of its resources.
+        detail=full adds descriptions, connector configs (secrets redacted) and runtime
+        statuses. Next: get_run_metrics or get_flow_logs where it fails, probe_credential.
         """
         document, origin = await load_flow(
             client, flow_id, resource_type, resource_id, operation="get_flow"

@@ -225,33 +225,25 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: OptionalResourceId = None,
         run_id: OptionalRunId = None,
         from_time: Annotated[
-            datetime | None, Field(description="Window start, ISO 8601 (instead of a run)")
+            datetime | None, Field(description="Window start, instead of a run")
         ] = None,
-        to_time: Annotated[
-            datetime | None, Field(description="Window end, ISO 8601 (default: now)")
-        ] = None,
-        severity: Annotated[
-            Severity, Field(description="Lowest severity to include (default WARNING)")
-        ] = "WARNING",
+        to_time: Annotated[datetime | None, Field(description="Window end (default: now)")] = None,
+        severity: Annotated[Severity, Field(description="Lowest severity to include")] = "WARNING",
         search: Annotated[
             str | None,
             Field(min_length=2, max_length=100, description="Only lines containing this text"),
         ] = None,
         limit: Annotated[
-            int, Field(ge=1, le=MAX_LINES, description=f"Raw lines to return (1-{MAX_LINES})")
+            int, Field(ge=1, le=MAX_LINES, description="Raw lines to return")
         ] = DEFAULT_LINES,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, FlowLogs]:
-        """Read a flow's logs with the error lines clustered into templates (count, first and
-        last seen, one example) ahead of a short page of raw lines.
+        """Read a flow's logs: error lines clustered into templates (count, first and last
+        seen, an example), then a page of raw lines. Use it to learn why a flow fails.
 
-        Identify the flow by flow_id, or by resource_type + resource_id of one of its
-        resources. Without run_id or a time window it reads the newest recent run that had
-        errors, else the latest run, and says which (run_selection). Filters: severity
-        (lowest level, default WARNING), search (text). Reads up to 2000 lines; returned,
-        available, fetched, complete and truncated say what was left out.
-
-        Use it after list_flows/get_flow to learn why a flow fails.
+        Name the flow by flow_id, or by resource_type + resource_id of one of its resources.
+        Without run_id or a time window it reads the newest recent run with errors (else
+        the latest) and says which. Reads up to 2000 lines and says what was left out.
         """
         window = _window(from_time, to_time)
         filters = {

@@ -175,18 +175,13 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: ResourceId,
         from_date: Annotated[
             date | None,
-            Field(description="First UTC day, YYYY-MM-DD (default: 6 days before to_date)"),
+            Field(description="First UTC day (default: 6 days before to_date)"),
         ] = None,
-        to_date: Annotated[
-            date | None, Field(description="Last UTC day, YYYY-MM-DD (default: today)")
-        ] = None,
+        to_date: Annotated[date | None, Field(description="Last UTC day (default: today)")] = None,
     ) -> Annotated[CallToolResult, DailyMetricsView]:
-        """Records and errors per UTC day for one source, nexset or destination.
-
-        Use it to see trends over days or weeks (did volume drop, when did errors start);
-        use get_run_metrics for individual runs. Ranges are at most 92 days; by default the
-        last 7 days. Returns one row per day with data, totals, days_with_errors and
-        days_without_data.
+        """Records and errors per UTC day of a source, nexset or destination (at most 92
+        days; default the last 7): trends such as a volume drop or when errors began. For
+        single runs use get_run_metrics.
         """
         start, end = _day_range(from_date, to_date)
         metrics = await client.get_daily_metrics(
@@ -228,23 +223,18 @@ def register(server: MCPServer, settings: Settings) -> None:
         client: Client,
         resource_type: ResourceType,
         resource_id: ResourceId,
-        failed_only: Annotated[
-            bool, Field(description="Only runs with errors (status failed or partial)")
-        ] = False,
+        failed_only: Annotated[bool, Field(description="Only failed or partial runs")] = False,
         limit: Annotated[
-            int, Field(ge=1, le=MAX_RUNS, description=f"Runs to return (1-{MAX_RUNS})")
+            int, Field(ge=1, le=MAX_RUNS, description="Runs to return")
         ] = DEFAULT_RUNS,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, RunMetricsView]:
-        """Recent runs of one source, nexset or destination, newest first, each with a
-        status (success, partial, failed, empty) derived from its records and errors, and a
-        comparison with the median of the 7 runs before it (flags: records_zero,
-        records_drop, records_spike, error_spike).
+        """Recent runs of a source, nexset or destination, newest first: status (success,
+        partial, failed, empty) from records and errors, and flags against the median of
+        the 7 runs before (records_zero, records_drop, records_spike, error_spike).
 
-        Use it to answer "is this run abnormal?" and "since when is this failing?": the
-        result also gives latest_status, consecutive_failures, failing_since and
-        last_success_at. Default 10 runs; pass next_cursor for older ones. A run's
-        run_id can be passed to get_flow_logs.
+        Answers "is this run abnormal?" and "failing since when?" (consecutive_failures,
+        failing_since). A run_id can go to get_flow_logs.
         """
         filters = {
             "resource_type": resource_type,

@@ -1,0 +1,172 @@
+"""Token budgets: the advertised tool contract and the default responses stay small.
+
+Tokens are counted with the o200k_base encoding (``bpe-openai``, tiktoken-compatible) over
+compact JSON, the way a host bills them: tools/list as its ``tools`` array, a tool result as
+its text content plus its ``structuredContent``. A count is a pure function of the contract
+or of the seeded sandbox, so these are behaviour tests, not timing tests. Raising a budget is
+a decision: say why in the commit, with ``python bench/run.py`` numbers.
+
+Targets (reliability-security-performance.md, C3): responses <= 2,000 tokens by default,
+errors <= 150, <= 60 tokens per flow row, descriptions <= 1 KB. Where a committed budget is
+above its target, the constant says by how much and why.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+from nexla_mcp.server.app import NexlaMCPServer, build_server
+from nexla_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+# Measured 12,964 for the 25 default tools (was 22,609 before schemas were compacted).
+TOOLS_LIST_BUDGET = 13_300
+MAX_DESCRIPTION_BYTES = 1024
+MAX_DESCRIPTION_LINES = 15
+RESPONSE_BUDGET = 2_000
+# The 404 envelope measures 135-155: every key is always present (design contract 3) and the
+# upstream request_id alone, 32 random hex digits, costs 17-32 tokens. Target 150.
+ERROR_BUDGET = 160
+# list_flows rows measure ~62 tokens (zero recent_errors/failed_runs are still sent). Target 60.
+FLOW_ROW_BUDGET = 65
+
+
+@functools.cache
+def _encoding() -> Any:
+    # bpe-openai 0.1.4 loads its vocabularies through a deprecated importlib.resources call.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "open_binary is deprecated", DeprecationWarning)
+        import bpe_openai
+
+        return bpe_openai.get_encoding("o200k_base")
+
+
+def tokens(value: Any) -> int:
+    """o200k tokens of ``value``: a string as is, anything else as compact JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return len(_encoding().encode(text))
+
+
+def billed_tokens(result: CallToolResult) -> int:
+    """What a host puts in the model's context for one result: text plus structured content."""
+    text = "".join(block.text for block in result.content if isinstance(block, TextContent))
+    structured = result.structured_content
+    return tokens(text) + (tokens(structured) if structured is not None else 0)
+
+
+@pytest.fixture
+async def scenarios(sandbox_http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    """The seeded sandbox scenarios, by kind."""
+    reply = await sandbox_http.get("http://sandbox.test/_sandbox/scenarios")
+    return {row["kind"]: row for row in reply.json()["scenarios"]}
+
+
+async def wire_tools(server: NexlaMCPServer) -> list[dict[str, Any]]:
+    """tools/list as it travels: each tool's wire form (camelCase, no nulls)."""
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
+
+
+async def test_default_tools_list_stays_within_its_token_budget() -> None:
+    """Every default-enabled tool together costs at most TOOLS_LIST_BUDGET tokens."""
+    tools = await wire_tools(build_server(Settings(sandbox=True)))
+    assert len(tools) >= 20
+    total = tokens(tools)
+    assert total <= TOOLS_LIST_BUDGET, (
+        f"tools/list costs {total} tokens, budget {TOOLS_LIST_BUDGET}; per tool: "
+        + ", ".join(f"{t['name']}={tokens(t)}" for t in sorted(tools, key=tokens, reverse=True))
+    )
+
+
+async def test_every_description_fits_in_one_kilobyte_and_fifteen_lines() -> None:
+    """Hosts cut long descriptions; each tool says what it does in 1 KB and 15 lines."""
+    for tool in await wire_tools(build_server(Settings(sandbox=True))):
+        description = tool["description"]
+        assert len(description.encode()) <= MAX_DESCRIPTION_BYTES, tool["name"]
+        assert description.count("\n") < MAX_DESCRIPTION_LINES, tool["name"]
+
+
+async def test_optional_arguments_are_advertised_without_null_branches() -> None:
+    """No anyOf [T, null] is left in any input schema: an optional argument is just omitted."""
+    for tool in await wire_tools(build_server(Settings(sandbox=True))):
+        assert '{"type":"null"}' not in json.dumps(tool, separators=(",", ":")), tool["name"]
+
+
+def representative_calls(scenarios: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The calls of a troubleshooting session, on the flow whose credential expired."""
+    broken = scenarios["credential_expired"]
+    return [
+        ("list_flows", {}),
+        ("list_flows", {"has_recent_errors": True}),
+        ("get_flow", {"flow_id": broken["flow_id"]}),
+        ("get_flow", {"flow_id": scenarios["transform_error"]["flow_id"], "detail": "full"}),
+        (
+            "get_run_metrics",
+            {"resource_type": "data_sources", "resource_id": broken["data_source_id"]},
+        ),  # fmt: skip
+        ("get_flow_logs", {"flow_id": broken["flow_id"]}),
+        ("probe_credential", {"credential_id": broken["data_credentials_id"]}),
+        ("diagnose_flow", {"flow_id": broken["flow_id"]}),
+        ("pause_flow", {"flow_id": broken["flow_id"]}),
+    ]
+
+
+async def test_default_responses_of_a_troubleshooting_session_stay_within_budget(
+    server: NexlaMCPServer, scenarios: dict[str, dict[str, Any]]
+) -> None:
+    """Each call an assistant makes while troubleshooting costs at most RESPONSE_BUDGET."""
+    over = {}
+    async with Client(server) as client:
+        for name, arguments in representative_calls(scenarios):
+            result = await client.call_tool(name, arguments)
+            assert not result.is_error, (name, result.content)
+            if billed_tokens(result) > RESPONSE_BUDGET:
+                over[name] = billed_tokens(result)
+    assert not over, f"over {RESPONSE_BUDGET} tokens: {over}"
+
+
+async def test_flow_rows_stay_within_their_per_row_budget(server: NexlaMCPServer) -> None:
+    """A list_flows row costs at most FLOW_ROW_BUDGET tokens on average."""
+    async with Client(server) as client:
+        result = await client.call_tool("list_flows", {})
+    rows = (result.structured_content or {})["flows"]
+    assert len(rows) >= 10
+    assert tokens(rows) / len(rows) <= FLOW_ROW_BUDGET
+
+
+FAILURES: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
+    "not-found": ("get_flow", lambda flow: {"flow_id": 999_999}),
+    "upstream-404": (
+        "get_resource",
+        lambda flow: {"resource_type": "data_sinks", "resource_id": 1},
+    ),  # fmt: skip
+    "bad-argument": ("get_flow_logs", lambda flow: {"flow_id": flow, "from_time": "yesterday"}),
+    "unknown-argument": ("get_flow_logs", lambda flow: {"flow": flow}),
+    "write-refused": (
+        "pause_flow",
+        lambda flow: {"flow_id": flow, "confirm": True, "plan_token": "forged"},
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+async def test_error_envelopes_stay_within_the_error_budget(
+    server: NexlaMCPServer, scenarios: dict[str, dict[str, Any]], failure: str
+) -> None:
+    """Every kind of failure, with every envelope key present, costs at most ERROR_BUDGET."""
+    name, arguments = FAILURES[failure]
+    async with Client(server) as client:
+        result = await client.call_tool(name, arguments(scenarios["healthy"]["flow_id"]))
+    assert result.is_error
+    assert billed_tokens(result) <= ERROR_BUDGET, result.content
