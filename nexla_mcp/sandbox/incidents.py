@@ -8,6 +8,8 @@ and notifications.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nexla_mcp.sandbox import builder, connectors, history
 from nexla_mcp.sandbox.model import (
     ACTIVE,
@@ -16,12 +18,15 @@ from nexla_mcp.sandbox.model import (
     PAUSED,
     SINKS,
     SOURCES,
+    CodeContainer,
     Credential,
+    DataSet,
     Flow,
     Segment,
     Sink,
+    Source,
 )
-from nexla_mcp.sandbox.profiles import incident_data_set
+from nexla_mcp.sandbox.profiles import incident_data_set, outcome
 from nexla_mcp.sandbox.samples import domain
 from nexla_mcp.sandbox.store import DANA, SYSTEM_USER, Store
 
@@ -48,7 +53,9 @@ EXPECTED_CATEGORY = {
 }
 KINDS = tuple(EXPECTED_CATEGORY)
 
-# When each failing kind started, counted back from now; earlier runs were healthy.
+# How long ago, at least, each failing kind started; earlier runs were healthy. The onset
+# is the scheduled run at or before that moment, so even a flow that runs less often than
+# this has one failing run behind its alerts.
 _ONSET_MS = {
     "credential_expired": 6 * HOUR_MS,
     "permission_denied": 9 * HOUR_MS,
@@ -112,9 +119,9 @@ def _schedule_start(flow: Flow, now_ms: int) -> int:
     return now_ms - ago - periods * interval
 
 
-def _on_grid(start_ms: int, moment_ms: int, interval_ms: int) -> int:
-    """The first scheduled slot at or after `moment_ms` on the grid that began at `start_ms`."""
-    return start_ms + -(-(moment_ms - start_ms) // interval_ms) * interval_ms
+def _slot_before(start_ms: int, moment_ms: int, interval_ms: int) -> int:
+    """The last scheduled slot at or before `moment_ms` on the grid that began at `start_ms`."""
+    return start_ms + (moment_ms - start_ms) // interval_ms * interval_ms
 
 
 def _schedule(flow: Flow, start_ms: int, end_ms: int | None, profile: str) -> None:
@@ -164,8 +171,12 @@ def _users_of(store: Store, credential_id: int) -> set[int]:
     return using
 
 
-def _own_credential(store: Store, flow: Flow, now_ms: int) -> Credential:
-    """The source's credential, cloned first if other flows share it (so they stay healthy)."""
+def _own_credential(store: Store, flow: Flow, swapped_ms: int) -> Credential:
+    """The source's credential, cloned first if other flows share it (so they stay healthy).
+
+    The clone is swapped in at `swapped_ms`, and audited then, as the change a person made
+    just before the runs started failing.
+    """
     source = store.source_of(flow)
     credential = store.credentials.get(source.credential_id or -1)
     if credential is not None and _users_of(store, credential.id) <= {flow.id}:
@@ -176,137 +187,95 @@ def _own_credential(store: Store, flow: Flow, now_ms: int) -> Credential:
         f"{source.name}-credential",
         template_type,
         dict(credential.non_secure) if credential else {},
-        now_ms,
+        swapped_ms,
         secrets=dict(credential.secrets) if credential else None,
     )
     previous = source.credential_id
     source.credential_id = clone.id
     store.audit_event(
-        SOURCES, source.id, "update", {"data_credentials_id": [previous, clone.id]}, DANA.id, now_ms
+        SOURCES,
+        source.id,
+        "update",
+        {"data_credentials_id": [previous, clone.id]},
+        DANA.id,
+        swapped_ms,
     )
     return clone
 
 
+def _first_failed_run(store: Store, flow: Flow, onset: int, now_ms: int) -> int:
+    """When the first run since `onset` with errors started (intermittent kinds skip some)."""
+    for run in history.runs(flow, now_ms, since_ms=onset):
+        if outcome(store, flow, run).errors:
+            return run.run_id
+    return onset
+
+
 def _failing(store: Store, flow: Flow, kind: str, start: int, now_ms: int) -> None:
-    onset = _on_grid(start, now_ms - _ONSET_MS[kind], flow.interval_ms)
+    onset = _slot_before(start, now_ms - _ONSET_MS[kind], flow.interval_ms)
     _schedule(flow, start, onset - 1, "healthy")
-    source = store.source_of(flow)
-    host = connectors.host_of(source.source_type, source.config)
-    where = connectors.location(source.source_type, source.config)
     if kind in ("credential_expired", "permission_denied"):
-        credential = _own_credential(store, flow, now_ms)
+        credential = _own_credential(store, flow, onset - 11 * 60 * 1000)
         credential.health = "expired" if kind == "credential_expired" else "forbidden"
-        credential.verified_ms = now_ms - 20 * DAY_MS
+        credential.verified_ms = max(credential.created_ms, now_ms - 20 * DAY_MS)
     else:
         flow.profile = kind
     _schedule(flow, onset, None, kind)
-    later = now_ms - 40 * 60 * 1000
-    if kind == "credential_expired":
-        _notify_twice(
-            store,
-            "ERROR",
-            "SOURCE",
-            source.id,
-            f"Data source '{source.name}' failed: 401 "
-            f"Unauthorized from {host}; its credential may have expired",
-            onset,
-            later,
-        )
-    elif kind == "permission_denied":
-        _notify_twice(
-            store,
-            "ERROR",
-            "SOURCE",
-            source.id,
-            f"Data source '{source.name}' failed: 403 Forbidden reading {where}",
-            onset,
-            later,
-        )
-    elif kind == "rate_limited":
-        _notify_twice(
-            store,
-            "WARN",
-            "SOURCE",
-            source.id,
-            f"Data source '{source.name}' throttled by upstream API: 429 Too Many Requests",
-            onset,
-            later,
-        )
-    elif kind == "network_timeout":
-        _notify_twice(
-            store,
-            "ERROR",
-            "SOURCE",
-            source.id,
-            f"Data source '{source.name}': read timed out after 30000 ms",
-            onset,
-            later,
-        )
+    # Alerts follow the first failing run, never precede it.
+    failed = _first_failed_run(store, flow, onset, now_ms)
+    source = store.source_of(flow)
+    alert = _source_alert(source, kind)
+    if alert is not None:
+        _notify_twice(store, alert[0], "SOURCE", source.id, alert[1], failed, now_ms)
     elif kind == "resource_conflict":
         sink = _first_sink(store, flow)
         if sink is not None:
-            _notify_twice(
-                store,
-                "ERROR",
-                "SINK",
-                sink.id,
-                f"Destination '{sink.name}' rejected records: 409 Conflict (duplicate key)",
-                onset,
-                later,
-            )
+            message = f"Destination '{sink.name}' rejected records: 409 Conflict (duplicate key)"
+            _notify_twice(store, "ERROR", "SINK", sink.id, message, failed, now_ms)
     else:
-        _data_set_incident(store, flow, kind, onset, now_ms)
+        _data_set_incident(store, flow, kind, onset, failed, now_ms)
 
 
-def _data_set_incident(store: Store, flow: Flow, kind: str, onset: int, now_ms: int) -> None:
+def _source_alert(source: Source, kind: str) -> tuple[str, str] | None:
+    """(level, message) of the alert Nexla raises about the source for `kind`, if any."""
+    host = connectors.host_of(source.source_type, source.config)
+    where = connectors.location(source.source_type, source.config)
+    named = f"Data source '{source.name}'"
+    alerts = {
+        "credential_expired": (
+            "ERROR",
+            f"{named} failed: 401 Unauthorized from {host}; its credential may have expired",
+        ),
+        "permission_denied": ("ERROR", f"{named} failed: 403 Forbidden reading {where}"),
+        "rate_limited": ("WARN", f"{named} throttled by upstream API: 429 Too Many Requests"),
+        "network_timeout": ("ERROR", f"{named}: read timed out after 30000 ms"),
+    }
+    return alerts.get(kind)
+
+
+def _data_set_incident(
+    store: Store, flow: Flow, kind: str, onset: int, failed: int, now_ms: int
+) -> None:
+    """Changes just before `onset` where the kind has a cause; alerts from the `failed` run."""
     target = incident_data_set(store, flow)
     if target is None:
         return
-    later = now_ms - 40 * 60 * 1000
     if kind == "transform_error":
         changed_at = onset - 17 * 60 * 1000
-        container = store.code_containers.get(target.code_container_id or -1)
-        if container is None:
-            container = builder.add_code_container(
-                store,
-                f"{target.name}-transform",
-                builder.python_transform("def transform(r): return r"),
-                changed_at,
-                reusable=False,
-                code_type="python",
-            )
-            store.audit_event(
-                DATA_SETS,
-                target.id,
-                "update",
-                {"code_container_id": [None, container.id]},
-                DANA.id,
-                changed_at,
-            )
-            target.code_container_id = container.id
+        container = _own_container(store, target, changed_at)
         field = f"{_domain_field(flow)}_cents"
         new_code = builder.python_transform(
             f"def transform(r):\n    r['total'] = r['{field}'] / 100\n    return r"
         )
-        store.audit_event(
-            "code_containers",
-            container.id,
-            "update",
-            {"code": [container.code, new_code]},
-            DANA.id,
-            changed_at,
-        )
+        changes: dict[str, list[Any]] = {"code": [container.code, new_code]}
+        if container.code_type != "python":
+            changes["code_type"] = [container.code_type, "python"]
+        store.audit_event("code_containers", container.id, "update", changes, DANA.id, changed_at)
         container.code, container.version = new_code, container.version + 1
+        container.code_type = "python"
         container.updated_ms = changed_at
-        _notify_twice(
-            store,
-            "ERROR",
-            "DATASET",
-            target.id,
-            f"Transform errors in nexset '{target.name}'",
-            onset,
-            later,
-        )
+        message = f"Transform errors in nexset '{target.name}'"
+        _notify_twice(store, "ERROR", "DATASET", target.id, message, failed, now_ms)
     elif kind == "schema_mismatch":
         detected = next(
             (
@@ -330,25 +299,43 @@ def _data_set_incident(store: Store, flow: Flow, kind: str, onset: int, now_ms: 
         )
         detected.output_schema, detected.version = new, detected.version + 1
         target.validation_enabled = True
-        _notify_twice(
-            store,
-            "ERROR",
-            "DATASET",
-            target.id,
-            f"Nexset '{target.name}' output failed schema validation",
-            onset,
-            later,
-        )
+        message = f"Nexset '{target.name}' output failed schema validation"
+        _notify_twice(store, "ERROR", "DATASET", target.id, message, failed, now_ms)
     elif kind == "high_error_rate":
-        _notify_twice(
-            store,
-            "WARN",
-            "DATASET",
-            target.id,
-            f"Nexset '{target.name}' rejected records in recent runs",
-            onset,
-            later,
-        )
+        message = f"Nexset '{target.name}' rejected records in recent runs"
+        _notify_twice(store, "WARN", "DATASET", target.id, message, failed, now_ms)
+
+
+def _own_container(store: Store, target: DataSet, changed_ms: int) -> CodeContainer:
+    """The nexset's transform, copied first if other nexsets use it (so they stay healthy).
+
+    A nexset without a transform gets a pass-through one; either way the nexset switches to
+    its own transform at `changed_ms`, audited then.
+    """
+    container = store.code_containers.get(target.code_container_id or -1)
+    if container is not None and not any(
+        other.code_container_id == container.id and other.id != target.id
+        for other in store.data_sets.values()
+    ):
+        return container
+    own = builder.add_code_container(
+        store,
+        f"{target.name}-transform",
+        container.code if container else builder.python_transform("def transform(r): return r"),
+        changed_ms,
+        reusable=False,
+        code_type=container.code_type if container else "python",
+    )
+    store.audit_event(
+        DATA_SETS,
+        target.id,
+        "update",
+        {"code_container_id": [target.code_container_id, own.id]},
+        DANA.id,
+        changed_ms,
+    )
+    target.code_container_id = own.id
+    return own
 
 
 def _auto_paused(store: Store, flow: Flow, start: int, now_ms: int) -> None:
@@ -375,12 +362,12 @@ def _notify_twice(
     resource_id: int,
     message: str,
     first_ms: int,
-    later_ms: int,
+    now_ms: int,
 ) -> None:
+    """One alert shortly after the first failing run, and a reminder 40 minutes ago."""
+    later = max(now_ms - 40 * 60 * 1000, first_ms + 10 * 60 * 1000)
     store.notify(level, resource_type, resource_id, message, first_ms + 5 * 60 * 1000)
-    store.notify(
-        level, resource_type, resource_id, message, max(later_ms, first_ms + 10 * 60 * 1000)
-    )
+    store.notify(level, resource_type, resource_id, message, later)
 
 
 def _first_sink(store: Store, flow: Flow) -> Sink | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from starlette.applications import Starlette
 
 from nexla_mcp.sandbox import create_app
 
-from .conftest import BASE_URL, FakeClock, authorize, scenarios
+from .conftest import BASE_URL, START, FakeClock, authorize, scenarios
 
 pytestmark = pytest.mark.anyio
 
@@ -110,3 +111,44 @@ async def test_only_credential_incidents_fail_their_credential_probes(
     credential_flows = {flow_id for flow_id, kind in kinds.items() if kind in CREDENTIAL_KINDS}
     assert probe_fails == credential_flows
     assert len(credential_flows) >= 20
+
+
+async def _failing_runs(client: httpx.AsyncClient, source_id: int) -> list[int]:
+    """Run ids (epoch ms of their start) of the flow's runs with errors in the last four days."""
+    since = (datetime.fromtimestamp(START, UTC) - timedelta(days=4)).date().isoformat()
+    reply = await client.get(
+        f"/data_sources/{source_id}/flow/metrics",
+        params={"from": since, "groupby": "runId", "per_page": PAGE},
+    )
+    assert reply.status_code == 200, reply.text
+    failing = []
+    for run_id, kinds in reply.json()["metrics"]["data"].items():
+        errors = sum(entry["metric"]["errors"] for items in kinds.values() for entry in items)
+        if errors:
+            failing.append(int(run_id))
+    return sorted(failing)
+
+
+async def test_every_failing_incident_has_a_failing_run_before_its_first_alert(
+    api: httpx.AsyncClient,
+) -> None:
+    """Incidents that imply failing runs show one, and no ERROR/WARN alert precedes it."""
+    alerts: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for note in await _all(api, "/notifications"):
+        if note["level"] in ("ERROR", "WARN"):
+            alerts[(note["resource_type"], note["resource_id"])].append(note["ts"] * 1000)
+    rows = [row for row in await scenarios(api) if row["kind"] in FAILING_KINDS]
+    assert len(rows) >= 150
+    silent, early = [], []
+    for row in rows:
+        failing = await _failing_runs(api, row["data_source_id"])
+        if not failing:
+            silent.append((row["kind"], row["flow_id"]))
+            continue
+        keys = [("SOURCE", row["data_source_id"])]
+        keys += [("DATASET", item) for item in row["data_set_ids"]]
+        keys += [("SINK", item) for item in row["data_sink_ids"]]
+        first_alert = min((ts for key in keys for ts in alerts[key]), default=None)
+        if first_alert is not None and first_alert < failing[0]:
+            early.append((row["kind"], row["flow_id"]))
+    assert silent == [] and early == []

@@ -8,6 +8,7 @@ their real-world counterparts, these tests fail.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import START, scenarios
+from nexla_mcp.sandbox import create_app
+
+from .conftest import BASE_URL, START, FakeClock, authorize, scenarios
 
 pytestmark = pytest.mark.anyio
 
@@ -320,6 +323,83 @@ async def test_injecting_a_credential_incident_spares_flows_sharing_that_credent
         if row["kind"] == "healthy" and row["flow_id"] != target["flow_id"]:
             assert classify(await gather(api, row)) == "healthy"
     assert classify(await gather(api, injected)) == "credential_expired"
+
+
+@pytest.fixture
+async def generated(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on a 100-flow generated org, whose flows share credentials and transforms."""
+    app = create_app(flows=100, clock=clock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL
+    ) as client:
+        yield await authorize(client)
+
+
+async def test_a_credential_swap_is_audited_just_before_the_first_failing_run(
+    generated: httpx.AsyncClient,
+) -> None:
+    """The swap to the flow's own (broken) credential sits between the last good run and the
+    first failing one, so "what changed just before the failure" finds it in order."""
+    api = generated
+    flows = (await api.get("/flows", params={"per_page": 1000})).json()
+    listed = {row["flow_id"] for row in await scenarios(api)}
+    in_use = [item["data_credentials_id"] for item in flows["data_sinks"] + flows["data_sources"]]
+    source = next(
+        item
+        for item in flows["data_sources"]
+        if item["origin_node_id"] not in listed and in_use.count(item["data_credentials_id"]) > 1
+    )
+    row = (
+        await api.post(
+            "/_sandbox/incidents",
+            json={"kind": "credential_expired", "flow_id": source["origin_node_id"]},
+        )
+    ).json()
+    assert row["data_credentials_id"] != source["data_credentials_id"]
+    runs = sorted(
+        await _summary(api, "data_sources", source["id"], 1000), key=lambda run: run["runId"]
+    )
+    first_failure = next(run["runId"] for run in runs if run["errors"])
+    last_good = max(run["runId"] for run in runs if run["runId"] < first_failure)
+    audit = (await api.get(f"/data_sources/{source['id']}/audit_log")).json()
+    swaps = [entry for entry in audit if "data_credentials_id" in entry["object_changes"]]
+    assert [entry["object_changes"]["data_credentials_id"] for entry in swaps] == [
+        [source["data_credentials_id"], row["data_credentials_id"]]
+    ]
+    assert _iso(last_good) < swaps[0]["created_at"] < _iso(first_failure)
+    credential = (await api.get(f"/data_credentials/{row['data_credentials_id']}")).json()
+    assert credential["created_at"] == swaps[0]["created_at"]
+
+
+async def test_a_transform_error_spares_flows_sharing_that_transform(
+    generated: httpx.AsyncClient,
+) -> None:
+    """A reusable transform used by several nexsets is copied for the broken one; the others
+    keep the original, unedited."""
+    api = generated
+    users: dict[int, list[dict[str, Any]]] = {}
+    for item in (await api.get("/data_sets", params={"per_page": 1000})).json():
+        if item["transform_id"]:
+            users.setdefault(item["transform_id"], []).append(item)
+    shared_id, (broken, spared, *_) = next(
+        (key, found) for key, found in users.items() if len(found) >= 2
+    )
+    shared = (await api.get(f"/transforms/{shared_id}")).json()
+    row = (
+        await api.post(
+            "/_sandbox/incidents",
+            json={"kind": "transform_error", "flow_id": broken["origin_node_id"]},
+        )
+    ).json()
+    after = (await api.get(f"/transforms/{shared_id}")).json()
+    assert (after["code"], after["updated_at"]) == (shared["code"], shared["updated_at"])
+    assert after["data_sets"] == [item for item in shared["data_sets"] if item != broken["id"]]
+    spared_now = (await api.get(f"/data_sets/{spared['id']}?expand=1")).json()
+    own_id = (await api.get(f"/data_sets/{broken['id']}?expand=1")).json()["transform_id"]
+    assert spared_now["transform_id"] == shared_id and own_id != shared_id
+    changes = (await api.get(f"/transforms/{own_id}/audit_log")).json()
+    assert any("code" in entry["change_summary"] for entry in changes)
+    assert classify(await gather(api, row)) == "transform_error"
 
 
 async def test_rotating_an_expired_credential_makes_later_runs_healthy(
