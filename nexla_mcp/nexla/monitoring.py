@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
+from nexla_mcp.errors import ValidationError
 from nexla_mcp.nexla.core import (
     ClientCore,
     check_id,
@@ -24,7 +25,7 @@ from nexla_mcp.nexla.models import (
     RunSummary,
 )
 
-__all__ = ["MonitoringMixin"]
+__all__ = ["AUDITABLE_COLLECTIONS", "MonitoringMixin", "RunSummaryKey"]
 
 # Notifications use the upper-case vocabulary (§1.4); accept the path vocabulary too.
 NOTIFICATION_RESOURCE_TYPES = {
@@ -35,7 +36,20 @@ NOTIFICATION_RESOURCE_TYPES = {
     "DATASET": "DATASET",
     "SINK": "SINK",
 }
-AUDITABLE_COLLECTIONS = ("flows", "data_sources", "data_sets", "data_sinks", "data_credentials")
+# Every SDK resource inherits get_audit_log (§16); /transforms is the record-transform alias
+# of /code_containers (§13), so a transform's edits are read under either name.
+AUDITABLE_COLLECTIONS = (
+    "flows",
+    "data_sources",
+    "data_sets",
+    "data_sinks",
+    "data_credentials",
+    "code_containers",
+    "transforms",
+)
+# §11.2: rows per run, or (destinations only) per write batch with its ``lastWritten`` time.
+RunSummaryKey = Literal["runId", "lastWritten"]
+RUN_SUMMARY_KEYS: tuple[str, ...] = get_args(RunSummaryKey)
 
 
 def _resource_path(resource_type: str, resource_id: int) -> str:
@@ -87,21 +101,34 @@ class MonitoringMixin(ClientCore):
         resource_type: ResourceType,
         resource_id: int,
         *,
+        groupby: RunSummaryKey = "runId",
+        orderby: RunSummaryKey = "runId",
         page: int | None = None,
         size: int | None = None,
-        orderby: str = "runId",
     ) -> RunSummary:
         """``GET /{rt}/{id}/metrics/run_summary``: one row per run (``metrics.data``, §19 #8).
 
+        ``groupby="lastWritten"`` (destinations only) gives one row per write batch with its
+        ``lastWritten`` time (epoch ms), which the default grouping leaves out (§11.2).
+
         Raises:
-            ValidationError: bad resource_type/id (nothing sent).
+            ValidationError: bad resource_type/id, unknown groupby/orderby, or lastWritten for
+                anything but data_sinks (nothing sent).
             NotFoundError: unknown resource.
         """
         path = f"{_resource_path(resource_type, resource_id)}/metrics/run_summary"
+        check_resource_type(groupby, RUN_SUMMARY_KEYS, "groupby")
+        check_resource_type(orderby, RUN_SUMMARY_KEYS, "orderby")
+        if "lastWritten" in (groupby, orderby) and resource_type != "data_sinks":
+            raise ValidationError(
+                "lastWritten is only reported for data_sinks",
+                operation="validate_arguments",
+                hint="Group or order by runId for sources and nexsets.",
+            )
         body = await self._json(
             "GET",
             path,
-            params={"page": page, "size": size, "orderby": orderby},
+            params={"groupby": groupby, "orderby": orderby, "page": page, "size": size},
             operation="get_run_summary",
         )
         section = _section(body, "metrics")

@@ -2,8 +2,9 @@
 
 - **success rate**: runs without errors (status success or empty) over all runs in the window;
 - **latency** of a run: from its start (the run id is its epoch-ms start) to the last write
-  a destination reported for it (``lastWritten`` in the destinations' run summaries); runs
-  without a reported write have no latency, and a flow without destinations has none at all;
+  a destination reported for it (``lastWritten`` in the destinations' run summaries, which
+  report it only when grouped by it, §11.2); runs without a reported write have no latency,
+  and a flow without destinations has none at all;
 - **data age**: hours since the latest successful run's last write (its start if no write
   time is known).
 
@@ -160,8 +161,10 @@ async def track_sla(
     anchor = flow.anchor
     sinks = flow.resources("data_sinks")[:MAX_SINKS]
     calls = {
-        f"GET /data_sinks/{sink}/metrics/run_summary": (
-            lambda sink=sink: client.get_run_summary("data_sinks", sink, size=MAX_RUNS)
+        f"GET /data_sinks/{sink}/metrics/run_summary?groupby=lastWritten": (
+            lambda sink=sink: client.get_run_summary(
+                "data_sinks", sink, groupby="lastWritten", size=MAX_RUNS
+            )
         )
         for sink in sinks
     }

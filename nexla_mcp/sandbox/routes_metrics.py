@@ -75,7 +75,11 @@ async def daily_metrics(request: Request, sandbox: Sandbox, resource_type: str) 
 
 
 async def run_summary(request: Request, sandbox: Sandbox, resource_type: str) -> Response:
-    """`GET /{rt}/{id}/metrics/run_summary`: rows under `metrics.data`, newest run first."""
+    """`GET /{rt}/{id}/metrics/run_summary`: rows under `metrics.data`, newest run first.
+
+    A sink's rows carry `lastWritten` only when grouped by it (§11.2); each run writes in
+    one batch, so the rows are the same runs either way.
+    """
     resource, flow = _target(sandbox, request, resource_type)
     query = Query(request)
     groupby = query.choice("groupby", ("runId", "lastWritten"), "runId")
@@ -83,7 +87,7 @@ async def run_summary(request: Request, sandbox: Sandbox, resource_type: str) ->
     if "lastWritten" in (groupby, orderby) and resource_type != SINKS:
         raise bad_request("lastWritten is only available for data sinks")
     page, size = page_window(request)
-    rows = []
+    rows: list[tuple[int, dict[str, Any]]] = []  # (when the run's write ended, row)
     for result in reversed(_outcomes(sandbox, flow, history.runs(flow, sandbox.now_ms()))):
         metric = result.metric_for(resource_type, resource.id)
         if metric is None:
@@ -95,12 +99,13 @@ async def run_summary(request: Request, sandbox: Sandbox, resource_type: str) ->
             "size": metric.size,
             "errors": metric.errors,
         }
-        if resource_type == SINKS:
-            row["lastWritten"] = result.finished_ms
-        rows.append(row)
+        rows.append((result.finished_ms, row))
     if orderby == "lastWritten":
-        rows.sort(key=lambda row: row["lastWritten"], reverse=True)
-    chunk = rows[(page - 1) * size : page * size]
+        rows.sort(key=lambda item: item[0], reverse=True)
+    chunk = [
+        {**row, "lastWritten": written} if groupby == "lastWritten" else row
+        for written, row in rows[(page - 1) * size : page * size]
+    ]
     meta = {"currentPage": page, "pageCount": math.ceil(len(rows) / size), "totalCount": len(rows)}
     return json_response({"status": 200, "metrics": {"data": chunk, "meta": meta}})
 

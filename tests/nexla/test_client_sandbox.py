@@ -28,6 +28,7 @@ SANDBOX_URL = "http://sandbox.test"
 HEALTHY_FLOW, HEALTHY_SOURCE, HEALTHY_CREDENTIAL = 9001, 5101, 5001
 DETECTED_NEXSET, DERIVED_NEXSET, HEALTHY_SINK = 6101, 6102, 7101
 PAUSED_FLOW = 9012
+TRANSFORM_ERROR_FLOW = 9021
 EXPIRED_FLOW, EXPIRED_SOURCE, EXPIRED_CREDENTIAL = 9015, 5105, 5009
 A_WEEK_AGO = datetime.now(UTC) - timedelta(days=7)
 
@@ -365,6 +366,54 @@ async def test_run_summary_rows_come_from_metrics_data(client: NexlaClient) -> N
     assert summary.rows[0].started_at is not None
 
 
+async def test_destination_run_summary_grouped_by_last_written_has_write_times(
+    client: NexlaClient,
+) -> None:
+    """groupby="lastWritten" asks for each run's write time, which runId grouping leaves out."""
+    by_run = await client.get_run_summary("data_sinks", HEALTHY_SINK, size=5)
+    by_write = await client.get_run_summary(
+        "data_sinks", HEALTHY_SINK, groupby="lastWritten", size=5
+    )
+    assert by_run.rows and all(row.last_written is None for row in by_run.rows)
+    assert [row.run_id for row in by_write.rows] == [row.run_id for row in by_run.rows]
+    assert all(row.last_written and row.last_written > (row.run_id or 0) for row in by_write.rows)
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Passes requests to the sandbox and counts them."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.sent = inner, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "options"),
+    [
+        ("data_sources", {"groupby": "lastWritten"}),
+        ("data_sets", {"orderby": "lastWritten"}),
+        ("data_sinks", {"groupby": "day"}),
+        ("data_sinks", {"orderby": "records"}),
+    ],
+)
+async def test_run_summary_groupings_are_checked_before_sending(
+    resource_type: str, options: dict[str, Any]
+) -> None:
+    """An unknown grouping or ordering, or lastWritten off a destination, is refused locally."""
+    transport = CountingTransport(httpx.ASGITransport(app=create_app()))
+    async with NexlaClient(
+        api_url=SANDBOX_URL, service_key=DEFAULT_SERVICE_KEY, transport=transport
+    ) as nexla:
+        await nexla.get_run_summary("data_sinks", HEALTHY_SINK, size=1)
+        sent = transport.sent
+        with pytest.raises(ValidationError):
+            await nexla.get_run_summary(resource_type, 1, **options)  # type: ignore[arg-type]
+        assert transport.sent == sent
+
+
 async def test_flow_metrics_group_by_resource_kind(client: NexlaClient) -> None:
     """Flow metrics keep the server's data dict keyed by resource kind."""
     metrics = await client.get_flow_metrics(
@@ -411,6 +460,15 @@ async def test_audit_log_lists_changes(client: NexlaClient) -> None:
     """The audit log of a source has its create event."""
     page = await client.get_audit_log("data_sources", HEALTHY_SOURCE)
     assert any(entry.event == "create" for entry in page.items)
+
+
+async def test_a_transforms_audit_log_shows_its_code_edit(client: NexlaClient) -> None:
+    """A transform's edits are read as a code container or through the transforms alias."""
+    flow = await client.get_flow(TRANSFORM_ERROR_FLOW)
+    transform_id = flow.code_containers[0].id
+    for collection in ("code_containers", "transforms"):
+        page = await client.get_audit_log(collection, transform_id)
+        assert any("code" in entry.object_changes for entry in page.items)
 
 
 async def test_accessors_can_be_added_replaced_and_removed(client: NexlaClient) -> None:

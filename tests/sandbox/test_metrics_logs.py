@@ -82,11 +82,18 @@ async def test_run_summary_rows_and_meta_follow_the_documented_shape(
     assert data[0]["dataSetId"] == row["data_set_ids"][0]
 
 
-async def test_sink_run_summary_carries_last_written(api: httpx.AsyncClient) -> None:
-    """Sink rows carry lastWritten; groupby=lastWritten is refused for sources."""
+async def test_sink_run_summary_carries_last_written_only_when_grouped_by_it(
+    api: httpx.AsyncClient,
+) -> None:
+    """groupby=lastWritten adds each run's write time to sink rows; sources refuse it."""
     row = await scenario(api, "healthy")
-    sink_rows = await runs_of(api, "data_sinks", row["data_sink_ids"][0])
-    assert all(item["lastWritten"] > item["runId"] for item in sink_rows)
+    path = f"/data_sinks/{row['data_sink_ids'][0]}/metrics/run_summary"
+    plain = (await api.get(path, params={"size": 10})).json()["metrics"]["data"]
+    grouped = (await api.get(path, params={"size": 10, "groupby": "lastWritten"})).json()
+    grouped_rows = grouped["metrics"]["data"]
+    assert plain and not any("lastWritten" in item for item in plain)
+    assert [item["runId"] for item in grouped_rows] == [item["runId"] for item in plain]
+    assert all(item["lastWritten"] > item["runId"] for item in grouped_rows)
     refused = await api.get(
         f"/data_sources/{row['data_source_id']}/metrics/run_summary",
         params={"groupby": "lastWritten"},
