@@ -6,9 +6,14 @@ from typing import Annotated, Any, Literal
 
 import jsonschema
 import pytest
+from mcp import Client
 from pydantic import BaseModel, Field
 
+from nexla_mcp.server.app import NexlaMCPServer
 from nexla_mcp.server.schemas import compact_input_schema, compact_output_schema
+from nexla_mcp.server.testing import MODES, call_error, call_ok
+
+pytestmark = pytest.mark.anyio
 
 MAX_ID = 2**53 - 1
 
@@ -121,3 +126,25 @@ def test_a_property_named_like_a_keyword_is_kept() -> None:
     assert schema is not None
     assert set(schema["properties"]) == {"title", "description", "default"}
     assert schema["properties"]["description"] == {"type": "string"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_arguments_advertised_compactly_are_still_validated_in_both_eras(
+    server: NexlaMCPServer, mode: Any
+) -> None:
+    """An optional argument shows as plain T outside required; omitting it or sending null
+    works, and a wrong value or one over an unadvertised size cap is still refused."""
+    async with Client(server, mode=mode) as client:
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "list_flows")
+        status = tool.input_schema["properties"]["status"]
+        assert "anyOf" not in status and status["type"] == "string"
+        assert "status" not in tool.input_schema.get("required", [])
+        assert "maxLength" not in tool.input_schema["properties"]["name_contains"]
+        omitted = await call_ok(client, "list_flows", {"limit": 2})
+        explicit_null = await call_ok(client, "list_flows", {"limit": 2, "status": None})
+        refused = [
+            await call_error(client, "list_flows", arguments)
+            for arguments in ({"status": "RUNNING"}, {"limit": 0}, {"name_contains": "x" * 101})
+        ]
+    assert omitted == explicit_null
+    assert [error["type"] for error in refused] == ["InvalidArgumentsError"] * 3
