@@ -1,28 +1,41 @@
-"""What changed around a failure: the flow's audit trail and its transforms' edit times.
+"""What changed around a failure: the flow's audit trail and its transforms' audit logs.
 
 A failure that starts minutes after someone edited a transform, swapped a credential or
 changed a schema usually has that edit as its cause. This module lines the changes up against
 the failure's onset (the first run of the failing streak) and says which category each kind of
 change points to. Nexla's flow audit log covers the flow's sources, nexsets and destinations;
-code containers are not flow nodes, so a transform's edit shows only as its ``updated_at``.
+code containers are not flow nodes, so their edits are read from each transform's own audit
+log (``transform_audit_calls``). A transform whose log was not read still shows its latest
+edit, from its ``updated_at`` (when, but not who or what).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import Field
 
-from nexla_mcp.nexla import AuditLogEntry
+from nexla_mcp.nexla import AuditLogEntry, NexlaClient, Page
 from nexla_mcp.runbooks.flowmap import FlowMap
 from nexla_mcp.runbooks.report import Category, ReportModel, iso, untrusted
 
-__all__ = ["Change", "ChangeView", "changes_around"]
+__all__ = [
+    "Change",
+    "ChangeView",
+    "changes_around",
+    "transform_audit_call",
+    "transform_audit_calls",
+]
 
 # A change this long before the onset can still be its cause (a daily flow runs once a day).
 LOOKBACK = timedelta(hours=48)
 MAX_CHANGES = 6
+# Transforms whose audit logs a diagnosis reads (the most recently edited first), and how many
+# entries of each: the edits that matter are the latest.
+MAX_TRANSFORM_AUDITS = 2
+TRANSFORM_AUDIT_PAGE_SIZE = 20
 # Which category a changed field points to when it changed shortly before the failure.
 _FIELD_CATEGORIES: dict[str, Category] = {
     "code": "transform_error",
@@ -91,6 +104,31 @@ def _relative(at: datetime, onset: datetime | None) -> str | None:
     return f"{amount} {'before' if minutes > 0 else 'after'} the first failing run"
 
 
+def transform_audit_call(transform_id: int) -> str:
+    return f"GET /code_containers/{transform_id}/audit_log"
+
+
+def transform_audit_calls(
+    client: NexlaClient, flow: FlowMap, limit: int = MAX_TRANSFORM_AUDITS
+) -> dict[str, Callable[[], Awaitable[Page[AuditLogEntry]]]]:
+    """Calls reading the audit logs of the flow's edited transforms, latest edit first, at
+    most ``limit``; a transform never edited since its creation needs no call."""
+    edited = [
+        transform
+        for transform in flow.transforms.values()
+        if transform.updated_at is not None and transform.updated_at != transform.created_at
+    ]
+    edited.sort(key=lambda transform: transform.updated_at or datetime.min.replace(tzinfo=UTC))
+    return {
+        transform_audit_call(transform.id): (
+            lambda transform_id=transform.id: client.get_audit_log(
+                "code_containers", transform_id, per_page=TRANSFORM_AUDIT_PAGE_SIZE
+            )
+        )
+        for transform in reversed(edited[-limit:])
+    }
+
+
 def _audit_change(entry: AuditLogEntry, call: str) -> Change | None:
     if entry.created_at is None or entry.event == "create":
         return None
@@ -130,20 +168,29 @@ def changes_around(
     onset: datetime | None,
     now: datetime,
     window: timedelta,
+    transform_audits: Mapping[int, Sequence[AuditLogEntry]] | None = None,
 ) -> list[Change]:
     """Changes from ``onset - LOOKBACK`` (or ``now - window`` without an onset) to now, oldest
-    first, at most ``MAX_CHANGES`` (the ones nearest the onset when there are more)."""
+    first, at most ``MAX_CHANGES`` (the ones nearest the onset when there are more).
+
+    ``transform_audits`` maps a transform id to its audit log, for the transforms whose log
+    was read (see ``transform_audit_calls``); the others show their ``updated_at``.
+    """
     start = (onset - LOOKBACK) if onset is not None else now - window
     found = [
         change
         for entry in audit
         if (change := _audit_change(entry, audit_call or "audit log")) is not None
     ]
+    transform_audits = transform_audits or {}
+    for transform_id, entries in transform_audits.items():
+        found.extend(_transform_changes(flow, transform_id, entries))
     for transform in flow.transforms.values():
+        if transform.id in transform_audits:
+            continue
         if transform.updated_at is not None and transform.updated_at != transform.created_at:
-            name = untrusted(transform.name, 60)
             found.append(Change(
-                transform.updated_at, (f"transform {transform.id} '{name}'",), "updated",
+                transform.updated_at, (_transform_label(flow, transform.id),), "updated",
                 None, f"GET /flows/{flow.flow_id}", ("code",),
             ))  # fmt: skip
     kept = [change for change in _merged(found) if start <= change.at <= now]
@@ -151,3 +198,22 @@ def changes_around(
         kept.sort(key=lambda change: abs((change.at - onset).total_seconds()))
     kept = kept[:MAX_CHANGES]
     return sorted(kept, key=lambda change: change.at)
+
+
+def _transform_label(flow: FlowMap, transform_id: int) -> str:
+    transform = flow.transforms.get(transform_id)
+    name = untrusted(transform.name, 60) if transform is not None else None
+    return f"transform {transform_id} '{name}'" if name else f"transform {transform_id}"
+
+
+def _transform_changes(
+    flow: FlowMap, transform_id: int, entries: Sequence[AuditLogEntry]
+) -> list[Change]:
+    """The edits in one transform's audit log, named after the transform."""
+    call = transform_audit_call(transform_id)
+    label = (_transform_label(flow, transform_id),)
+    return [
+        replace(change, targets=label)
+        for entry in entries
+        if (change := _audit_change(entry, call)) is not None
+    ]
