@@ -308,23 +308,6 @@ async def test_injected_incident_shows_like_the_seeded_one(
     assert listed[target["flow_id"]] == kind
 
 
-async def test_injecting_a_credential_incident_spares_flows_sharing_that_credential(
-    api: httpx.AsyncClient,
-) -> None:
-    """A shared credential is cloned for the broken flow, so the other flows stay healthy."""
-    rows = await scenarios(api)
-    target = next(row for row in rows if row["kind"] == "healthy")
-    injected = (
-        await api.post(
-            "/_sandbox/incidents", json={"kind": "credential_expired", "flow_id": target["flow_id"]}
-        )
-    ).json()
-    for row in rows:
-        if row["kind"] == "healthy" and row["flow_id"] != target["flow_id"]:
-            assert classify(await gather(api, row)) == "healthy"
-    assert classify(await gather(api, injected)) == "credential_expired"
-
-
 @pytest.fixture
 async def generated(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
     """A client on a 100-flow generated org, whose flows share credentials and transforms."""
@@ -335,27 +318,46 @@ async def generated(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
         yield await authorize(client)
 
 
+async def _source_sharing_its_credential(api: httpx.AsyncClient) -> dict[str, Any]:
+    """A generated healthy flow's source whose credential other sources or sinks use too."""
+    flows = (await api.get("/flows", params={"per_page": 1000})).json()
+    listed = {row["flow_id"] for row in await scenarios(api)}
+    in_use = [item["data_credentials_id"] for item in flows["data_sinks"] + flows["data_sources"]]
+    return next(
+        item
+        for item in flows["data_sources"]
+        if item["origin_node_id"] not in listed and in_use.count(item["data_credentials_id"]) > 1
+    )
+
+
+async def _inject(api: httpx.AsyncClient, kind: str, flow_id: int) -> dict[str, Any]:
+    reply = await api.post("/_sandbox/incidents", json={"kind": kind, "flow_id": flow_id})
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+async def test_injecting_a_credential_incident_spares_flows_sharing_that_credential(
+    generated: httpx.AsyncClient,
+) -> None:
+    """A shared credential is copied for the broken flow; the original still passes its probes."""
+    api = generated
+    source = await _source_sharing_its_credential(api)
+    row = await _inject(api, "credential_expired", source["origin_node_id"])
+    assert row["data_credentials_id"] != source["data_credentials_id"]
+    shared = f"/data_credentials/{source['data_credentials_id']}"
+    assert (await api.get(f"{shared}/probe")).status_code == 200
+    assert (await api.post(f"{shared}/probe/tree", json={"depth": 1})).status_code == 200
+    assert classify(await gather(api, row)) == "credential_expired"
+
+
 async def test_a_credential_swap_is_audited_just_before_the_first_failing_run(
     generated: httpx.AsyncClient,
 ) -> None:
     """The swap to the flow's own (broken) credential sits between the last good run and the
     first failing one, so "what changed just before the failure" finds it in order."""
     api = generated
-    flows = (await api.get("/flows", params={"per_page": 1000})).json()
-    listed = {row["flow_id"] for row in await scenarios(api)}
-    in_use = [item["data_credentials_id"] for item in flows["data_sinks"] + flows["data_sources"]]
-    source = next(
-        item
-        for item in flows["data_sources"]
-        if item["origin_node_id"] not in listed and in_use.count(item["data_credentials_id"]) > 1
-    )
-    row = (
-        await api.post(
-            "/_sandbox/incidents",
-            json={"kind": "credential_expired", "flow_id": source["origin_node_id"]},
-        )
-    ).json()
-    assert row["data_credentials_id"] != source["data_credentials_id"]
+    source = await _source_sharing_its_credential(api)
+    row = await _inject(api, "credential_expired", source["origin_node_id"])
     runs = sorted(
         await _summary(api, "data_sources", source["id"], 1000), key=lambda run: run["runId"]
     )
@@ -385,12 +387,7 @@ async def test_a_transform_error_spares_flows_sharing_that_transform(
         (key, found) for key, found in users.items() if len(found) >= 2
     )
     shared = (await api.get(f"/transforms/{shared_id}")).json()
-    row = (
-        await api.post(
-            "/_sandbox/incidents",
-            json={"kind": "transform_error", "flow_id": broken["origin_node_id"]},
-        )
-    ).json()
+    row = await _inject(api, "transform_error", broken["origin_node_id"])
     after = (await api.get(f"/transforms/{shared_id}")).json()
     assert (after["code"], after["updated_at"]) == (shared["code"], shared["updated_at"])
     assert after["data_sets"] == [item for item in shared["data_sets"] if item != broken["id"]]
