@@ -88,8 +88,9 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
 # Each rule lives in one Field so the required and the optional spelling cannot drift apart.
-# An optional argument must use the Optional* alias: `FlowId | None` would bury the description
-# inside an anyOf branch, where many clients never look.
+# An optional argument uses the Optional* alias, which tools/list advertises as the plain type
+# outside `required` (nexla_mcp.server.schemas); descriptions stay short, as every tool repeats
+# them in every client's context.
 _FLOW_ID = Field(gt=0, le=MAX_ID, description="Flow id, from list_flows")
 _RESOURCE_TYPE = Field(description="data_sources, data_sets (nexsets) or data_sinks (destinations)")
 _RESOURCE_ID = Field(gt=0, le=MAX_ID, description="Id of that resource")

@@ -135,7 +135,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         ] = None,
         has_recent_errors: Annotated[
             bool | None,
-            Field(description="true: only flows with errors in recent runs; false: none"),
+            Field(description="true: only flows with errors in recent runs; false: without"),
         ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -232,12 +232,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_id: OptionalResourceId = None,
         detail: Detail = "summary",
     ) -> Annotated[CallToolResult, FlowDetail]:
-        """Get one flow: source, nexsets and destinations with statuses, connectors and
-        credential ids, and how its recent runs went (health, failing since when).
+        """Get one flow: source, nexsets and destinations with statuses, connectors and credential
+        ids, and how its recent runs went (health, failing since when).
 
-        Name it by flow_id, or by resource_type + resource_id of any of its resources.
-        detail=full adds descriptions, connector configs (secrets redacted) and runtime
-        statuses. Next: get_run_metrics or get_flow_logs where it fails, probe_credential.
+        Name it by flow_id, or by resource_type + resource_id of any of its resources (not both).
+        detail=full adds descriptions, connector configs (secrets redacted) and runtime statuses.
+        Next: get_run_metrics or get_flow_logs where it fails, probe_credential.
         """
         document, origin = await load_flow(
             client, flow_id, resource_type, resource_id, operation="get_flow"
