@@ -124,6 +124,12 @@ def _slot_before(start_ms: int, moment_ms: int, interval_ms: int) -> int:
     return start_ms + (moment_ms - start_ms) // interval_ms * interval_ms
 
 
+def _just_before(flow: Flow, onset: int, minutes: int) -> int:
+    """`minutes` before the first failing run, yet after the last good one (at most half an
+    interval before), so the change that caused an incident sits between the two."""
+    return onset - min(minutes * 60 * 1000, flow.interval_ms // 2)
+
+
 def _schedule(flow: Flow, start_ms: int, end_ms: int | None, profile: str) -> None:
     flow.segments.append(Segment(start_ms, end_ms, flow.interval_ms, profile))
 
@@ -215,7 +221,7 @@ def _failing(store: Store, flow: Flow, kind: str, start: int, now_ms: int) -> No
     onset = _slot_before(start, now_ms - _ONSET_MS[kind], flow.interval_ms)
     _schedule(flow, start, onset - 1, "healthy")
     if kind in ("credential_expired", "permission_denied"):
-        credential = _own_credential(store, flow, onset - 11 * 60 * 1000)
+        credential = _own_credential(store, flow, _just_before(flow, onset, 11))
         credential.health = "expired" if kind == "credential_expired" else "forbidden"
         credential.verified_ms = max(credential.created_ms, now_ms - 20 * DAY_MS)
     else:
@@ -261,7 +267,7 @@ def _data_set_incident(
     if target is None:
         return
     if kind == "transform_error":
-        changed_at = onset - 17 * 60 * 1000
+        changed_at = _just_before(flow, onset, 17)
         container = _own_container(store, target, changed_at)
         field = f"{_domain_field(flow)}_cents"
         new_code = builder.python_transform(
@@ -294,7 +300,7 @@ def _data_set_incident(
             "update",
             {"output_schema": [old, new]},
             SYSTEM_USER.id,
-            onset - 25 * 60 * 1000,
+            _just_before(flow, onset, 25),
             user_agent="nexla-schema-detector",
         )
         detected.output_schema, detected.version = new, detected.version + 1
@@ -309,8 +315,8 @@ def _data_set_incident(
 def _own_container(store: Store, target: DataSet, changed_ms: int) -> CodeContainer:
     """The nexset's transform, copied first if other nexsets use it (so they stay healthy).
 
-    A nexset without a transform gets a pass-through one; either way the nexset switches to
-    its own transform at `changed_ms`, audited then.
+    A nexset with no transform gets a pass-through one. A new or copied transform is switched
+    in at `changed_ms`, audited then.
     """
     container = store.code_containers.get(target.code_container_id or -1)
     if container is not None and not any(

@@ -113,20 +113,23 @@ async def test_only_credential_incidents_fail_their_credential_probes(
     assert len(credential_flows) >= 20
 
 
-async def _failing_runs(client: httpx.AsyncClient, source_id: int) -> list[int]:
-    """Run ids (epoch ms of their start) of the flow's runs with errors in the last four days."""
+async def _runs(client: httpx.AsyncClient, source_id: int) -> list[tuple[int, int]]:
+    """(run id, errors across the flow) of the flow's runs in the last four days, oldest first;
+    a run id is the epoch ms of the run's start. The longest incident onset is three days."""
     since = (datetime.fromtimestamp(START, UTC) - timedelta(days=4)).date().isoformat()
     reply = await client.get(
         f"/data_sources/{source_id}/flow/metrics",
         params={"from": since, "groupby": "runId", "per_page": PAGE},
     )
     assert reply.status_code == 200, reply.text
-    failing = []
-    for run_id, kinds in reply.json()["metrics"]["data"].items():
-        errors = sum(entry["metric"]["errors"] for items in kinds.values() for entry in items)
-        if errors:
-            failing.append(int(run_id))
-    return sorted(failing)
+    return sorted(
+        (int(run_id), sum(entry["metric"]["errors"] for items in kinds.values() for entry in items))
+        for run_id, kinds in reply.json()["metrics"]["data"].items()
+    )
+
+
+async def _failing_runs(client: httpx.AsyncClient, source_id: int) -> list[int]:
+    return [run_id for run_id, errors in await _runs(client, source_id) if errors]
 
 
 async def test_every_failing_incident_has_a_failing_run_before_its_first_alert(
@@ -152,3 +155,44 @@ async def test_every_failing_incident_has_a_failing_run_before_its_first_alert(
         if first_alert is not None and first_alert < failing[0]:
             early.append((row["kind"], row["flow_id"]))
     assert silent == [] and early == []
+
+
+async def _incident_changes(client: httpx.AsyncClient, flow_id: int) -> list[int]:
+    """When the flow's resources and transforms were last changed (epoch ms), creations aside."""
+    entries = (await client.get(f"/flows/{flow_id}/audit_log", params={"per_page": 100})).json()
+    flow = (await client.get(f"/flows/{flow_id}")).json()
+    for transform in flow["code_containers"]:
+        entries += (await client.get(f"/code_containers/{transform['id']}/audit_log")).json()
+    return [
+        int(datetime.fromisoformat(entry["created_at"]).timestamp() * 1000)
+        for entry in entries
+        if entry["event"] == "update"
+    ]
+
+
+async def test_the_changes_behind_incidents_fall_between_the_last_good_and_first_failing_run(
+    api: httpx.AsyncClient,
+) -> None:
+    """A credential swap, transform edit or schema change behind an incident is audited after
+    the last good run and before the first failing one, whatever the flow's interval."""
+    rows = [
+        row
+        for row in await scenarios(api)
+        if row["kind"] in CREDENTIAL_KINDS | {"transform_error", "schema_mismatch"}
+    ]
+    assert len(rows) >= 60
+    misplaced, swapped = [], 0
+    for row in rows:
+        runs = await _runs(api, row["data_source_id"])
+        first_failure = next(run_id for run_id, errors in runs if errors)
+        last_good = max(run_id for run_id, _errors in runs if run_id < first_failure)
+        changes = await _incident_changes(api, row["flow_id"])
+        # A credential that expired in place (not shared, so not swapped) has no change.
+        needs_change = row["kind"] not in CREDENTIAL_KINDS
+        if (needs_change and not changes) or not all(
+            last_good < at < first_failure for at in changes
+        ):
+            misplaced.append((row["kind"], row["flow_id"]))
+        swapped += bool(changes) and row["kind"] in CREDENTIAL_KINDS
+    assert misplaced == []
+    assert swapped >= 30
