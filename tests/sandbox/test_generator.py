@@ -15,7 +15,7 @@ from nexla_mcp.sandbox import create_app
 
 from .conftest import BASE_URL, START, FakeClock, authorize, scenarios
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 FLOWS = 10_000
 PAGE = 1000
@@ -32,7 +32,6 @@ FAILING_KINDS = {
     "high_error_rate",
     "flow_not_running",
 }
-NOTE_KINDS = {"data_sources": "SOURCE", "data_sets": "DATASET", "data_sinks": "SINK"}
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +157,7 @@ async def test_every_failing_incident_has_a_failing_run_before_its_first_alert(
 
 
 async def _incident_changes(client: httpx.AsyncClient, flow_id: int) -> list[int]:
-    """When the flow's resources and transforms were last changed (epoch ms), creations aside."""
+    """When the flow's resources and transforms were changed (epoch ms), creations aside."""
     entries = (await client.get(f"/flows/{flow_id}/audit_log", params={"per_page": 100})).json()
     flow = (await client.get(f"/flows/{flow_id}")).json()
     for transform in flow["code_containers"]:
