@@ -29,7 +29,7 @@ from nexla_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-# Measured 12,962 for the 25 default tools (22,609 before schemas were compacted).
+# Measured 12,965 for the 25 default tools (22,609 before schemas were compacted).
 TOOLS_LIST_BUDGET = 13_300
 MAX_DESCRIPTION_BYTES = 1024
 MAX_DESCRIPTION_LINES = 15
