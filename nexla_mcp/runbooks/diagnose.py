@@ -266,7 +266,8 @@ async def diagnose_flow(
     facts = run_facts(history, now) if history is not None else None
     onset = _onset(facts)
     changes = changes_around(evidence.flow, evidence.audit, evidence.audit_call, onset=onset,
-                             now=now, window=HISTORY_WINDOW)  # fmt: skip
+                             now=now, window=HISTORY_WINDOW,
+                             transform_audits=evidence.transform_audits)  # fmt: skip
     verdict = classify(evidence, facts, clusters, changes, onset)
     change_views = [change.view(onset) for change in changes]
     comparison = None

@@ -29,6 +29,7 @@ from nexla_mcp.nexla import (
     Notification,
     ProbeResult,
 )
+from nexla_mcp.runbooks.changes import transform_audit_call, transform_audit_calls
 from nexla_mcp.runbooks.flowmap import (
     NOTIFICATION_KINDS,
     FlowMap,
@@ -173,6 +174,7 @@ class FlowEvidence:
     notifications: list[tuple[str, Notification]] = field(default_factory=list)
     audit: list[AuditLogEntry] = field(default_factory=list)
     audit_call: str | None = None
+    transform_audits: dict[int, list[AuditLogEntry]] = field(default_factory=dict)
 
 
 def metrics_call(anchor: ResourceKey) -> str:
@@ -270,6 +272,7 @@ async def collect_evidence(
     second[evidence.audit_call] = lambda: client.get_audit_log(
         "flows", flow.flow_id, per_page=AUDIT_PAGE_SIZE
     )
+    second.update(transform_audit_calls(client, flow))
     results = await gather.run(second)
     _file_second_round(evidence, results)
 
@@ -313,6 +316,10 @@ def _file_second_round(evidence: FlowEvidence, results: dict[str, Any]) -> None:
     audit = results.get(evidence.audit_call or "")
     if audit is not None and not isinstance(audit, NexlaError):
         evidence.audit = list(audit.items)
+    for transform_id in evidence.flow.transforms:
+        log = results.get(transform_audit_call(transform_id))
+        if log is not None and not isinstance(log, NexlaError):
+            evidence.transform_audits[transform_id] = list(log.items)
     _file_notifications(evidence, results)
 
 

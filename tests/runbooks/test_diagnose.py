@@ -116,6 +116,11 @@ async def test_transform_error_points_at_the_edit_made_just_before_the_failures(
     change = next(c for c in diagnosis.changes if c.what.startswith("transform "))
     assert change.relative and change.relative.endswith("min before the first failing run")
     assert any(item.finding.startswith("transform ") for item in diagnosis.evidence)
+    assert any(
+        re.fullmatch(r"GET /code_containers/\d+/audit_log", item.call)
+        for item in diagnosis.evidence
+        if item.finding.startswith("transform ")
+    ), "the edit should come from the transform's own audit log"
     assert diagnosis.errors and "Transform failed" in diagnosis.errors[0].template
 
 
