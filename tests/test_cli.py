@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from nexla_mcp.cli import main, parse_settings
 from nexla_mcp.tools import TOOLSET_NAMES
-
-
-@pytest.fixture(autouse=True)
-def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's NEXLA_* variables out of every test."""
-    for name in list(os.environ):
-        if name.startswith("NEXLA_"):
-            monkeypatch.delenv(name)
 
 
 def test_flags_become_settings() -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 
 import anyio
@@ -25,14 +24,6 @@ BROKEN_KINDS = {
     "stale_data",
 }
 FINDING = re.compile(r"^- Flow (\d+) '([^']*)' .*\n  likely cause: .* \[(\w+)\]$", re.MULTILINE)
-
-
-@pytest.fixture(autouse=True)
-def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's NEXLA_* variables out of the demo's settings."""
-    for name in list(os.environ):
-        if name.startswith("NEXLA_"):
-            monkeypatch.delenv(name)
 
 
 def seeded_scenarios() -> list[dict[str, object]]:

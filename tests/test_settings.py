@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from pydantic import ValidationError
 
 from nexla_mcp.settings import DEFAULT_API_URL, Settings, is_loopback
 from nexla_mcp.tools import TOOLSET_NAMES
-
-
-@pytest.fixture(autouse=True)
-def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's NEXLA_* variables out of every test."""
-    for name in list(os.environ):
-        if name.startswith("NEXLA_"):
-            monkeypatch.delenv(name)
 
 
 def test_sandbox_settings_use_documented_defaults() -> None:

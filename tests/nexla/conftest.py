@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -11,25 +11,12 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from nexla_mcp.nexla import NexlaClient, RetryPolicy, reset_host_guards
+from nexla_mcp.nexla import NexlaClient, RetryPolicy
 
 API_URL = "http://nexla.test/nexla-api"
 SERVICE_KEY = "svc-key-for-tests-0001"
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_host_guards() -> Iterator[None]:
-    """Budget and breaker state is process-wide per host; isolate every test."""
-    reset_host_guards()
-    yield
-    reset_host_guards()
 
 
 class FakeTime:

@@ -7,29 +7,15 @@ the runbooks meet. Nothing of ours is mocked: only the HTTP boundary is in-proce
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from nexla_mcp.nexla import NexlaClient, reset_host_guards
+from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 from tests.runbooks.sandbox_org import API_URL, Org
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run async tests on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def fresh_host_guards() -> Iterator[None]:
-    """Retry budgets and circuit breakers are per process; no test inherits another's."""
-    reset_host_guards()
-    yield
-    reset_host_guards()
 
 
 @pytest.fixture

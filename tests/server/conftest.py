@@ -7,8 +7,7 @@ and ``call_error``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import httpx
@@ -17,7 +16,6 @@ from mcp import Client as McpClient
 from mcp.types import CallToolResult
 from pydantic import BaseModel
 
-from nexla_mcp.nexla import reset_host_guards
 from nexla_mcp.server.app import NexlaMCPServer, build_server
 from nexla_mcp.server.testing import MODES
 from nexla_mcp.settings import Settings
@@ -25,28 +23,6 @@ from nexla_mcp.tools._common import Client, FlowId, nexla_tool, tool_result
 
 LIVE_API_URL = "https://acme.nexla.test/nexla-api"
 LIVE_SERVICE_KEY = "svc-live-test-key-0123456789"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run async tests on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's NEXLA_* variables out of every test."""
-    for name in list(os.environ):
-        if name.startswith("NEXLA_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def fresh_host_guards() -> Iterator[None]:
-    """Retry budgets and circuit breakers are per process; no test inherits another's."""
-    reset_host_guards()
-    yield
-    reset_host_guards()
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ set here is what the tools meet. Tools are called through ``nexla_mcp.server.tes
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from mcp import Client
 
-from nexla_mcp.nexla import reset_host_guards
 from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.testing import MODES
@@ -41,28 +39,6 @@ FAULTS: dict[str, dict[str, Any]] = {
     "RateLimitError": {"rate_limit_rate": 1.0, "retry_after_s": 0, "paths": API_PATHS},
     "ServerError": {"error_rate": 1.0, "error_status": 501, "paths": API_PATHS},
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run async tests on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def clean_nexla_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's NEXLA_* variables out of every test."""
-    for name in list(os.environ):
-        if name.startswith("NEXLA_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def fresh_host_guards() -> Iterator[None]:
-    """Retry budgets and circuit breakers are per process; no test inherits another's."""
-    reset_host_guards()
-    yield
-    reset_host_guards()
 
 
 class Sandbox:
