@@ -95,3 +95,15 @@ def test_manifest_and_readme_name_only_real_settings() -> None:
     documented = set(re.findall(r"^\| `(NEXLA_[A-Z_]+)`", README, flags=re.MULTILINE))
     assert manifest <= env_names()
     assert documented == env_names()
+
+
+def test_readme_names_every_toolset_and_every_tool() -> None:
+    """The configuration table lists each toolset and the README mentions each default tool."""
+    from nexla_mcp.server.app import build_server
+    from nexla_mcp.tools import TOOLSET_NAMES
+
+    (row,) = re.findall(r"^\| `NEXLA_MCP_TOOLSETS` .*$", README, flags=re.MULTILINE)
+    assert set(re.findall(r"`([a-z]+)`", row)) >= set(TOOLSET_NAMES)
+    tools = build_server(Settings(sandbox=True)).toolset_of
+    assert tools, "the default server registers tools"
+    assert [name for name in tools if f"`{name}`" not in README] == []
