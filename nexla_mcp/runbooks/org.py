@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from nexla_mcp.nexla import FlowNode, FlowsPage, NexlaClient, Notification
 from nexla_mcp.runbooks.classify import CAUSES, HIGH_ERROR_RATIO, RunFacts, run_facts
@@ -46,12 +46,15 @@ from nexla_mcp.runbooks.report import (
 from nexla_mcp.runbooks.runs import run_started_at
 from nexla_mcp.runbooks.signals import categories_in
 
-__all__ = ["OrgHealthReport", "Problem", "Progress", "org_health"]
+__all__ = ["DEFAULT_PROBLEMS", "OrgHealthReport", "Problem", "Progress", "org_health"]
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 Severity = Literal["critical", "high", "medium", "low"]
 _SEVERITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
+# Problems listed by default: enough to act on (the three worst get next actions), and small
+# enough that a 10,000-flow org's answer stays under 2,000 tokens; limit raises it.
+DEFAULT_PROBLEMS = 15
 PAGE_SIZE = 500
 ORG_CONCURRENCY = 8
 ORG_DEADLINE_S = 240.0
@@ -75,10 +78,12 @@ class Problem(ReportModel):
     status: str
     severity: Severity
     category: Category = Field(description="Likely category from alerts, runs and status")
-    reason: str
+    reason: str = Field(description="e.g. '3 of the last 9 runs failed or partial'")
     last_run_at: str | None = None
     failing_since: str | None = None
-    failed_runs: int | None = Field(None, description="Failed or partial among recent runs")
+    # Ranks flows with equal severity and streak; the reason already states it, so a report
+    # does not repeat it as a field (every problem row is paid for in tokens).
+    _failed_runs: int = PrivateAttr(default=0)
 
 
 class OrgHealthReport(ReportModel):
@@ -207,7 +212,6 @@ def _problem(flow: _Flow) -> Problem | None:
                            reason=f"status {status}")  # fmt: skip
         return None
     streak = facts.streak
-    base["failed_runs"] = facts.failing
     if streak.failing_since is not None:
         base["failing_since"] = iso(streak.failing_since.started_at)
     if facts.latest_failing or facts.ratio > HIGH_ERROR_RATIO:
@@ -223,8 +227,10 @@ def _problem(flow: _Flow) -> Problem | None:
                 else "unknown"
             )
         )
-        reason = f"{facts.failing} of the last {len(facts.recent)} runs failed or were partial"
-        return Problem(**base, severity=severity, category=category, reason=reason)
+        reason = f"{facts.failing} of the last {len(facts.recent)} runs failed or partial"
+        problem = Problem(**base, severity=severity, category=category, reason=reason)
+        problem._failed_runs = facts.failing
+        return problem
     if facts.stale:
         age = facts.last_run_age
         reason = (
@@ -244,14 +250,14 @@ def _problem(flow: _Flow) -> Problem | None:
 def _rank_key(problem: Problem) -> tuple[int, str, int, int]:
     # An earlier failing_since is a longer streak; flows without one sort after those with one.
     return (_SEVERITY_RANK[problem.severity], problem.failing_since or "~",
-            -(problem.failed_runs or 0), problem.flow_id)  # fmt: skip
+            -problem._failed_runs, problem.flow_id)  # fmt: skip
 
 
 async def org_health(
     client: NexlaClient,
     *,
     now: datetime,
-    limit: int = 25,
+    limit: int = DEFAULT_PROBLEMS,
     progress: Progress | None = None,
     deadline_s: float = ORG_DEADLINE_S,
     concurrency: int = ORG_CONCURRENCY,

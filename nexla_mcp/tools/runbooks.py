@@ -20,7 +20,7 @@ from nexla_mcp.runbooks.compare import RunComparisonReport, compare_runs
 from nexla_mcp.runbooks.diagnose import Diagnosis, diagnose_flow
 from nexla_mcp.runbooks.flowmap import FlowTarget
 from nexla_mcp.runbooks.health import FlowHealthReport, check_flow_health
-from nexla_mcp.runbooks.org import OrgHealthReport, org_health
+from nexla_mcp.runbooks.org import DEFAULT_PROBLEMS, OrgHealthReport, org_health
 from nexla_mcp.runbooks.report import NextAction
 from nexla_mcp.runbooks.sla import SlaReport, SlaTargets, track_sla
 from nexla_mcp.tools._common import (
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from nexla_mcp.settings import Settings
 
 __all__ = ["callable_actions", "register"]
-
-DEFAULT_PROBLEMS = 25
 
 
 async def callable_actions(server: MCPServer, actions: list[NextAction]) -> list[NextAction]:

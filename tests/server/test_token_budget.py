@@ -24,6 +24,8 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from nexla_mcp.runbooks.org import DEFAULT_PROBLEMS
+from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.app import NexlaMCPServer, build_server
 from nexla_mcp.settings import Settings
 
@@ -143,6 +145,23 @@ async def test_flow_rows_stay_within_their_per_row_budget(server: NexlaMCPServer
     rows = (result.structured_content or {})["flows"]
     assert len(rows) >= 10
     assert tokens(rows) / len(rows) <= FLOW_ROW_BUDGET
+
+
+# Big enough to hold more problems than org_health lists by default (about 37), small enough
+# to scan in well under a second; a 10,000-flow org answers within a few tokens of it.
+GENERATED_FLOWS = 1_000
+
+
+async def test_org_health_on_a_generated_org_stays_within_budget() -> None:
+    """org_health lists DEFAULT_PROBLEMS of the many problems and says how many it left out."""
+    app = create_app(flows=GENERATED_FLOWS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        async with Client(build_server(Settings(sandbox=True), http_client=http)) as client:
+            result = await client.call_tool("org_health", {})
+    report = result.structured_content or {}
+    assert not result.is_error and len(report["problems"]) == DEFAULT_PROBLEMS
+    assert report["truncated"] and report["flows_with_problems"] > DEFAULT_PROBLEMS
+    assert billed_tokens(result) <= RESPONSE_BUDGET
 
 
 FAILURES: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
