@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from nexla_mcp.nexla import AuditLogEntry, NexlaClient, Page
 from nexla_mcp.runbooks.flowmap import FlowMap
-from nexla_mcp.runbooks.report import Category, ReportModel, iso, untrusted
+from nexla_mcp.runbooks.report import Category, iso, untrusted
 
 __all__ = [
     "Change",
@@ -54,7 +54,7 @@ _ITEM_LABELS = {
 }  # fmt: skip
 
 
-class ChangeView(ReportModel):
+class ChangeView(BaseModel):
     """One change to the flow, placed against the failure."""
 
     at: str

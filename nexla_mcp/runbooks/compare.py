@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from nexla_mcp.errors import NotFoundError
 from nexla_mcp.nexla import NexlaClient
@@ -24,17 +24,19 @@ from nexla_mcp.runbooks.evidence import (
 )
 from nexla_mcp.runbooks.flowmap import FlowMap, FlowTarget, fetch_flow
 from nexla_mcp.runbooks.gather import DEFAULT_DEADLINE_S, Gatherer
-from nexla_mcp.runbooks.report import NAME_CHARS, ReportModel, iso, untrusted
+from nexla_mcp.runbooks.report import NAME_CHARS, iso, untrusted
 from nexla_mcp.runbooks.runs import RunStatus, RunTotals, run_started_at
 
 __all__ = [
     "ErrorTemplate",
     "RunComparison",
     "RunComparisonReport",
+    "RunContrast",
     "RunSide",
     "cluster_resource",
     "compare",
     "compare_runs",
+    "contrast",
     "error_clusters",
     "template_view",
 ]
@@ -45,7 +47,7 @@ NOISE = 0.1
 _SEVERITY_FLOOR = severity_rank("WARNING")
 
 
-class RunSide(ReportModel):
+class RunSide(BaseModel):
     """One run's totals over the whole flow."""
 
     run_id: int
@@ -57,7 +59,7 @@ class RunSide(ReportModel):
     duration_s: int | None = Field(None, description="First to last log line, when all were read")
 
 
-class ResourceDelta(ReportModel):
+class ResourceDelta(BaseModel):
     """One resource whose numbers differ between the two runs."""
 
     resource: str
@@ -67,7 +69,7 @@ class ResourceDelta(ReportModel):
     baseline_errors: int
 
 
-class ErrorTemplate(ReportModel):
+class ErrorTemplate(BaseModel):
     """Log lines that share a template (variable parts masked), with one example."""
 
     template: str
@@ -77,7 +79,7 @@ class ErrorTemplate(ReportModel):
     example: str | None = None
 
 
-class RunComparison(ReportModel):
+class RunComparison(BaseModel):
     """A run against a baseline run: what differs, and which error templates are new."""
 
     run: RunSide
@@ -86,6 +88,20 @@ class RunComparison(ReportModel):
     resources: list[ResourceDelta] = Field(default_factory=list)
     new_errors: list[ErrorTemplate] = Field(
         default_factory=list, description="Error templates of the run that the baseline lacks"
+    )
+
+
+class RunContrast(BaseModel):
+    """A run against a baseline in a few lines: what a diagnosis needs of a comparison
+    (``compare_runs`` gives every number)."""
+
+    run_id: int
+    baseline_run_id: int | None = None
+    differences: list[str] = Field(default_factory=list)
+    resources: list[str] = Field(
+        default_factory=list,
+        description="Each resource whose numbers differ, e.g. \"nexset 6110 'x': records 0 vs "
+        '8716 (-100%), errors 9566 vs 0"',
     )
 
 
@@ -211,6 +227,26 @@ def compare(
         run=side, baseline=base, differences=differences, resources=resources[:MAX_RESOURCES],
         new_errors=[template_view(flow, c) for c in fresh[:MAX_TEMPLATES]],
     )  # fmt: skip
+
+
+def _delta_text(delta: ResourceDelta) -> str:
+    changes = [
+        _change("records", delta.records, delta.baseline_records),
+        f"errors {delta.errors} vs {delta.baseline_errors}"
+        if delta.errors != delta.baseline_errors
+        else None,
+    ]
+    return f"{delta.resource}: " + ", ".join(text for text in changes if text is not None)
+
+
+def contrast(comparison: RunComparison) -> RunContrast:
+    """``comparison`` in a few lines: the two run ids, what differs overall and per resource."""
+    return RunContrast(
+        run_id=comparison.run.run_id,
+        baseline_run_id=comparison.baseline.run_id if comparison.baseline else None,
+        differences=comparison.differences,
+        resources=[_delta_text(delta) for delta in comparison.resources],
+    )
 
 
 def _pick(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from nexla_mcp.errors import UpstreamTimeoutError
 from nexla_mcp.nexla import NexlaClient
@@ -19,8 +19,9 @@ from nexla_mcp.runbooks.changes import ChangeView, changes_around
 from nexla_mcp.runbooks.classify import RunFacts, Verdict, classify, run_facts
 from nexla_mcp.runbooks.compare import (
     ErrorTemplate,
-    RunComparison,
+    RunContrast,
     compare,
+    contrast,
     error_clusters,
     template_view,
 )
@@ -31,7 +32,6 @@ from nexla_mcp.runbooks.report import (
     Category,
     Evidence,
     NextAction,
-    ReportModel,
     iso,
     untrusted,
 )
@@ -56,7 +56,7 @@ _CAUSES: dict[Category, str] = {
 }
 
 
-class RunsView(ReportModel):
+class RunsView(BaseModel):
     """The flow's recent runs, as the diagnosis read them."""
 
     considered: int = Field(description="Recent runs considered (up to 10)")
@@ -68,7 +68,7 @@ class RunsView(ReportModel):
     usual_interval_min: int | None = None
 
 
-class CredentialCheck(ReportModel):
+class CredentialCheck(BaseModel):
     """A credential of the flow and what its probe said."""
 
     credential_id: int
@@ -76,7 +76,7 @@ class CredentialCheck(ReportModel):
     message: str | None = None
 
 
-class Diagnosis(ReportModel):
+class Diagnosis(BaseModel):
     """A flow's root-cause verdict with its evidence and the next calls to make."""
 
     flow_id: int
@@ -91,14 +91,13 @@ class Diagnosis(ReportModel):
     errors: list[ErrorTemplate] = Field(
         default_factory=list, description="Error templates of the failing run, most frequent first"
     )
-    comparison: RunComparison | None = Field(
+    comparison: RunContrast | None = Field(
         None, description="The failing run against the last good run"
     )
     changes: list[ChangeView] = Field(default_factory=list, description="Changes near the failure")
     credentials: list[CredentialCheck] = Field(default_factory=list)
     complete: bool = Field(description="False when some calls gave no answer (see missing)")
     missing: list[str] = Field(default_factory=list)
-    upstream_calls: int
 
 
 def _ago(delta: timedelta) -> str:
@@ -274,10 +273,10 @@ async def diagnose_flow(
     if history is not None:
         failed, good = history.focus()
         if failed is not None:
-            # The failing run's templates are listed in errors; new_errors would repeat them.
-            comparison = compare(
+            # The failing run's error templates are listed in errors already.
+            comparison = contrast(compare(
                 evidence.flow, history, failed, good, evidence.failed_logs, evidence.good_logs
-            ).model_copy(update={"new_errors": []})
+            ))  # fmt: skip
     missing = gather.missing()
     flow = evidence.flow
     return Diagnosis(
@@ -294,5 +293,5 @@ async def diagnose_flow(
         comparison=comparison, changes=change_views,
         credentials=[CredentialCheck(credential_id=p.credential_id, ok=p.ok,
                                      message=untrusted(p.message, 200)) for p in evidence.probes],
-        complete=not missing, missing=missing, upstream_calls=gather.calls_made,
+        complete=not missing, missing=missing,
     )  # fmt: skip

@@ -93,11 +93,6 @@ class Gatherer:
         """Record calls a round would have made had the deadline not passed."""
         self.records.extend(CallRecord(label, "missing") for label in labels)
 
-    @property
-    def calls_made(self) -> int:
-        """Calls that were started and finished (successfully or not)."""
-        return sum(record.outcome != "missing" for record in self.records)
-
     def missing(self) -> list[str]:
         """Calls without a usable answer: ``"<call> (deadline)"`` or ``"<call> (<error>)"``."""
         found = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.runbooks.classify import HIGH_ERROR_RATIO, run_facts
@@ -22,13 +22,13 @@ from nexla_mcp.runbooks.evidence import (
 )
 from nexla_mcp.runbooks.flowmap import FlowTarget, fetch_flow
 from nexla_mcp.runbooks.gather import DEFAULT_DEADLINE_S, Gatherer
-from nexla_mcp.runbooks.report import ReportModel, iso, untrusted
+from nexla_mcp.runbooks.report import iso, untrusted
 from nexla_mcp.runbooks.runs import FlowHealth, RunStatus, flow_health
 
 __all__ = ["CredentialHealth", "FlowHealthReport", "check_flow_health"]
 
 
-class CredentialHealth(ReportModel):
+class CredentialHealth(BaseModel):
     """One credential of the flow and its probe result."""
 
     credential_id: int
@@ -37,7 +37,7 @@ class CredentialHealth(ReportModel):
     message: str | None = None
 
 
-class FlowHealthReport(ReportModel):
+class FlowHealthReport(BaseModel):
     """The health of one flow: the reference checks and the issues they found."""
 
     flow_id: int

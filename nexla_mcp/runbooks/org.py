@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from nexla_mcp.nexla import FlowNode, FlowsPage, NexlaClient, Notification
 from nexla_mcp.runbooks.classify import CAUSES, HIGH_ERROR_RATIO, RunFacts, run_facts
@@ -38,7 +38,6 @@ from nexla_mcp.runbooks.gather import Gatherer
 from nexla_mcp.runbooks.report import (
     Category,
     NextAction,
-    ReportModel,
     iso,
     tool_action,
     untrusted,
@@ -70,7 +69,7 @@ _KIND_TO_TYPE = {kind: resource_type for resource_type, kind in NOTIFICATION_KIN
 LISTING_SHARE = 40.0  # progress: listing and alerts take 0..40, deep checks 40..100
 
 
-class Problem(ReportModel):
+class Problem(BaseModel):
     """One flow with a problem, and why it is ranked where it is."""
 
     flow_id: int
@@ -86,7 +85,7 @@ class Problem(ReportModel):
     _failed_runs: int = PrivateAttr(default=0)
 
 
-class OrgHealthReport(ReportModel):
+class OrgHealthReport(BaseModel):
     """Every flow scanned; the problems found, worst first."""
 
     flows_scanned: int

@@ -1,8 +1,9 @@
-"""What every runbook report shares: a compact pydantic base, evidence, next actions, categories.
+"""What every runbook report shares: evidence, next actions, categories, safe text and times.
 
 Runbook results are pydantic models so the tool layer can return them as they are (they become
-the tool's ``outputSchema`` and ``structuredContent``); nothing here imports MCP. Text that came
-from Nexla (names, log lines, messages) goes through ``untrusted`` before it lands in a report.
+the tool's ``outputSchema`` and ``structuredContent``, compacted for every tool alike by
+``nexla_mcp.server.schemas``); nothing here imports MCP. Text that came from Nexla (names,
+log lines, messages) goes through ``untrusted`` before it lands in a report.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from nexla_mcp.redaction import redact_text
 from nexla_mcp.runbooks.clustering import strip_invisible
@@ -20,7 +21,6 @@ __all__ = [
     "Category",
     "Evidence",
     "NextAction",
-    "ReportModel",
     "iso",
     "prompt_action",
     "tool_action",
@@ -47,40 +47,14 @@ NAME_CHARS = 80
 TEXT_CHARS = 240
 
 
-def _compact_schema(schema: dict[str, Any]) -> None:
-    """Drop titles, model docstrings and null branches: reports never carry nulls (the tool
-    layer omits them), the tool's description already says what it returns, and every byte
-    of an output schema is paid for in each client's tool list."""
-    schema.pop("title", None)
-    schema.pop("description", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        branches = prop.get("anyOf")
-        if isinstance(branches, list) and {"type": "null"} in branches:
-            rest = [branch for branch in branches if branch != {"type": "null"}]
-            if len(rest) == 1:
-                del prop["anyOf"]
-                prop.update(rest[0])
-            else:
-                prop["anyOf"] = rest
-        if "default" in prop and prop["default"] in (None, []):
-            del prop["default"]
-
-
-class ReportModel(BaseModel):
-    """Base of runbook reports: a small JSON schema (nulls and empty lists are left out)."""
-
-    model_config = ConfigDict(json_schema_extra=lambda schema, _model: _compact_schema(schema))
-
-
-class Evidence(ReportModel):
+class Evidence(BaseModel):
     """One finding, and the upstream call it came from (re-run that call to check it)."""
 
     call: str = Field(description="The Nexla API call that produced this finding")
     finding: str
 
 
-class NextAction(ReportModel):
+class NextAction(BaseModel):
     """A complete next step: a tool call or a prompt, with its arguments."""
 
     tool: str | None = Field(None, description="Tool to call (with arguments as given)")

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from nexla_mcp.errors import ValidationError
 from nexla_mcp.nexla import NexlaClient, RunSummary
 from nexla_mcp.runbooks.evidence import RunHistory, fetch_runs, metrics_call
 from nexla_mcp.runbooks.flowmap import FlowTarget, fetch_flow
 from nexla_mcp.runbooks.gather import DEFAULT_DEADLINE_S, Gatherer
-from nexla_mcp.runbooks.report import ReportModel, iso
+from nexla_mcp.runbooks.report import iso
 from nexla_mcp.runbooks.runs import RunTotals
 
 __all__ = ["SlaCheck", "SlaReport", "SlaTargets", "SlaViolation", "track_sla"]
@@ -35,7 +35,7 @@ MAX_RUNS = 500
 MAX_LISTED_VIOLATIONS = 10
 
 
-class SlaTargets(ReportModel):
+class SlaTargets(BaseModel):
     """The thresholds (the reference defaults: 300 s, 95 %, 24 h)."""
 
     max_latency_s: int = Field(300, gt=0)
@@ -43,7 +43,7 @@ class SlaTargets(ReportModel):
     max_age_hours: float = Field(24, gt=0)
 
 
-class SlaCheck(ReportModel):
+class SlaCheck(BaseModel):
     """One target: what was measured against it."""
 
     name: Literal["success_rate", "latency", "data_age"]
@@ -53,7 +53,7 @@ class SlaCheck(ReportModel):
     detail: str
 
 
-class SlaViolation(ReportModel):
+class SlaViolation(BaseModel):
     """One run that broke a target."""
 
     run_id: int
@@ -62,7 +62,7 @@ class SlaViolation(ReportModel):
     value: float | None = Field(None, description="Latency in seconds, for latency violations")
 
 
-class SlaReport(ReportModel):
+class SlaReport(BaseModel):
     """SLA compliance of one flow over a window."""
 
     flow_id: int

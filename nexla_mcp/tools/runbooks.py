@@ -93,19 +93,13 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_type: OptionalResourceType = None,
         resource_id: OptionalResourceId = None,
     ) -> Annotated[CallToolResult, Diagnosis]:
-        """Find why a flow is broken, in one call: the whole troubleshooting runbook runs on
-        the server (status, recent runs, clustered error logs of the failing run vs the last
-        good run, credential probes, audit trail and alerts, changes made just before the
-        failures began).
+        """Why is a flow broken? Runs the troubleshooting runbook in one call: runs, clustered
+        errors of the failing vs the last good run, credential probes, audit trail, alerts,
+        changes just before the failures. Start here when a flow misbehaves.
 
-        Returns category (credential_expired, permission_denied, transform_error,
-        schema_mismatch, rate_limited, network_timeout, resource_conflict, flow_not_running,
-        high_error_rate, stale_data, healthy or unknown), confidence, a summary, evidence (each
-        naming the API call it came from) and next_actions: complete tool or prompt calls to
-        make next. Writes among them only plan; nothing changes without confirmation.
-
-        Identify the flow by flow_id, or by resource_type + resource_id of one of its resources.
-        Start here when a flow misbehaves; missing lists any call that gave no answer.
+        Returns category, confidence, summary, evidence (each with its API call) and
+        next_actions (complete tool or prompt calls; writes only plan). Name the flow by
+        flow_id or resource_type + resource_id.
         """
         report = await diagnose_flow(client, _target(flow_id, resource_type, resource_id),
                                      now=_now())  # fmt: skip
@@ -152,20 +146,15 @@ def register(server: MCPServer, settings: Settings) -> None:
         resource_type: OptionalResourceType = None,
         resource_id: OptionalResourceId = None,
         max_latency_s: Annotated[
-            int, Field(gt=0, le=86_400, description="Longest acceptable run, start to last write")
+            int, Field(gt=0, le=86_400, description="Longest run, start to last write")
         ] = 300,
         min_success_rate: Annotated[
-            float, Field(ge=0, le=1, description="Share of runs that must finish without errors")
+            float, Field(ge=0, le=1, description="Share of runs without errors")
         ] = 0.95,
         max_age_hours: Annotated[
-            float,
-            Field(
-                gt=0,
-                le=720,
-                description="Oldest acceptable data: hours since the latest successful delivery",
-            ),
+            float, Field(gt=0, le=720, description="Hours since the last delivery")
         ] = 24,
-        days: Annotated[int, Field(ge=1, le=30, description="Window in days (1-30)")] = 7,
+        days: Annotated[int, Field(ge=1, le=30, description="Days to look back")] = 7,
     ) -> Annotated[CallToolResult, SlaReport]:
         """Check one flow against SLA targets over a window: success rate of its runs,
         latency of each run (start to its destinations' last write) and age of the newest
