@@ -54,6 +54,7 @@ class FlowRow(CompactModel):
     health: Health | None = None
     last_run_at: str | None = None
     last_run_status: RunStatus | None = None
+    # Left out when 0 (most flows, most of the time): each list row costs tokens.
     recent_errors: int | None = None
     failed_runs: int | None = None
 
@@ -84,7 +85,7 @@ def _row(origin: FlowNode, source_types: dict[int, str], runs: RecentRuns | None
     )
     if runs is not None:
         row.last_run_at, row.last_run_status = runs.last_run_at, runs.last_run_status
-        row.recent_errors, row.failed_runs = runs.recent_errors, runs.failed_runs
+        row.recent_errors, row.failed_runs = runs.recent_errors or None, runs.failed_runs or None
     return row
 
 
@@ -142,7 +143,8 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> Annotated[CallToolResult, FlowList]:
         """List flows with their last run and health: failing (latest run failed),
         degraded (some recent runs had errors), stale (no run for 24 h), paused, idle (no
-        runs) or ok. Recent runs: up to 10 within 24 h of the latest.
+        runs) or ok. Recent runs: up to 10 within 24 h of the latest; recent_errors and
+        failed_runs are left out when 0.
 
         Start here to find broken flows (has_recent_errors=true). One call examines at
         most 200 flows; pass next_cursor to continue. Then get_flow, get_run_metrics and

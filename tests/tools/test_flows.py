@@ -69,6 +69,14 @@ async def test_has_recent_errors_keeps_exactly_the_flows_with_failing_runs(
     assert all(row.get("recent_errors", 0) == 0 for row in clean["flows"])
 
 
+async def test_rows_leave_out_error_counts_that_are_zero(mcp_client: Client) -> None:
+    """A flow whose recent runs all succeeded has a last run but no recent_errors/failed_runs."""
+    listing = await call_ok(mcp_client, "list_flows", {"has_recent_errors": False})
+    ran = [row for row in listing["flows"] if "last_run_at" in row]
+    assert ran
+    assert not [row for row in ran if {"recent_errors", "failed_runs"} & set(row)]
+
+
 async def test_list_flows_pages_with_a_cursor_without_gaps_or_repeats(mcp_client: Client) -> None:
     """Pages of 4 chain through next_cursor to the same flows as one big page."""
     everything = await call_ok(mcp_client, "list_flows", {"limit": 100})
