@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +107,8 @@ async def _reply(
             "headers": [
                 (b"content-type", b"application/json; charset=utf-8"),
                 (b"content-length", str(len(payload)).encode()),
+                # Like every Nexla reply (and the sandbox's own), faults carry a request id.
+                (b"x-request-id", uuid.uuid4().hex.encode()),
                 *headers,
             ],
         }

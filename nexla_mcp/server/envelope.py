@@ -7,11 +7,18 @@ A failure is a ``CallToolResult`` with ``is_error=True`` whose only content is c
                "status_code": 404, "response": {...}, "original_error": null,
                "retryable": false, "retry_after_s": null, "hint": "..."}}
 
-Every key is always present (null when unknown) so clients can rely on the shape. There is
-no ``structured_content``: the official TypeScript SDK validates it against the tool's
-``outputSchema`` even on errors and would reject the call. Strings are sanitised (control
-and invisible characters, secrets, HTML) and capped, so no traceback, secret or raw upstream
-page reaches the model.
+Every key is always present (null when unknown or empty) so clients can rely on the shape.
+There is no ``structured_content``: the official TypeScript SDK validates it against the
+tool's ``outputSchema`` even on errors and would reject the call. Strings are sanitised
+(control and invisible characters, secrets, HTML) and capped, so no traceback, secret or raw
+upstream page reaches the model.
+
+An envelope is read in the middle of a task, so it stays under 150 tokens by never saying a
+thing twice: ``context`` keeps the method and path of the failed request but not what
+repeats a top-level key (``status_code``) or the path (``url``); ``response`` is Nexla's
+error body less the values ``message`` and ``status_code`` already carry; and Nexla's
+request id is kept only on a server error (5xx), the one case where the next step may be to
+report it to Nexla (the server log keeps it for every failure).
 """
 
 from __future__ import annotations
@@ -63,24 +70,20 @@ ENVELOPE_KEYS = (
 )
 MAX_FIELD_CHARS = 500
 MAX_RESPONSE_CHARS = 500
+# Context keys a model cannot use: the full URL repeats method + path (and the base URL is
+# the server's own setting); status_code repeats the top-level key.
+_REDUNDANT_CONTEXT = ("url", "status_code")
 
 # Hints that name this server's tools; they win over the error class's generic default but
 # not over a hint the raiser wrote for this specific failure.
 _TOOL_HINTS: tuple[tuple[type[NexlaError], str], ...] = (
     (
         CredentialError,
-        "The external system rejected the credential: update it (the rotate_credential prompt "
-        "walks through a safe rotation), then call probe_credential to verify it.",
+        "The external system refused the credential: rotate it (rotate_credential prompt), "
+        "then verify with probe_credential.",
     ),
-    (
-        NotFoundError,
-        "Check the id: call list_flows to find the flow, and get_flow for the ids of its "
-        "sources, nexsets and destinations.",
-    ),
-    (
-        FlowError,
-        "Call get_flow for the flow's status and get_flow_logs for the errors of the failing step.",
-    ),
+    (NotFoundError, "Check the id: list_flows finds flows, get_flow a flow's resource ids."),
+    (FlowError, "Call get_flow for the flow's status, get_flow_logs for the failing step."),
     (
         TransformError,
         "Call get_flow_logs for the transform's error lines and fix the transform's code.",
@@ -110,14 +113,33 @@ def _clean(value: Any) -> Any:
     return sanitize_value(value, max_chars=MAX_FIELD_CHARS)
 
 
-def _clean_response(response: Any) -> Any:
+def _clean_response(response: Any, message: str, status_code: int | None) -> Any:
+    """Nexla's error body, less what ``message`` and ``status_code`` already say."""
     response = _clean(response)
-    if response is None or isinstance(response, str):
-        return response
+    if isinstance(response, str):
+        return None if response in message else response
+    if isinstance(response, dict):
+        response = {
+            key: value
+            for key, value in response.items()
+            if value != status_code and not (isinstance(value, str) and value in message)
+        }
+    if not response:
+        return None
     rendered = json.dumps(response, separators=(",", ":"), ensure_ascii=False, default=str)
     if len(rendered) <= MAX_RESPONSE_CHARS:
         return response
     return sanitize_text(rendered, max_chars=MAX_RESPONSE_CHARS)
+
+
+def _context(context: Any, status_code: int | None) -> dict[str, Any] | None:
+    """The request's context without what the envelope says elsewhere (module docstring)."""
+    if not isinstance(context, dict):
+        return _clean(context) or None
+    kept = {key: value for key, value in context.items() if key not in _REDUNDANT_CONTEXT}
+    if status_code is None or status_code < 500:
+        kept.pop("request_id", None)
+    return _clean(kept) or None
 
 
 def _hint_for(error: NexlaError) -> str | None:
@@ -143,7 +165,11 @@ def error_payload(error: NexlaError) -> dict[str, Any]:
     """The ``{"error": {...}}`` payload for a Nexla error: its redacted summary plus advice."""
     summary = error.get_error_summary()
     fields = {key: _clean(summary.get(key)) for key in ENVELOPE_KEYS if key in summary}
-    fields["response"] = _clean_response(summary.get("response"))
+    fields["details"] = fields.get("details") or None
+    fields["context"] = _context(summary.get("context"), summary.get("status_code"))
+    fields["response"] = _clean_response(
+        summary.get("response"), fields.get("message") or "", summary.get("status_code")
+    )
     return _envelope(
         **fields,
         type=type(error).__name__,
@@ -199,8 +225,7 @@ def invalid_arguments_result(tool: str, error: pydantic.ValidationError) -> Call
             message=_clean(f"Invalid arguments for {tool}: {listed}"),
             details=_clean({"errors": problems}),
             retryable=False,
-            hint=f"Fix the arguments named in details and call {tool} again; its input schema "
-            "lists the allowed values.",
+            hint=f"Fix the arguments named in details and call {tool} again.",
         )
     )
 
@@ -211,17 +236,18 @@ def unknown_arguments_result(tool: str, unknown: list[str], valid: list[str]) ->
     Silently ignoring them would let a caller believe a filter was applied when it was not.
     """
     accepted = ", ".join(valid) or "none"
-    problems = [
-        {"argument": name, "problem": f"Unknown argument; {tool} accepts: {accepted}"}
-        for name in unknown
-    ]
     return _result(
         _envelope(
             type="InvalidArgumentsError",
             message=_clean(f"Unknown arguments for {tool}: {', '.join(unknown)}"),
-            details=_clean({"errors": problems}),
+            details=_clean(
+                {
+                    "errors": [{"argument": n, "problem": "unknown"} for n in unknown],
+                    "accepted": accepted,
+                }
+            ),  # fmt: skip
             retryable=False,
-            hint=f"Remove or correct the arguments named in details and call {tool} again.",
+            hint=f"Use only the accepted arguments and call {tool} again.",
         )
     )
 
@@ -233,8 +259,7 @@ def unknown_tool_result(tool: str) -> CallToolResult:
             type="UnknownToolError",
             message=_clean(f"Unknown tool: {tool}"),
             retryable=False,
-            hint="List the tools again; get_server_context shows which toolsets are enabled "
-            "and whether writes are off.",
+            hint="List the tools again; get_server_context shows the enabled toolsets.",
         )
     )
 

@@ -234,7 +234,11 @@ def nexla_tool(
             except MCPError:
                 raise
             except NexlaError as error:
-                logger.info("tool %s failed: %r", name, error)
+                # The envelope drops Nexla's request id below a 5xx; the log keeps it, for
+                # matching a failure with Nexla's side.
+                request_id = error.context.get("request_id")
+                logger.info("tool %s failed: %r%s", name, error,
+                            f" (request id {request_id})" if request_id else "")  # fmt: skip
                 return error_result(error)
             except ToolError as error:
                 logger.info("tool %s refused: %s", name, error)

@@ -193,6 +193,7 @@ async def test_error_fault_uses_the_configured_status_and_only_matching_paths(
     await set_faults(api, error_rate=1.0, error_status=502, paths=["/data_sinks"])
     failing = await api.get("/data_sinks")
     assert failing.status_code == 502 and failing.json()["status"] == 502
+    assert len(failing.headers["x-request-id"]) == 32, "a request id, as on every reply"
     assert (await api.get("/data_sources")).status_code == 200
     await set_faults(api, error_rate=1.0)
     assert (await api.get("/_sandbox/state")).status_code == 200

@@ -86,10 +86,28 @@ def test_each_error_class_gets_its_type_retryability_and_a_hint(
 
 def test_summary_keys_carry_the_reference_fields() -> None:
     """The reference summary's fields arrive under their own names."""
-    body = envelope_of(error_result(response_error(404, {"message": "no such flow"})))
+    upstream = {"status": 404, "message": "no such flow", "error_code": "FLOW_404"}
+    body = envelope_of(error_result(response_error(404, upstream)))
     assert (body["status_code"], body["resource_type"], body["resource_id"]) == (404, "flows", 42)
     assert body["context"]["path"] == "/flows/42"
-    assert body["response"] == {"message": "no such flow"}
+    assert "no such flow" in body["message"]
+    assert body["response"] == {"error_code": "FLOW_404"}, "what message and status_code say"
+
+
+def test_context_keeps_method_and_path_but_nothing_said_elsewhere() -> None:
+    """A 404's context is the request (method, path); its status is top level, and Nexla's
+    request id, useless for a wrong id, is left out."""
+    error = response_error(404, request_id="5f0c7d2a9b8e4c1d8e7f6a5b4c3d2e1f")
+    error.context["url"] = "https://acme.nexla.test/nexla-api/flows/42"
+    body = envelope_of(error_result(error))
+    assert body["context"] == {"method": "GET", "path": "/flows/42"}
+    assert body["status_code"] == 404 and body["details"] is None
+
+
+def test_a_server_error_keeps_the_request_id_to_report_to_nexla() -> None:
+    """After a 5xx the next step may be Nexla support, which asks for the request id."""
+    body = envelope_of(error_result(response_error(502, request_id="req-502-abc")))
+    assert body["context"] == {"method": "GET", "path": "/flows/42", "request_id": "req-502-abc"}
 
 
 def test_rate_limit_reports_retry_after_seconds() -> None:
@@ -242,3 +260,23 @@ async def test_client_errors_reach_the_model_as_the_envelope(
     assert fake_nexla.token not in text
     if error_type == "RateLimitError":
         assert body["retry_after_s"] == 3600
+
+
+@pytest.mark.anyio
+async def test_the_server_log_keeps_the_request_id_the_envelope_leaves_out(
+    live_settings: Callable[..., Settings],
+    fake_nexla: Any,
+    add_flow_probe: Callable[[Any], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 404's request id is not in the envelope but in the server log, for matching the
+    failure with Nexla's side."""
+    handler = reply(404, headers={"x-request-id": "req-404-abc"})
+    server = build_server(live_settings(toolsets="context"),
+                          http_client=fake_nexla({("GET", "/flows/42"): handler}))  # fmt: skip
+    add_flow_probe(server)
+    with caplog.at_level("INFO", logger="nexla_mcp"):
+        async with McpClient(server, mode="legacy") as client:
+            body = await call_error(client, "probe_flow", {"flow_id": 42})
+    assert "req-404-abc" not in json.dumps(body)
+    assert any("req-404-abc" in record.getMessage() for record in caplog.records)
