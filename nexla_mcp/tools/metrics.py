@@ -47,26 +47,24 @@ MAX_RUNS = 50
 MAX_RUN_ROWS = 500
 
 
-class DayRow(CompactModel):
-    """One UTC day."""
-
-    date: date
-    records: int
-    errors: int
-
-
 class DailyMetricsView(CompactModel):
-    """A resource's records and errors per UTC day."""
+    """A resource's records and errors per UTC day, columnar: a 92-day answer stays small.
+
+    Days before the first one with data are left out of ``records_per_day`` (a new or idle
+    resource would otherwise list a zero per day); later days without data are 0.
+    """
 
     resource_type: str
     resource_id: int
     from_date: date
     to_date: date
-    days: list[DayRow] = Field(default_factory=list)
+    data_from: date | None = Field(None, description="First day with data, if any")
+    records_per_day: list[int] = Field(
+        default_factory=list, description="One count per UTC day, data_from to to_date"
+    )
+    errors_per_day: dict[date, int] | None = Field(None, description="Only days with errors")
     records: int = Field(description="Records over the whole range")
     errors: int = Field(description="Errors over the whole range")
-    days_with_errors: int
-    days_without_data: int = Field(description="Days in the range with no records at all")
 
 
 class RunRowView(CompactModel):
@@ -125,6 +123,10 @@ def _day_range(from_date: date | None, to_date: date | None) -> tuple[date, date
     return start, end
 
 
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
 def _run_view(assessment: RunAssessment) -> RunRowView:
     run, baseline = assessment.run, assessment.baseline
     ratio = assessment.records_ratio
@@ -180,34 +182,38 @@ def register(server: MCPServer, settings: Settings) -> None:
         to_date: Annotated[date | None, Field(description="Last UTC day (default: today)")] = None,
     ) -> Annotated[CallToolResult, DailyMetricsView]:
         """Records and errors per UTC day of a source, nexset or destination (at most 92
-        days; default the last 7): trends such as a volume drop or when errors began. For
-        single runs use get_run_metrics.
+        days; default the last 7): trends such as a volume drop or when errors began.
+        records_per_day has one count per day from data_from (the first day with data) to
+        to_date; errors_per_day only the days with errors. For single runs use
+        get_run_metrics.
         """
         start, end = _day_range(from_date, to_date)
         metrics = await client.get_daily_metrics(
             resource_type, resource_id, from_date=start, to_date=end
         )
-        rows = [
-            DayRow(date=row.time, records=row.records, errors=row.errors)
-            for row in sorted(metrics.metrics, key=lambda row: row.time)
-            if start <= row.time <= end
-        ]
-        with_data = {row.date for row in rows if row.records > 0}
+        days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        records, errors = dict.fromkeys(days, 0), dict.fromkeys(days, 0)
+        for row in metrics.metrics:
+            if start <= row.time <= end:
+                records[row.time] += row.records
+                errors[row.time] += row.errors
+        with_data = [day for day in days if records[day] or errors[day]]
         view = DailyMetricsView(
             resource_type=resource_type,
             resource_id=resource_id,
             from_date=start,
             to_date=end,
-            days=rows,
-            records=sum(row.records for row in rows),
-            errors=sum(row.errors for row in rows),
-            days_with_errors=sum(row.errors > 0 for row in rows),
-            days_without_data=(end - start).days + 1 - len(with_data),
+            data_from=with_data[0] if with_data else None,
+            records_per_day=[records[day] for day in days if with_data and day >= with_data[0]],
+            errors_per_day={day: n for day, n in errors.items() if n} or None,
+            records=sum(records.values()),
+            errors=sum(errors.values()),
         )
+        with_errors = _days(len(view.errors_per_day or {}))
+        without_data = _days(len(days) - sum(bool(records[day]) for day in days))
         summary = (
             f"{resource_type} {resource_id}, {start}..{end}: {view.records} records, "
-            f"{view.errors} errors; {view.days_with_errors} days with errors, "
-            f"{view.days_without_data} days without data."
+            f"{view.errors} errors; {with_errors} with errors, {without_data} without data."
         )
         return tool_result(view, summary)
 

@@ -17,6 +17,7 @@ import functools
 import json
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -155,6 +156,24 @@ async def test_flow_rows_stay_within_their_per_row_budget(server: NexlaMCPServer
     rows = (result.structured_content or {})["flows"]
     assert len(rows) >= 10
     assert tokens(rows) / len(rows) <= FLOW_ROW_BUDGET
+
+
+# get_daily_metrics over its longest range (92 days): 135 tokens on the seeded sandbox,
+# columnar; 300 as one object per day, more than the 202 of the raw Nexla JSON it read.
+DAILY_METRICS_BUDGET = 160
+
+
+async def test_daily_metrics_over_the_longest_range_cost_less_than_the_raw_json(
+    server: NexlaMCPServer, scenarios: dict[str, dict[str, Any]]
+) -> None:
+    """A count per day and the days with errors, not an object per day."""
+    source = scenarios["credential_expired"]["data_source_id"]
+    start = (datetime.now(UTC) - timedelta(days=91)).date().isoformat()
+    arguments = {"resource_type": "data_sources", "resource_id": source, "from_date": start}
+    async with Client(server) as client:
+        result = await client.call_tool("get_daily_metrics", arguments)
+    assert not result.is_error and (result.structured_content or {})["errors_per_day"]
+    assert billed_tokens(result) <= DAILY_METRICS_BUDGET
 
 
 # Big enough to hold more problems than org_health lists by default (about 37), small enough

@@ -20,34 +20,45 @@ def today() -> date:
 async def test_daily_metrics_default_to_the_last_seven_days(
     mcp_client: Client, sandbox: Sandbox
 ) -> None:
-    """A healthy source: seven days with data and totals that add up."""
+    """A healthy source: a count per day up to today, totals that add up, no error days."""
     source = (await sandbox.scenario("healthy"))["data_source_id"]
     view = await call_ok(
         mcp_client, "get_daily_metrics", {"resource_type": "data_sources", "resource_id": source}
     )
     assert view["to_date"] == today().isoformat()
     assert view["from_date"] == (today() - timedelta(days=6)).isoformat()
-    assert 1 <= len(view["days"]) <= 7
-    assert view["records"] == sum(day["records"] for day in view["days"]) > 0
-    assert view["errors"] == 0 and view["days_with_errors"] == 0
+    first = date.fromisoformat(view["data_from"])
+    assert view["from_date"] <= view["data_from"]
+    assert len(view["records_per_day"]) == (today() - first).days + 1
+    assert view["records"] == sum(view["records_per_day"]) > 0
+    assert view["errors"] == 0 and "errors_per_day" not in view
 
 
 async def test_daily_metrics_show_when_errors_began(mcp_client: Client, sandbox: Sandbox) -> None:
     """A nexset whose transform broke hours ago has errors only on the latest days."""
     nexset = (await sandbox.scenario("transform_error"))["data_set_ids"][-1]
+    start = today() - timedelta(days=3)
     view = await call_ok(
         mcp_client,
         "get_daily_metrics",
-        {
-            "resource_type": "data_sets",
-            "resource_id": nexset,
-            "from_date": (today() - timedelta(days=3)).isoformat(),
-        },
+        {"resource_type": "data_sets", "resource_id": nexset, "from_date": start.isoformat()},
     )
-    with_errors = [day for day in view["days"] if day["errors"]]
-    assert with_errors and with_errors[-1]["date"] == view["days"][-1]["date"]
-    assert view["days"][0]["errors"] == 0
-    assert view["days_with_errors"] == len(with_errors)
+    error_days = sorted(view["errors_per_day"])
+    assert error_days and error_days[-1] == today().isoformat()
+    assert start.isoformat() not in error_days
+    assert view["errors"] == sum(view["errors_per_day"].values()) > 0
+
+
+async def test_daily_metrics_of_a_resource_that_never_ran_have_no_days(
+    mcp_client: Client, sandbox: Sandbox
+) -> None:
+    """No data at all: no per-day counts (not a zero per day), only the zero totals."""
+    source = (await sandbox.scenario("never_activated"))["data_source_id"]
+    view = await call_ok(
+        mcp_client, "get_daily_metrics", {"resource_type": "data_sources", "resource_id": source}
+    )
+    assert (view["records"], view["errors"]) == (0, 0)
+    assert not {"data_from", "records_per_day", "errors_per_day"} & set(view)
 
 
 @pytest.mark.parametrize(
