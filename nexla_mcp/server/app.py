@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from nexla_mcp.nexla import NexlaClient
+    from nexla_mcp.nexla.reliability import RetryPolicy
 
 __all__ = [
     "SANDBOX_API_URL",
@@ -155,7 +156,10 @@ def instructions_for(settings: Settings) -> str:
 
 
 def _new_client(
-    settings: Settings, http_client: httpx.AsyncClient | None, sandbox_app: ASGIApp | None
+    settings: Settings,
+    http_client: httpx.AsyncClient | None,
+    sandbox_app: ASGIApp | None,
+    retry_policy: RetryPolicy | None,
 ) -> NexlaClient:
     import httpx
 
@@ -173,6 +177,7 @@ def _new_client(
             timeout=settings.timeout_s,
             transport=transport,
             http_client=http_client,
+            policy=retry_policy,
         )
     return NexlaClient(
         api_url=settings.api_url,
@@ -184,6 +189,7 @@ def _new_client(
         ),
         timeout=settings.timeout_s,
         http_client=http_client,
+        policy=retry_policy,
     )
 
 
@@ -192,6 +198,7 @@ def build_server(
     *,
     http_client: httpx.AsyncClient | None = None,
     sandbox_app: ASGIApp | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> NexlaMCPServer:
     """Build the MCP server for ``settings`` with only the enabled toolsets registered.
 
@@ -199,12 +206,15 @@ def build_server(
     ``settings.sandbox`` against the sandbox app in-process (``sandbox_app``, or a fresh
     ``create_app()``). ``http_client`` replaces the client's own HTTP client (the test seam:
     pass one whose transport is the sandbox or a mock); the caller keeps ownership of it.
+    ``retry_policy`` replaces the client's default ``RetryPolicy`` (tests pass
+    ``nexla_mcp.server.testing.NO_BACKOFF`` so retried failures do not wait); the call
+    deadline stays ``settings.timeout_s``.
     """
     from nexla_mcp import __version__
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        async with _new_client(settings, http_client, sandbox_app) as client:
+        async with _new_client(settings, http_client, sandbox_app, retry_policy) as client:
             yield ServerState(settings=settings, client=client)
 
     server = NexlaMCPServer(

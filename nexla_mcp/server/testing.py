@@ -4,6 +4,11 @@
         flows = await call_ok(client, "list_flows", {"has_recent_errors": True})
         error = await call_error(client, "get_flow", {"flow_id": 999999})
 
+The server retries as in production (same attempts, statuses, budget and breaker) but
+without waiting between attempts (``NO_BACKOFF``), so a test that meets a 429, a 503 or a
+connect error does not sleep through the real backoff; pass ``retry_policy=RetryPolicy()``
+to ``connect`` for the real schedule.
+
 ``call_ok`` is the way to call a tool that should succeed: it fails unless the result is a
 success whose ``structured_content`` validates against the tool's ``outputSchema`` and whose
 text is a short summary rather than a copy of the JSON. ``call_error`` fails unless the result
@@ -22,15 +27,26 @@ import httpx
 from mcp import Client
 from mcp.types import CallToolResult, TextContent, Tool
 
+from nexla_mcp.nexla.reliability import RetryPolicy
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.envelope import ENVELOPE_KEYS
 from nexla_mcp.settings import Settings
 
-__all__ = ["MODES", "MAX_SUMMARY_CHARS", "call_error", "call_ok", "connect", "text_of"]
+__all__ = [
+    "MAX_SUMMARY_CHARS",
+    "MODES",
+    "NO_BACKOFF",
+    "call_error",
+    "call_ok",
+    "connect",
+    "text_of",
+]
 
 MODES: tuple[Literal["auto", "legacy"], ...] = ("auto", "legacy")
 """Both protocol eras: ``auto`` negotiates 2026-07-28, ``legacy`` the 2025-11-25 handshake."""
 MAX_SUMMARY_CHARS = 1000
+NO_BACKOFF = RetryPolicy(backoff_base_s=0.0, backoff_cap_s=0.0)
+"""The default retry policy without its waits (Retry-After is still honoured)."""
 
 
 @asynccontextmanager
@@ -40,6 +56,7 @@ async def connect(
     mode: Literal["auto", "legacy"] = "auto",
     sandbox_app: Any = None,
     http_client: httpx.AsyncClient | None = None,
+    retry_policy: RetryPolicy = NO_BACKOFF,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
     """An MCP client connected in memory to ``build_server(settings)``.
@@ -50,7 +67,7 @@ async def connect(
     """
     settings = settings or Settings(sandbox=True)
     if http_client is not None:
-        server = build_server(settings, http_client=http_client)
+        server = build_server(settings, http_client=http_client, retry_policy=retry_policy)
         async with Client(server, mode=mode, **client_options) as client:
             yield client
         return
@@ -59,7 +76,7 @@ async def connect(
 
         sandbox_app = create_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app)) as http:
-        server = build_server(settings, http_client=http)
+        server = build_server(settings, http_client=http, retry_policy=retry_policy)
         async with Client(server, mode=mode, **client_options) as client:
             yield client
 

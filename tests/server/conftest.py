@@ -17,7 +17,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel
 
 from nexla_mcp.server.app import NexlaMCPServer, build_server
-from nexla_mcp.server.testing import MODES
+from nexla_mcp.server.testing import MODES, NO_BACKOFF
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools._common import Client, FlowId, nexla_tool, tool_result
 
@@ -48,8 +48,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def server(settings: Settings, sandbox_http: httpx.AsyncClient) -> NexlaMCPServer:
-    """The MCP server talking to the sandbox through ``sandbox_http``."""
-    return build_server(settings, http_client=sandbox_http)
+    """The MCP server talking to the sandbox through ``sandbox_http`` (retries do not wait)."""
+    return build_server(settings, http_client=sandbox_http, retry_policy=NO_BACKOFF)
 
 
 @pytest.fixture(params=MODES)

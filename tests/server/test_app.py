@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from mcp import Client as McpClient
 from mcp.server.request_state import InvalidRequestState
 
 from nexla_mcp import __version__
+from nexla_mcp.nexla import RetryPolicy
 from nexla_mcp.server.app import (
     SERVER_NAME,
     build_server,
@@ -102,6 +104,20 @@ async def test_access_token_is_used_as_is_without_a_login(
     assert fake_nexla.calls("POST", "/token") == []
     (request,) = fake_nexla.calls("GET", "/flows/5")
     assert request.headers["authorization"] == "Bearer direct-access-token-123456"
+
+
+async def test_the_retry_policy_given_to_build_server_is_the_one_the_client_uses(
+    live_settings: Callable[..., Settings], fake_nexla: Any, add_flow_probe: Callable[..., None]
+) -> None:
+    """retry_policy reaches the lifespan's client: with one attempt, a 503 is not retried."""
+    unavailable = {("GET", "/flows/5"): lambda request: httpx.Response(503)}
+    server = build_server(live_settings(toolsets="context"), http_client=fake_nexla(unavailable),
+                          retry_policy=RetryPolicy(max_attempts=1))  # fmt: skip
+    add_flow_probe(server)
+    async with McpClient(server) as client:
+        result = await client.call_tool("probe_flow", {"flow_id": 5})
+    assert result.is_error
+    assert len(fake_nexla.calls("GET", "/flows/5")) == 1
 
 
 async def test_sandbox_mode_serves_the_in_process_sandbox_by_itself(sandbox_app: Any) -> None:

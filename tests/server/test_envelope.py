@@ -22,7 +22,7 @@ from nexla_mcp.server.envelope import (
     unexpected_error_result,
     unknown_tool_result,
 )
-from nexla_mcp.server.testing import call_error, text_of
+from nexla_mcp.server.testing import NO_BACKOFF, call_error, text_of
 from nexla_mcp.settings import Settings
 
 
@@ -246,7 +246,8 @@ async def test_client_errors_reach_the_model_as_the_envelope(
 ) -> None:
     """Each failure the Nexla client raises becomes the envelope with its class and advice."""
     settings = live_settings(toolsets="context")
-    server = build_server(settings, http_client=fake_nexla({("GET", "/flows/42"): handler}))
+    http = fake_nexla({("GET", "/flows/42"): handler})
+    server = build_server(settings, http_client=http, retry_policy=NO_BACKOFF)
     add_flow_probe(server)
     async with McpClient(server, mode="legacy") as client:
         body = await call_error(client, "probe_flow", {"flow_id": 42})

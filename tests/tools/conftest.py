@@ -17,7 +17,7 @@ from mcp import Client
 
 from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.app import build_server
-from nexla_mcp.server.testing import MODES
+from nexla_mcp.server.testing import MODES, NO_BACKOFF
 from nexla_mcp.settings import Settings
 
 SANDBOX_URL = "http://sandbox.test"
@@ -81,7 +81,8 @@ def sandbox(sandbox_http: httpx.AsyncClient) -> Sandbox:
 async def mcp_client(
     request: pytest.FixtureRequest, sandbox_http: httpx.AsyncClient
 ) -> AsyncIterator[Client]:
-    """An MCP client (once per protocol era) connected to a server over the sandbox."""
-    server = build_server(Settings(sandbox=True), http_client=sandbox_http)
+    """An MCP client (once per protocol era) connected to a server over the sandbox; the
+    server retries as in production but without waiting between attempts."""
+    server = build_server(Settings(sandbox=True), http_client=sandbox_http, retry_policy=NO_BACKOFF)
     async with Client(server, mode=request.param) as client:
         yield client

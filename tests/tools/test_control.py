@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nexla_mcp.server.testing import MODES, call_error, call_ok
+from nexla_mcp.server.testing import MODES, NO_BACKOFF, call_error, call_ok
 
 from .write_support import WriteStack, audit_events, plan_and_confirm, refusal
 
@@ -297,7 +297,8 @@ async def test_a_timed_out_write_is_read_back_never_resent(
 
     http, seen = fake_nexla(after)
     settings = stack.settings(sandbox=False, service_key="svc-fake-0123456789", api_url=API)
-    async with Client(build_server(settings, http_client=http)) as client:
+    server = build_server(settings, http_client=http, retry_policy=NO_BACKOFF)
+    async with Client(server) as client:
         plan, receipt = await plan_and_confirm(client, "pause_flow", {"flow_id": 701})
     assert plan["blast_radius"]["runs_in_flight"] == ["data_sources 11 'src' is PROCESSING"]
     assert seen.count("PUT /flows/701/pause") == 1

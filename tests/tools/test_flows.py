@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from mcp import Client
 
+from nexla_mcp.nexla import RetryPolicy
+from nexla_mcp.sandbox import create_app
+from nexla_mcp.server.app import build_server
 from nexla_mcp.server.testing import call_error, call_ok
+from nexla_mcp.settings import Settings
 
 from .conftest import FAULTS, Sandbox
 
@@ -222,6 +227,27 @@ async def test_flow_tools_report_upstream_failures_in_the_envelope(
     error = await call_error(mcp_client, tool, arguments)
     assert error["type"] == error_type
     assert error["retryable"] is (error_type in ("RateLimitError", "ServerError"))
+
+
+async def test_the_default_retry_policy_retries_a_503_end_to_end_before_reporting_it() -> None:
+    """Through a server built as in production (its default RetryPolicy, backoff sleeps
+    included; the other tests wait on none): a GET that keeps meeting 503 is sent
+    max_attempts times, then reported as retryable."""
+    sent: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, event_hooks={"request": [count]}) as http:
+        sandbox = Sandbox(http)
+        await sandbox.faults(error_rate=1.0, error_status=503, paths=["/flows/"])
+        flow_id = (await sandbox.scenario("healthy"))["flow_id"]
+        server = build_server(Settings(sandbox=True), http_client=http)
+        async with Client(server) as client:
+            error = await call_error(client, "get_flow", {"flow_id": flow_id})
+    assert (error["type"], error["status_code"], error["retryable"]) == ("ServerError", 503, True)
+    assert sent.count(f"/flows/{flow_id}") == RetryPolicy().max_attempts
 
 
 async def test_retried_server_errors_end_in_a_retryable_envelope(

@@ -21,7 +21,7 @@ from mcp.types import ElicitResult
 
 from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.app import NexlaMCPServer, build_server
-from nexla_mcp.server.testing import call_error, call_ok
+from nexla_mcp.server.testing import NO_BACKOFF, call_error, call_ok
 from nexla_mcp.settings import Settings
 
 __all__ = [
@@ -85,7 +85,7 @@ class WriteStack:
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), event_hooks={"request": [self._record]}
         )
-        return build_server(settings or self.settings(), http_client=http)
+        return build_server(settings or self.settings(), http_client=http, retry_policy=NO_BACKOFF)
 
     @asynccontextmanager
     async def connect(
