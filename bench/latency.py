@@ -171,7 +171,10 @@ async def _one_cold_start() -> tuple[float, float]:
 
 
 async def cold_start(runs: int) -> dict[str, Any]:
-    """The median of ``runs`` stdio cold starts (spawn -> initialize -> first tools/call)."""
+    """The median of ``runs`` stdio cold starts (spawn -> initialize -> first tools/call);
+    with ``runs`` 0, nothing is spawned."""
+    if runs == 0:
+        return {"runs": 0}
     samples = [await _one_cold_start() for _ in range(runs)]
     return {
         "runs": runs,

@@ -6,7 +6,9 @@
 Every number is a ratio against a baseline measured in the same run, in process or on
 loopback, on the deterministic sandbox (no network, no randomness beyond the machine's own
 timing). Prints one table per benchmark and writes everything to ``--out`` as JSON.
-Takes about a minute on 2 cores. Targets: reliability-security-performance.md, section C3.
+Takes about 40 s on 2 cores with the defaults; ``--cold-starts 0`` skips the stdio spawns
+(``tests/test_bench.py`` runs it that way, at tiny sizes, in a few seconds). Targets:
+reliability-security-performance.md, section C3.
 """
 
 from __future__ import annotations
@@ -112,6 +114,9 @@ def show_large_org(report: dict[str, Any]) -> None:
 
 
 def show_cold_start(report: dict[str, Any]) -> None:
+    if not report["runs"]:
+        print("\nstdio cold start: skipped (--cold-starts 0)")
+        return
     table(
         f"stdio cold start, median of {report['runs']}: spawn python -m nexla_mcp --sandbox",
         ["to initialize reply", "to first tools/call reply"],
