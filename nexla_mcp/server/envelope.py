@@ -245,7 +245,7 @@ def unknown_arguments_result(tool: str, unknown: list[str], valid: list[str]) ->
                     "errors": [{"argument": n, "problem": "unknown"} for n in unknown],
                     "accepted": accepted,
                 }
-            ),  # fmt: skip
+            ),
             retryable=False,
             hint=f"Use only the accepted arguments and call {tool} again.",
         )
