@@ -74,6 +74,7 @@ class Finding:
     probe_status: str | None = None
     run_flags: list[str] = field(default_factory=list)
     cause: str = "unknown"
+    diagnosis: str | None = None
 
     @property
     def cause_label(self) -> str:
@@ -194,6 +195,17 @@ def _report(findings: list[Finding], out: TextIO) -> None:
             print(f"  source credential probe: {finding.probe_status}", file=out)
         if finding.run_flags:
             print(f"  abnormal runs: {', '.join(finding.run_flags)}", file=out)
+        if finding.diagnosis:
+            print(f"  diagnose_flow, in one call: {finding.diagnosis}", file=out)
+
+
+async def _diagnose(session: Session, findings: list[Finding], out: TextIO) -> None:
+    """The same flows again, each with the one server-side runbook call."""
+    print("\n-- the same flows, one diagnose_flow call each --", file=out)
+    for finding in findings:
+        verdict = await session.call("diagnose_flow", {"flow_id": finding.flow_id})
+        if verdict is not None:
+            finding.diagnosis = f"{verdict['category']} (confidence {verdict['confidence']:.2f})"
 
 
 async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> list[Finding]:
@@ -202,7 +214,9 @@ async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> 
     from nexla_mcp.settings import Settings
 
     settings = Settings(
-        sandbox=True, read_only=True, toolsets=("flows", "metrics", "logs", "credentials")
+        sandbox=True,
+        read_only=True,
+        toolsets=("flows", "metrics", "logs", "credentials", "runbooks"),
     )
     started = time.perf_counter()
     async with Client(build_server(settings), mode=mode) as client:
@@ -222,6 +236,7 @@ async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> 
         for row in rows:
             print(f"\n-- investigating flow {row['flow_id']} '{row.get('name', '?')}' --", file=out)
             findings.append(await _investigate(session, row))
+        await _diagnose(session, findings, out)
         _report(findings, out)
         elapsed = time.perf_counter() - started
         print(f"\n{session.calls} tool calls in {elapsed:.1f} s.", file=out)

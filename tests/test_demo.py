@@ -54,6 +54,23 @@ def test_demo_names_every_broken_flow_and_its_cause(
     assert not [secret for secret in PLANTED_SECRETS if secret in transcript]
 
 
+def test_demo_shows_diagnose_flow_reaching_each_verdict_in_one_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every broken flow is also diagnosed in one call, and that verdict is the planted cause."""
+    assert main([]) == 0
+    transcript = capsys.readouterr().out
+    verdicts = dict(
+        re.findall(r"^- Flow (\d+) .*?\n(?:  .*\n)*?  diagnose_flow, in one call: (\w+) ",
+                   transcript, flags=re.MULTILINE)
+    )  # fmt: skip
+    broken = [row for row in seeded_scenarios() if row["kind"] in BROKEN_KINDS]
+    assert {int(k): v for k, v in verdicts.items()} == {
+        row["flow_id"]: row["expected_category"] for row in broken
+    }
+    assert transcript.count("> diagnose_flow(") == len(broken)
+
+
 def test_likely_cause_weighs_credential_evidence_before_log_wording() -> None:
     """An expired credential explains 401s; without it the log wording decides."""
     timeout = [{"template": "Read timed out after <n> ms", "severity": "ERROR", "count": 2}]
