@@ -204,6 +204,10 @@ class WriteGate:
         if not decision.approved:
             reason = decision.refusal or "not_approved"
             if decision.answer == "not_asked":
+                # The resolver does not ask while the limit is reached; say so, with the wait.
+                wait = self.limiter.retry_after() if reason == "not_approved" else None
+                if wait is not None:
+                    self._refuse_rate_limited(operation, plan_token, wait, record)
                 self._refuse(operation, reason, plan_token)
             self.audit.append(
                 "decline", tool=operation.tool, args=operation.arguments,
@@ -213,12 +217,7 @@ class WriteGate:
             self._refuse(operation, reason, plan_token, audit=False)
         wait = self.limiter.acquire()
         if wait is not None:
-            self._refuse(
-                operation, "rate_limited", plan_token, retry_after=round(wait, 1), approval=record,
-                message=f"This server allows {self.limiter.limit} writes per "
-                f"{self.limiter.window_s:g} s and that limit is reached.",
-                hint=f"Nothing was changed. Wait {wait:.0f} s, then get a fresh plan.",
-            )  # fmt: skip
+            self._refuse_rate_limited(operation, plan_token, wait, record)
         self.audit.append(
             "approval", tool=operation.tool, args=operation.arguments,
             plan_digest=token_digest(plan_token or ""), approval=record.model_dump(),
@@ -308,6 +307,17 @@ class WriteGate:
         if refusal:
             self._refuse(operation, "not_allowed", plan_token, message=f"Not executed: {refusal}.",
                          hint=_FORBIDDEN)  # fmt: skip
+
+    def _refuse_rate_limited(
+        self, operation: WriteOperation, plan_token: str | None, wait: float,
+        approval: ApprovalRecord,
+    ) -> NoReturn:  # fmt: skip
+        self._refuse(
+            operation, "rate_limited", plan_token, retry_after=round(wait, 1), approval=approval,
+            message=f"This server allows {self.limiter.limit} writes per "
+            f"{self.limiter.window_s:g} s and that limit is reached.",
+            hint=f"Nothing was changed. Wait {wait:.0f} s, then get a fresh plan.",
+        )  # fmt: skip
 
     def _refuse(
         self, operation: WriteOperation, reason: str, plan_token: str | None, *,

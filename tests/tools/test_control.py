@@ -11,7 +11,7 @@ import pytest
 
 from nexla_mcp.server.testing import MODES, NO_BACKOFF, call_error, call_ok
 
-from .write_support import WriteStack, audit_events, plan_and_confirm, refusal
+from .write_support import Answerer, WriteStack, audit_events, plan_and_confirm, refusal
 
 pytestmark = pytest.mark.anyio
 
@@ -244,6 +244,23 @@ async def test_the_write_limit_stops_a_bulk_run_and_is_audited(stack: WriteStack
     assert await stack.digest() == before
     assert len(stack.writes()) == 2
     assert audit_events(stack.audit_dir / "audit.jsonl")[-1]["reason"] == "rate_limited"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_write_limit_is_reported_as_such_to_a_client_that_can_ask(
+    stack: WriteStack, mode: Any
+) -> None:
+    """A client with elicitation hears rate_limited (with a wait), not a vague not_approved."""
+    person = Answerer("accept")
+    server = stack.server(stack.settings(write_rate_limit=1, write_rate_window_s=600))
+    async with stack.connect(server, mode=mode, elicitation_callback=person) as client:
+        await plan_and_confirm(client, "pause_flow", {"flow_id": 9005})
+        plan = await call_ok(client, "pause_flow", {"flow_id": 9015})
+        confirmed = {"flow_id": 9015, "confirm": True, "plan_token": plan["plan_token"]}
+        error = await call_error(client, "pause_flow", confirmed)
+    assert error["details"]["reason"] == "rate_limited" and error["retry_after_s"] > 0
+    assert len(person.questions) == 1
+    assert len(stack.writes()) == 1
 
 
 # --- outcomes Nexla leaves unclear: faked at the HTTP boundary -----------------------------
