@@ -21,6 +21,7 @@ from nexla_mcp.errors import NexlaError, NotFoundError
 from nexla_mcp.runbooks.flowmap import FlowMap, FlowTarget, fetch_flow
 from nexla_mcp.runbooks.report import iso, untrusted
 from nexla_mcp.runbooks.runs import run_started_at
+from nexla_mcp.server.envelope import error_payload
 from nexla_mcp.server.prompts import PromptArgumentSpec, PromptSpec
 from nexla_mcp.server.state import ServerState
 
@@ -107,7 +108,9 @@ def register_resources(server: MCPServer, prompts: list[PromptSpec]) -> None:
         except NotFoundError as error:
             raise ResourceNotFoundError(f"no flow {flow_id}") from error
         except NexlaError as error:
-            raise ResourceError(f"{type(error).__name__}: {error.message}") from error
+            # Nexla's text, cleaned as the error envelope cleans it (markup, escapes, secrets).
+            message = error_payload(error)["error"]["message"]
+            raise ResourceError(f"{type(error).__name__}: {message}") from error
         return json.dumps(flow_summary(flow), separators=(",", ":"))
 
     @server.resource(RUNBOOK_URI, name="runbook", title="Runbook", mime_type="text/markdown",
