@@ -28,6 +28,7 @@ from typing import NamedTuple
 from nexla_mcp.redaction import redact_text
 
 __all__ = [
+    "FORMAT_CHARS",
     "LogCluster",
     "LogLine",
     "cluster_log_lines",
@@ -67,12 +68,18 @@ def severity_rank(severity: str | None) -> int:
     return _SEVERITY_RANKS.get(normalize_severity(severity), _SEVERITY_RANKS["INFO"])
 
 
-# Control, format (bidi, zero-width) and separator characters other than the plain space can
-# hide instructions or reorder text on screen; none of them carries meaning in a log line.
-_INVISIBLE = re.compile(
-    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f"
-    "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+# Unicode format characters (category Cf): soft hyphen, Arabic number marks, zero-width
+# space/joiners, LRM/RLM, bidi embeddings, overrides and isolates, word joiner and invisible
+# operators, BOM, interlinear annotations, tag characters (which spell text a model reads and a
+# person does not see); plus line/paragraph separators. The one list: server/text.py uses it too.
+FORMAT_CHARS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
 )
+# Control and format characters can hide instructions or reorder text on screen; none of them
+# carries meaning in a log line.
+_INVISIBLE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{FORMAT_CHARS}]")
 
 
 def strip_invisible(text: str) -> str:

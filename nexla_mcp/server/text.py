@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nexla_mcp.redaction import redact_text, redact_value
+from nexla_mcp.runbooks.clustering import FORMAT_CHARS as _FORMAT_CHARS
 
 __all__ = ["DEFAULT_MAX_CHARS", "TRUNCATION_MARK", "sanitize_text", "sanitize_value"]
 
@@ -22,14 +23,6 @@ TRUNCATION_MARK = "…[truncated]"
 
 # CSI (colours, cursor moves), OSC (terminal titles, hyperlinks) and two-byte escapes.
 _ANSI_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-# Unicode format characters (category Cf): soft hyphen, Arabic number marks, zero-width
-# space/joiners, LRM/RLM, bidi embeddings, overrides and isolates, word joiner and invisible
-# operators, BOM, interlinear annotations, tag characters; plus line/paragraph separators.
-_FORMAT_CHARS = (
-    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
-)
 _INVISIBLE_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT_CHARS}]")
 _INVISIBLE_MULTI_LINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_FORMAT_CHARS}]")
 _LINE_BREAKS = re.compile(r"\r\n?|[\n\t\u2028\u2029]")
