@@ -193,8 +193,8 @@ async function checkFlowCalls() {
 async function checkErrorCalls() {
   const missing = await callFailing('get_flow', { flow_id: 987654321 });
   check(missing.envelope?.type === 'NotFoundError', `unknown flow: ${missing.envelope?.type}`);
-  summary.not_found = { ...missing, type: missing.envelope?.type };
-  delete summary.not_found.envelope;
+  const { envelope, ...outcome } = missing;
+  summary.not_found = { ...outcome, type: envelope?.type };
 
   // A value the input schema forbids, and a misspelt filter name: each envelope names it.
   const outOfRange = await callFailing('list_flows', { limit: 0 });
