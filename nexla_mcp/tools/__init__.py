@@ -23,10 +23,10 @@ RegisterToolset = Callable[["MCPServer", "Settings"], None]
 
 TOOLSET_SUMMARIES: dict[str, str] = {
     "flows": "list flows and read one flow's graph, status and recent errors",
-    "resources": "inspect sources, nexsets and destinations",
+    "resources": "inspect sources, nexsets, destinations, credentials and transforms",
     "metrics": "record and error counts by day and by run",
     "logs": "flow logs, clustered into error templates",
-    "credentials": "inspect and probe credentials",
+    "credentials": "probe a credential: does it still work, and if not, why",
     "runbooks": "diagnose a flow in one call (root cause with evidence and next steps), health "
     "checks, SLA tracking, run comparison and an org-wide problem scan",
     "context": "this server's configuration (version, API host, write policy)",
