@@ -93,17 +93,18 @@ class Paginator(Generic[T]):
                 self._stop("repeated_page", truncated=True, next_page=page_number)
                 return
             previous_keys = keys
-            for index, item in enumerate(items):
+            for item in items:
                 if self.max_items is not None and self.items_yielded >= self.max_items:
-                    more_here = index < len(items)
-                    self._stop("max_items", truncated=more_here, next_page=page_number)
+                    # Items of this page are left over, so resume on this very page.
+                    self._stop("max_items", truncated=True, next_page=page_number)
                     return
                 self.items_yielded += 1
                 yield item
             if len(items) < self.per_page:
                 self._stop("short_page", truncated=False)
                 return
-            if self.total is not None and self.items_yielded >= self.total:
+            skipped = (self._first_page - 1) * self.per_page
+            if self.total is not None and skipped + self.items_yielded >= self.total:
                 self._stop("total_reached", truncated=False)
                 return
             if self.max_items is not None and self.items_yielded >= self.max_items:

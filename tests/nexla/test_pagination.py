@@ -84,3 +84,11 @@ def test_invalid_guards_are_rejected() -> None:
     """Zero or negative sizes are a programming error."""
     with pytest.raises(ValueError):
         Paginator(pages_of(1)[0], per_page=0)
+
+
+async def test_resuming_on_a_later_page_still_stops_when_the_total_is_reached() -> None:
+    """Starting at page 2 of 2, the items before the start count toward X-Total-Count."""
+    fetch, calls = pages_of(20)
+    paginator = Paginator(fetch, per_page=10, key=lambda i: i, first_page=2)
+    assert await paginator.collect() == list(range(11, 21))
+    assert (paginator.stop_reason, paginator.truncated, calls) == ("total_reached", False, [2])
