@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from nexla_mcp.errors import ValidationError
+from nexla_mcp.runbooks.report import iso
 from nexla_mcp.server.text import sanitize_text, sanitize_value
 
 __all__ = [
@@ -29,15 +30,6 @@ TEXT_CHARS = 300
 def utc_now() -> datetime:
     """Now, in UTC."""
     return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """``2025-03-04T10:15:00Z``: UTC, whole seconds (no microseconds to spend tokens on)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def clean(text: Any, max_chars: int = TEXT_CHARS) -> str | None:
