@@ -5,7 +5,10 @@ protocol eras (2026-07-28 carries the question in an ``InputRequiredResult`` and
 round in ``requestState``; 2025-11-25 pushes ``elicitation/create`` down the session's SSE
 stream). stdio: ``python -m nexla_mcp --sandbox`` as a subprocess, the SDK's stdio client in
 both eras. Each connection answers two questions: accept on one healthy flow (applied, the
-flow reads back PAUSED), decline on another (refused, the flow untouched).
+flow reads back PAUSED), decline on another (refused, the flow untouched; over HTTP the
+sandbox digest too). Two HTTP replicas behind a non-sticky balancer show that a 2026-07-28
+answer round served by the other replica is accepted (the request-state key derives from
+``NEXLA_MCP_SECRET``). No case is skipped: every transport and era here supports elicitation.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +119,13 @@ async def sandbox_digest(sandbox_app: Any) -> str:
         return (await http.get("http://sandbox.test/_sandbox/state")).json()["digest"]
 
 
-@pytest.fixture
-def served_url(sandbox_app: Any, audit_path: Path) -> Iterator[str]:
-    """The sandbox-backed server with writes, served by uvicorn on loopback in a thread."""
+@contextmanager
+def serving(sandbox_app: Any, audit_path: Path) -> Iterator[str]:
+    """A sandbox-backed server with writes, served by uvicorn on loopback in a thread; its URL.
+
+    Every server started here shares ``SECRET`` (as replicas must) and ``sandbox_app`` (the
+    Nexla org they all talk to).
+    """
     settings = Settings(
         sandbox=True, transport="http", http_token=TOKEN, toolsets="flows,control",
         secret=SECRET, audit_path=audit_path,
@@ -139,6 +147,13 @@ def served_url(sandbox_app: Any, audit_path: Path) -> Iterator[str]:
         web.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.fixture
+def served_url(sandbox_app: Any, audit_path: Path) -> Iterator[str]:
+    """One served server (see ``serving``)."""
+    with serving(sandbox_app, audit_path) as url:
+        yield url
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -171,3 +186,59 @@ async def test_stdio_elicitation_applies_an_accepted_pause_and_refuses_a_decline
             assert client.protocol_version == ERAS[mode]
             await accept_then_decline(client, person)
     assert audit_trail(audit_path) == AUDITED
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer without sticky routing: each request goes to the next replica's port.
+
+    ``calls`` keeps, for every ``tools/call``, the port that served it and whether it was an
+    answer round (it carries the ``requestState`` the previous round returned).
+    """
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.sent = 0
+        self.calls: list[tuple[int, bool]] = []
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = self.ports[self.sent % len(self.ports)]
+        self.sent += 1
+        message = json.loads(request.content) if request.method == "POST" else {}
+        if message.get("method") == "tools/call":
+            self.calls.append((port, "requestState" in message["params"]))
+        request.url = request.url.copy_with(port=port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_http_modern_era_answer_round_on_another_replica_is_applied(
+    sandbox_app: Any, tmp_path: Path
+) -> None:
+    """2026-07-28 without sticky routing: the question goes out from one replica and the answer
+    round lands on the other, which unseals the request state under the shared secret and
+    applies the accepted pause."""
+    person = Person("accept")
+    with (
+        serving(sandbox_app, tmp_path / "a.jsonl") as first,
+        serving(sandbox_app, tmp_path / "b.jsonl") as second,
+        anyio.fail_after(10),
+    ):
+        ports = [httpx2.URL(url).port or 0 for url in (first, second)]
+        balancer = RoundRobin(ports)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx2.AsyncClient(transport=balancer, headers=headers) as http:
+            transport = streamable_http_client(first, http_client=http)
+            async with Client(transport, mode="auto", elicitation_callback=person) as client:
+                assert client.protocol_version == ERAS["auto"]
+                arguments = await confirm(client, ACCEPTED_FLOW)
+                balancer.calls.clear()
+                receipt = await call_ok(client, "pause_flow", arguments)
+                assert await flow_status(client, ACCEPTED_FLOW) == "PAUSED"
+    assert receipt["status"] == "applied"
+    assert receipt["approval"] == {"mechanism": "elicitation", "answer": "accept"}
+    asked, answered = balancer.calls[:2]
+    assert (asked[1], answered[1]) == (False, True)
+    assert asked[0] != answered[0], "the answer round was served by the other replica"
