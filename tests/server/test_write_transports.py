@@ -67,7 +67,7 @@ async def flow_status(client: Client, flow_id: int) -> str:
 
 
 async def confirm(client: Client, flow_id: int) -> dict[str, Any]:
-    """Plan ``pause_flow`` on a flow, then call it again with ``confirm`` and the token."""
+    """Plan ``pause_flow`` on a flow; return the arguments that confirm exactly that plan."""
     plan = await call_ok(client, "pause_flow", {"flow_id": flow_id})
     assert plan["status"] == "planned"
     return {"flow_id": flow_id, "confirm": True, "plan_token": plan["plan_token"]}
