@@ -19,9 +19,12 @@ is the error envelope, and returns its ``error`` object. Both raise ``AssertionE
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from mcp import Client
@@ -32,6 +35,9 @@ from nexla_mcp.server.app import build_server
 from nexla_mcp.server.envelope import ENVELOPE_KEYS
 from nexla_mcp.settings import Settings
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
 __all__ = [
     "MAX_SUMMARY_CHARS",
     "MODES",
@@ -39,6 +45,7 @@ __all__ = [
     "call_error",
     "call_ok",
     "connect",
+    "serve_on_loopback",
     "text_of",
 ]
 
@@ -130,3 +137,32 @@ async def call_error(
     if list(payload) != ["error"] or set(payload["error"]) != set(ENVELOPE_KEYS):
         raise AssertionError(f"{name} error is not the envelope: {text[:300]!r}")
     return payload["error"]
+
+
+@contextmanager
+def serve_on_loopback(app: ASGIApp) -> Iterator[str]:
+    """Serve ``app`` (with its lifespan) under uvicorn in a thread; yield ``http://127.0.0.1:<port>``.
+
+    The port is free and bound before uvicorn starts, so there is no race for it; start-up is
+    polled for at most 10 s, and the server is stopped and joined on exit.
+    """
+    import uvicorn
+
+    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not web.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            web.should_exit = True
+            sock.close()
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        web.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

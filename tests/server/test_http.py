@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexla_mcp import __version__
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.http import HEALTH_PATH, MCP_PATH, http_app, transport_security
-from nexla_mcp.server.testing import MODES, call_ok
+from nexla_mcp.server.testing import MODES, call_ok, serve_on_loopback
 from nexla_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -127,22 +123,8 @@ def running_server(sandbox_app: Any) -> Iterator[str]:
     """The sandbox-backed server served by uvicorn on a loopback port, in a thread."""
     settings = Settings(sandbox=True, transport="http", http_token=TOKEN, toolsets="context")
     server = build_server(settings, sandbox_app=sandbox_app)
-    config = uvicorn.Config(http_app(server, settings), log_level="warning", lifespan="on")
-    web = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not web.started:  # readiness poll, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        web.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_on_loopback(http_app(server, settings)) as url:
+        yield url
 
 
 async def test_http_end_to_end_auth_origin_and_a_tool_call(running_server: str) -> None:

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,14 +25,13 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import ElicitResult
 
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.http import MCP_PATH, http_app
-from nexla_mcp.server.testing import MODES, call_error, call_ok
+from nexla_mcp.server.testing import MODES, call_error, call_ok, serve_on_loopback
 from nexla_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -131,22 +127,8 @@ def serving(sandbox_app: Any, audit_path: Path) -> Iterator[str]:
         secret=SECRET, audit_path=audit_path,
     )  # type: ignore[arg-type]  # fmt: skip
     server = build_server(settings, sandbox_app=sandbox_app)
-    config = uvicorn.Config(http_app(server, settings), log_level="warning", lifespan="on")
-    web = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not web.started:  # readiness poll, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}{MCP_PATH}"
-    finally:
-        web.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_on_loopback(http_app(server, settings)) as url:
+        yield f"{url}{MCP_PATH}"
 
 
 @pytest.fixture
