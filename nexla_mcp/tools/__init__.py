@@ -26,7 +26,7 @@ TOOLSET_SUMMARIES: dict[str, str] = {
     "resources": "inspect sources, nexsets, destinations, credentials and transforms",
     "metrics": "record and error counts by day and by run",
     "logs": "flow logs, clustered into error templates",
-    "credentials": "probe a credential: does it still work, and if not, why",
+    "credentials": "probe a credential (does it still work, and if not, why) and see what uses it",
     "runbooks": "diagnose a flow in one call (root cause with evidence and next steps), health "
     "checks, SLA tracking, run comparison and an org-wide problem scan",
     "context": "this server's configuration (version, API host, write policy)",

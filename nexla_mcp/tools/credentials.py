@@ -1,4 +1,5 @@
-"""The ``credentials`` toolset: ``probe_credential``, a read-only check with a classified result.
+"""The ``credentials`` toolset: ``probe_credential``, a read-only check with a classified result,
+and ``get_credential``: a credential's metadata, its last probe and every resource that uses it.
 
 A probe asks Nexla to use the credential against the external system. Nexla answers 2xx when
 the system accepted it and 403 with the system's own message when it did not (docs/nexla-api.md
@@ -11,7 +12,7 @@ Nothing secret is ever returned: only the status, a sanitised message and when i
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.types import CallToolResult
 from pydantic import Field
@@ -23,8 +24,9 @@ from nexla_mcp.errors import (
     ServerError,
     ValidationError,
 )
+from nexla_mcp.runbooks.usage import credential_users
 from nexla_mcp.tools._common import Client, CredentialId, nexla_tool, tool_result
-from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean, iso, utc_now
+from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean, clean_value, iso, utc_now
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -32,7 +34,10 @@ if TYPE_CHECKING:
     from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.settings import Settings
 
-__all__ = ["CredentialProbe", "ProbeStatus", "classify_refusal", "register"]
+__all__ = ["CredentialProbe", "CredentialView", "ProbeStatus", "classify_refusal", "register"]
+
+# The users a result lists; the count is always complete.
+MAX_USERS_SHOWN = 50
 
 ProbeStatus = Literal[
     "ok", "expired", "invalid", "permission_denied", "unreachable", "rate_limited", "unknown"
@@ -96,6 +101,36 @@ class CredentialProbe(CompactModel):
     retry_after_s: float | None = None
 
 
+class CredentialUse(CompactModel):
+    """A source or destination bound to the credential."""
+
+    resource_type: Literal["data_sources", "data_sinks"]
+    resource_id: int
+    name: str | None = None
+    status: str | None = None
+    flow_id: int | None = None
+
+
+class CredentialView(CompactModel):
+    """A credential's metadata, its last probe and its users (never credential material)."""
+
+    credential_id: int
+    name: str | None = None
+    credentials_type: str | None = None
+    description: str | None = None
+    settings: dict[str, Any] | None = Field(
+        None, description="Non-secret parts (user names, hosts), secret-named keys blanked"
+    )
+    last_probe: str | None = Field(None, description="verified_status: the last probe's answer")
+    last_probe_at: str | None = None
+    used_by: list[CredentialUse] = Field(default_factory=list)
+    used_by_total: int = Field(description="Sources and destinations using it, every page read")
+    active_flow_ids: list[int] = Field(
+        default_factory=list, description="Flows with an ACTIVE user: what a rotation pauses"
+    )
+    updated_at: str | None = None
+
+
 def classify_refusal(message: str | None) -> ProbeStatus:
     """The status a refused probe's message points to; ``invalid`` when nothing more specific."""
     for status, pattern in _REFUSALS:
@@ -142,7 +177,57 @@ async def _probe(
 
 
 def register(server: MCPServer, settings: Settings) -> None:
-    """Register ``probe_credential``."""
+    """Register ``probe_credential`` and ``get_credential``."""
+
+    @nexla_tool(
+        server,
+        name="get_credential",
+        title="Get credential",
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    )
+    async def get_credential(
+        client: Client, credential_id: CredentialId
+    ) -> Annotated[CallToolResult, CredentialView]:
+        """Get a credential's metadata, its last probe result and every source and destination
+        that uses it (all pages), with the active flows a rotation would pause. Never a secret;
+        probe_credential tests it now.
+        """
+        credential = await client.get_credential(credential_id, expand=True)
+        users = await credential_users(client, credential_id)
+        active = sorted(
+            {user.flow_id for user in users if user.status == "ACTIVE" and user.flow_id}
+        )
+        view = CredentialView(
+            credential_id=credential.id,
+            name=clean(credential.name, NAME_CHARS),
+            credentials_type=credential.credentials_type,
+            description=clean(credential.description),
+            settings=clean_value(credential.credentials_non_secure_data) or None,
+            last_probe=clean(credential.verified_status, NAME_CHARS),
+            last_probe_at=iso(credential.verified_at),
+            used_by=[
+                CredentialUse(
+                    resource_type=user.resource_type,
+                    resource_id=user.resource_id,
+                    name=clean(user.name, NAME_CHARS),
+                    status=user.status,
+                    flow_id=user.flow_id,
+                )
+                for user in users[:MAX_USERS_SHOWN]
+            ],
+            used_by_total=len(users),
+            active_flow_ids=active,
+            updated_at=iso(credential.updated_at),
+        )
+        label = f"Credential {credential_id} '{view.name or '?'}'"
+        return tool_result(
+            view,
+            f"{label} ({view.credentials_type or 'unknown type'}) is used by {len(users)} "
+            f"sources and destinations in {len({u.flow_id for u in users})} flows "
+            f"({len(active)} active); last probe: {view.last_probe or 'never'}.",
+        )
 
     @nexla_tool(
         server,

@@ -14,12 +14,14 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from nexla_mcp.nexla import Credential
+from nexla_mcp.runbooks.usage import uses_credential
 from nexla_mcp.tools._common import (
     DEFAULT_LIMIT,
     Client,
     Cursor,
     Detail,
     Limit,
+    OptionalCredentialId,
     ResourceId,
     ResourceType,
     nexla_tool,
@@ -64,6 +66,8 @@ CODE_CHARS = {"summary": 1500, "full": 6000}
 
 Status = Literal["ACTIVE", "PAUSED", "INIT"]
 _CONNECTOR_FILTER = {"data_sources": "source_type", "data_sinks": "sink_type"}
+# Rows one credential_id call examines (expanded pages, filtered here); next_cursor resumes.
+CREDENTIAL_SCAN_ROWS = 5000
 
 
 # --- registration -------------------------------------------------------------------------
@@ -107,33 +111,44 @@ def register(server: MCPServer, settings: Settings) -> None:
                 description="Connector type, e.g. s3 (not for nexsets)",
             ),
         ] = None,
+        credential_id: OptionalCredentialId = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, ResourceList]:
         """List sources, nexsets or destinations, newest first, with status, connector and
-        flow. Then get_resource for one, get_flow for its flow.
+        flow; credential_id: only the sources or destinations using it (all pages are read).
+        Then get_resource for one, get_flow for its flow.
         """
         connector_key = _CONNECTOR_FILTER.get(resource_type)
-        if connector and connector_key is None:
+        if (connector or credential_id) and connector_key is None:
             raise bad_arguments(
-                "connector filters sources and destinations; nexsets have no connector type.",
-                "Drop connector, or list data_sources or data_sinks.",
+                "connector and credential_id filter sources and destinations; nexsets have "
+                "neither.",
+                "Drop the filter, or list data_sources or data_sinks.",
             )
-        upstream = {"name": name_contains, "status": status}
+        upstream: dict[str, Any] = {"name": name_contains, "status": status}
         if connector_key:
             upstream[connector_key] = connector
-        filters = {"resource_type": resource_type, **upstream}
+        filters = {"resource_type": resource_type, "credential_id": credential_id, **upstream}
         offset, _ = decode_cursor("list_resources", filters, cursor)
+
+        async def same_credential(rows: list[Any]) -> list[bool]:
+            return [uses_credential(row, credential_id or 0) for row in rows]
+
+        if credential_id:
+            # List views carry no credential id (docs/nexla-api.md §19 #16): read expanded.
+            upstream["expand"] = 1
         found = await scan(
             lambda page, size: _page_of(client, resource_type, page, size, upstream),
             offset=offset,
             limit=limit,
-            max_examined=limit,
+            decide=same_credential if credential_id else None,
+            max_examined=CREDENTIAL_SCAN_ROWS if credential_id else limit,
         )
         result = ResourceList(
             resource_type=resource_type,
             resources=[resource_row(item) for item in found.items],
-            total=found.upstream_total,
+            total=found.total if credential_id else found.upstream_total,
             truncated=found.next_offset is not None,
             next_cursor=(
                 encode_cursor("list_resources", filters, found.next_offset)

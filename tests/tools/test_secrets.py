@@ -64,6 +64,7 @@ async def test_no_planted_secret_reaches_any_tool_result(
             await calls.call("get_nexset_samples", {"resource_id": nexset, "limit": 20})
         for credential in flow.get("credentials", []):
             await calls.call("probe_credential", {"credential_id": credential["credential_id"]})
+            await calls.call("get_credential", {"credential_id": credential["credential_id"]})
         for nexset in flow.get("nexsets", []):
             if "transform_id" in nexset:
                 await calls.call(
