@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     )
     read_only: bool = Field(False, validation_alias=AliasChoices("NEXLA_MCP_READ_ONLY"))
     writes: WritePolicy = Field("confirm", validation_alias=AliasChoices("NEXLA_MCP_WRITES"))
+    allow_token_only_destructive: bool = Field(
+        False, validation_alias=AliasChoices("NEXLA_MCP_ALLOW_TOKEN_ONLY_DESTRUCTIVE")
+    )
+    http_writes_without_token: bool = Field(
+        False, validation_alias=AliasChoices("NEXLA_MCP_HTTP_WRITES_WITHOUT_TOKEN")
+    )
     allow_flows: Annotated[tuple[int, ...], NoDecode] = Field(
         (), validation_alias=AliasChoices("NEXLA_MCP_ALLOW_FLOWS")
     )
@@ -162,6 +168,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        if self.transport == "http" and self.http_token is None:
+            # Without a token any local process (or a page a browser was tricked into
+            # loading, past the Origin check) could call the write tools.
+            if not self.http_writes_without_token:
+                self.read_only = True
         if self.read_only or self.writes == "off":
             self.read_only, self.writes = True, "off"
         if not self.sandbox and self.service_key is None and self.access_token is None:

@@ -8,8 +8,9 @@ from nexla_mcp.cli import main, parse_settings
 from nexla_mcp.tools import TOOLSET_NAMES
 
 
-def test_flags_become_settings() -> None:
+def test_flags_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every serve flag lands on the matching Settings field."""
+    monkeypatch.setenv("NEXLA_MCP_HTTP_TOKEN", "t0ken-for-the-flags-test")  # HTTP writes need it
     settings = parse_settings(
         ["--sandbox", "--transport", "http", "--host", "localhost", "--port", "9001",
          "--toolsets", "flows,context", "--writes", "human", "--allow-flows", "4,2",

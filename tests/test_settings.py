@@ -152,3 +152,12 @@ def test_unknown_constructor_argument_is_rejected() -> None:
 def test_is_loopback_recognises_local_only_addresses(host: str, loopback: bool) -> None:
     """Only addresses that never leave the machine count as loopback."""
     assert is_loopback(host) is loopback
+
+
+def test_http_without_a_token_is_read_only_unless_writes_are_allowed_without_one() -> None:
+    """No bearer token on HTTP means no write tools; an explicit setting restores them."""
+    assert Settings(sandbox=True, transport="http").write_policy == "off"
+    allowed = Settings(sandbox=True, transport="http", http_writes_without_token=True)
+    assert allowed.write_policy == "confirm"
+    assert Settings(sandbox=True, transport="http", http_token="t0ken-123456").writes == "confirm"
+    assert Settings(sandbox=True).write_policy == "confirm"  # stdio is unaffected

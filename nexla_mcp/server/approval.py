@@ -92,12 +92,13 @@ def question(summary: str) -> Elicit[ApprovalForm]:
     return Elicit(f"{text}\n\nApprove this change?", ApprovalForm)
 
 
-def decide(outcome: Any, policy: str) -> Decision:
+def decide(outcome: Any, policy: str, *, person_required: bool = False) -> Decision:
     """Turn the resolver's outcome into a decision under ``policy`` (``confirm`` or ``human``).
 
     A person's accept approves; decline, cancel or an unticked box refuses. When the client
-    cannot ask anyone, ``confirm`` proceeds on the verified plan token alone and ``human``
-    refuses. When the client could have asked but no question went out, nothing is approved.
+    cannot ask anyone, ``confirm`` proceeds on the verified plan token alone, unless the change
+    needs a person (``person_required``: a destructive write), and ``human`` refuses. When the
+    client could have asked but no question went out, nothing is approved.
     """
     if isinstance(outcome, DeclinedElicitation):
         return Decision(False, "elicitation", "decline", refusal="declined")
@@ -112,4 +113,6 @@ def decide(outcome: Any, policy: str) -> Decision:
         return Decision(False, "elicitation", "not_asked", refusal="not_approved")
     if policy == "human":
         return Decision(False, "elicitation", "not_asked", refusal="human_required")
+    if person_required:
+        return Decision(False, "elicitation", "not_asked", refusal="person_required")
     return Decision(True, "plan_token", "confirmed")

@@ -122,7 +122,10 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         host=settings.host,
     )
     if settings.http_token is None:
-        logger.warning("HTTP transport without NEXLA_MCP_HTTP_TOKEN: any local process can call it")
+        logger.warning(
+            "HTTP transport without NEXLA_MCP_HTTP_TOKEN: any local process can call it%s",
+            " (reads only: the write tools are not registered)" if settings.read_only else "",
+        )
         return app
     return BearerTokenMiddleware(
         app, settings.http_token.get_secret_value(), public_paths=frozenset({HEALTH_PATH})

@@ -247,9 +247,19 @@ class RevokeAccess(AccessWrite):
     tool = "revoke_access"
     mode = "revoke"
 
+    def needs_person(self, observed: Observation) -> bool:
+        """Removing the last admin leaves only the owner able to share the resource again."""
+        admins = [
+            view for view in observed.state["accessors"]
+            if "admin" in view["access_roles"] and "owner" not in view["access_roles"]
+        ]  # fmt: skip
+        removed = [c for c in observed.changes if c.before and "admin" in c.before]
+        return bool(removed) and len(removed) == len(admins)
+
 
 class ReplaceAccessors(AccessWrite):
     """``replace_accessors``: the list becomes exactly these (plus the owner)."""
 
     tool = "replace_accessors"
     mode = "replace"
+    destructive = True

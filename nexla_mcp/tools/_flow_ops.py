@@ -267,6 +267,7 @@ class DeleteFlow(WriteOperation):
     """``delete_flow``: a node and everything downstream, with their resources. No undo."""
 
     tool = "delete_flow"
+    destructive = True
 
     def __init__(self, flow_id: int) -> None:
         self.target = FlowTarget(flow_id=flow_id)

@@ -7,7 +7,8 @@ operation and the approval its resolver produced (``ask`` is that resolver's bod
 Order on a confirmed call, each step refusing with nothing changed and an audit record:
 verify the token (signature, expiry, tool, arguments, unused) → use it up → re-read the state
 and compare fingerprints → apply the approval (elicitation answer, or the token alone in
-``confirm`` mode when the client cannot ask) → rate limit → execute → re-read and classify.
+``confirm`` mode when the client cannot ask and the change is not destructive) → rate limit →
+execute → re-read and classify (``_outcomes.verdict``: never more than was observed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 from weakref import WeakKeyDictionary
 
+import anyio
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.types import CallToolResult
 
@@ -37,7 +39,18 @@ from nexla_mcp.server.guard import PlanClaims, PlanGuard, PlanRejected, token_di
 from nexla_mcp.server.write_policy import FlowScope, WriteRateLimiter, flow_refusal
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools._common import server_state, tool_result
+from nexla_mcp.tools._outcomes import (
+    CANCELLED_READBACK_S,
+    Steps,
+    UnsettledWrites,
+    unanswered,
+    verdict,
+)
 from nexla_mcp.tools._writes import (
+    FORBIDDEN,
+    FRESH_PLAN,
+    REFUSAL_HINTS,
+    REFUSALS,
     ApprovalRecord,
     Observation,
     WriteOperation,
@@ -48,31 +61,6 @@ from nexla_mcp.tools._writes import (
 __all__ = ["Gate", "WriteGate", "write_gate"]
 
 logger = logging.getLogger(__name__)
-
-_FRESH_PLAN = "Nothing was changed. Get a fresh plan and let the user review it."
-_FORBIDDEN = "Nothing was changed. This server's write policy forbids it."
-_REFUSALS: dict[str, str] = {
-    "missing": "No plan token was given, so there is no reviewed plan to carry out.",
-    "invalid": "The plan token is not one this server issued.",
-    "expired": "The plan expired (plans are valid for 5 minutes).",
-    "other_tool": "The plan token was issued for a different tool.",
-    "other_arguments": "The plan token was issued for different arguments.",
-    "replayed": "This plan was already used; a plan can be confirmed only once.",
-    "state_changed": "The state changed since the plan was made, so the plan no longer "
-    "describes what would happen.",
-    "not_approved": "The approval question could not be put to the user, so the change was "
-    "not approved.",
-    "human_required": "This server requires a person to approve every write in the client's "
-    "prompt, and this client cannot show one.",
-    "declined": "The user declined the change.",
-    "cancelled": "The user dismissed the approval prompt without answering.",
-}
-_HINTS: dict[str, str] = {
-    "declined": "Nothing was changed. Do not repeat the request unless the user asks again.",
-    "cancelled": "Nothing was changed. Do not repeat the request unless the user asks again.",
-    "human_required": "Nothing was changed. Make the change in Nexla, or use an MCP client "
-    "that supports elicitation.",
-}
 
 
 def _iso(epoch_s: float) -> str:
@@ -91,6 +79,8 @@ class WriteGate:
         self.guard = PlanGuard(secret)
         self.audit = AuditLog(settings.audit_path or default_audit_path())
         self.limiter = WriteRateLimiter(settings.write_rate_limit, settings.write_rate_window_s)
+        self.token_only_destructive = settings.allow_token_only_destructive
+        self.unsettled = UnsettledWrites()
 
     # --- the approval resolver ---------------------------------------------------------------
 
@@ -139,7 +129,7 @@ class WriteGate:
             denied = flow_refusal(_named(operation), (), self.deny_flows)
             if denied:
                 self._refuse(operation, "not_allowed", plan_token,
-                             message=f"Not executed: {denied}.", hint=_FORBIDDEN)  # fmt: skip
+                             message=f"Not executed: {denied}.", hint=FORBIDDEN)  # fmt: skip
             if not confirm:
                 return await self._plan(operation, client)
             return await self._confirm(operation, client, plan_token, approval)
@@ -154,7 +144,7 @@ class WriteGate:
             ) from error
 
     async def _plan(self, operation: WriteOperation, client: NexlaClient) -> CallToolResult:
-        observed = await operation.observe(client)
+        observed, settled = await self._settle_earlier(operation, client)
         self._check_scope(operation, observed, None)
         result = WriteResult(
             status="planned", tool=operation.tool, change=observed.change,
@@ -177,6 +167,11 @@ class WriteGate:
                 "Nothing has changed yet. Show this plan to the user; only they decide "
                 "whether it goes ahead."
             )
+            if self._needs_person(operation, observed):
+                result.note += (
+                    " This change cannot be undone: it goes ahead only when the user approves "
+                    "it in the client's prompt, never on the plan token alone."
+                )
         self.audit.append(
             "plan", tool=operation.tool, args=operation.arguments, outcome=result.status,
             plan_digest=token_digest(result.plan_token) if result.plan_token else None,
@@ -188,6 +183,9 @@ class WriteGate:
             "no_change": f"Nothing to do: {observed.change}",
             "blocked": f"Cannot plan this change: {observed.blocked_by}",
         }[result.status]
+        if settled:
+            result.note = f"{settled} {result.note}"
+            summary = f"{settled} {summary}"
         return tool_result(result, summary)
 
     async def _confirm(
@@ -199,7 +197,9 @@ class WriteGate:
         self._check_scope(operation, before, plan_token)
         if before.fingerprint != claims.state_fingerprint:
             self._refuse(operation, "state_changed", plan_token)
-        decision = decide(approval, self.policy)
+        decision = decide(
+            approval, self.policy, person_required=self._needs_person(operation, before)
+        )
         record = ApprovalRecord(mechanism=decision.mechanism, answer=decision.answer)
         if not decision.approved:
             reason = decision.refusal or "not_approved"
@@ -229,21 +229,52 @@ class WriteGate:
         self, operation: WriteOperation, client: NexlaClient, plan_token: str,
         before: Observation, approval: ApprovalRecord,
     ) -> CallToolResult:  # fmt: skip
-        digest = token_digest(plan_token)
+        """Send the change once, read it back and write the receipt.
+
+        A cancellation from here on (the client gave up, the server is stopping) still leaves
+        the outcome in the audit log: the rest runs shielded, with a bounded read-back.
+        """
+        steps = Steps(digest=token_digest(plan_token))
+        try:
+            await self._send(operation, client, steps)
+            after = await self._reread(operation, client)
+            return self._receipt(operation, before, after, approval, steps)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._settle_cancelled(operation, client, before, approval, steps)
+            raise
+
+    async def _send(self, operation: WriteOperation, client: NexlaClient, steps: Steps) -> None:
         try:
             await operation.execute(client)
         except NexlaError as error:
             if not error.outcome_unknown:
-                self._record_after(operation, "execution", plan_digest=digest, outcome="failed",
-                                   error=type(error).__name__)  # fmt: skip
+                steps.recorded_execution = True
+                self._record_after(operation, "execution", plan_digest=steps.digest,
+                                   outcome="failed", error=type(error).__name__)  # fmt: skip
                 raise
             # The request may have reached Nexla: never resend it, read back what happened.
-            self._record_after(operation, "execution", plan_digest=digest, outcome="ambiguous",
-                               error=type(error).__name__)  # fmt: skip
+            steps.unanswered = unanswered(error)
+            self._record_after(operation, "execution", plan_digest=steps.digest,
+                               outcome="ambiguous", error=type(error).__name__)  # fmt: skip
         else:
-            self._record_after(operation, "execution", plan_digest=digest, outcome="sent")
-        after = await self._reread(operation, client)
-        return self._receipt(operation, before, after, approval, digest)
+            self._record_after(operation, "execution", plan_digest=steps.digest, outcome="sent")
+        steps.recorded_execution = True
+
+    async def _settle_cancelled(
+        self, operation: WriteOperation, client: NexlaClient, before: Observation,
+        approval: ApprovalRecord, steps: Steps,
+    ) -> None:  # fmt: skip
+        if not steps.recorded_execution:
+            steps.unanswered = "the call was cancelled while the request was in flight"
+            self._record_after(operation, "execution", plan_digest=steps.digest,
+                               outcome="cancelled")  # fmt: skip
+        if steps.recorded_verification:
+            return
+        after = None
+        with anyio.move_on_after(CANCELLED_READBACK_S):
+            after = await self._reread(operation, client)
+        self._receipt(operation, before, after, approval, steps)
 
     def _record_after(self, operation: WriteOperation, event: str, **fields: Any) -> None:
         """Audit a step after the write was sent: a failure is logged, never raised, because
@@ -262,16 +293,9 @@ class WriteGate:
 
     def _receipt(
         self, operation: WriteOperation, before: Observation, after: Observation | None,
-        approval: ApprovalRecord, digest: str,
+        approval: ApprovalRecord, steps: Steps,
     ) -> CallToolResult:  # fmt: skip
-        if after is None:
-            status, note = "unknown", "Could not read the state back; check it before acting."
-        elif not after.changes:
-            status, note = "applied", None
-        elif after.fingerprint == before.fingerprint:
-            status, note = "not_applied", "Nexla did not make the change. Nothing was changed."
-        else:
-            status, note = "unknown", "Only part of the change is visible; check the state."
+        status, note = verdict(before, after, steps.unanswered)
         result = WriteResult(
             status=status, tool=operation.tool, change=before.change,
             arguments=operation.arguments, changes=after.changes if after else [],
@@ -279,13 +303,42 @@ class WriteGate:
             approval=approval, before=before.state, after=after.state if after else None,
             note=note,
         )  # fmt: skip
-        self._record_after(operation, "verification", plan_digest=digest, outcome=status,
+        steps.recorded_verification = True
+        self._record_after(operation, "verification", plan_digest=steps.digest, outcome=status,
                            before=before.state, after=result.after)  # fmt: skip
+        if status == "unknown":
+            self.unsettled.remember(operation.tool, operation.arguments, steps.digest,
+                                    steps.unanswered or "not visible")  # fmt: skip
         words = {"applied": "Done", "not_applied": "NOT APPLIED", "unknown": "OUTCOME UNKNOWN"}
         summary = f"{words[status]}: {before.change}"
         if status != "applied":
             summary += f" {note} Do not repeat the write blindly: read the state first."
         return tool_result(result, summary)
+
+    async def _settle_earlier(
+        self, operation: WriteOperation, client: NexlaClient
+    ) -> tuple[Observation, str | None]:
+        """Read the state for a plan; when an earlier write of this change had an unknown
+        outcome, settle it from this read-back and say what happened to it."""
+        earlier = self.unsettled.get(operation.tool, operation.arguments)
+        if earlier is None:
+            return await operation.observe(client), None
+        observed = await operation.reread(client)
+        if observed.changes:
+            return observed, (
+                "An earlier confirmed write of this change had an unknown outcome and does not "
+                "show yet; it may still land, so read the state again before confirming."
+            )
+        self.unsettled.settle(operation.tool, operation.arguments)
+        self.audit.append(
+            "reconciliation", tool=operation.tool, args=operation.arguments,
+            plan_digest=earlier.plan_digest, outcome="applied", cause=earlier.cause,
+            after=observed.state,
+        )  # fmt: skip
+        return observed, (
+            "The earlier confirmed write of this change, whose outcome was unknown, has been "
+            "applied: the state read back now shows it."
+        )
 
     # --- checks ------------------------------------------------------------------------------
 
@@ -297,6 +350,9 @@ class WriteGate:
             self._refuse(operation, rejected.reason, plan_token)
         return claims
 
+    def _needs_person(self, operation: WriteOperation, observed: Observation) -> bool:
+        return operation.needs_person(observed) and not self.token_only_destructive
+
     def _scope_refusal(self, observed: Observation) -> str | None:
         return flow_refusal(observed.scope, self.allow_flows, self.deny_flows)
 
@@ -306,7 +362,7 @@ class WriteGate:
         refusal = self._scope_refusal(observed)
         if refusal:
             self._refuse(operation, "not_allowed", plan_token, message=f"Not executed: {refusal}.",
-                         hint=_FORBIDDEN)  # fmt: skip
+                         hint=FORBIDDEN)  # fmt: skip
 
     def _refuse_rate_limited(
         self, operation: WriteOperation, plan_token: str | None, wait: float,
@@ -331,8 +387,8 @@ class WriteGate:
                 approval=approval.model_dump() if approval else None,
             )  # fmt: skip
         raise WriteRefusedError(
-            reason, message or f"Not executed. {_REFUSALS[reason]}", tool=operation.tool,
-            hint=hint or _HINTS.get(reason, _FRESH_PLAN), retry_after=retry_after,
+            reason, message or f"Not executed. {REFUSALS[reason]}", tool=operation.tool,
+            hint=hint or REFUSAL_HINTS.get(reason, FRESH_PLAN), retry_after=retry_after,
         )  # fmt: skip
 
 

@@ -21,6 +21,10 @@ from nexla_mcp.server.guard import digest_of
 from nexla_mcp.server.write_policy import FlowScope
 
 __all__ = [
+    "FORBIDDEN",
+    "FRESH_PLAN",
+    "REFUSALS",
+    "REFUSAL_HINTS",
     "ApprovalRecord",
     "BlastRadius",
     "Change",
@@ -33,6 +37,37 @@ __all__ = [
     "WriteResult",
     "WriteStatus",
 ]
+
+# What a refusal says (``WriteRefusedError``), by reason: what happened, never how around it.
+FRESH_PLAN = "Nothing was changed. Get a fresh plan and let the user review it."
+FORBIDDEN = "Nothing was changed. This server's write policy forbids it."
+REFUSALS: dict[str, str] = {
+    "missing": "No plan token was given, so there is no reviewed plan to carry out.",
+    "invalid": "The plan token is not one this server issued.",
+    "expired": "The plan expired (plans are valid for 5 minutes).",
+    "other_tool": "The plan token was issued for a different tool.",
+    "other_arguments": "The plan token was issued for different arguments.",
+    "replayed": "This plan was already used; a plan can be confirmed only once.",
+    "state_changed": "The state changed since the plan was made, so the plan no longer "
+    "describes what would happen.",
+    "not_approved": "The approval question could not be put to the user, so the change was "
+    "not approved.",
+    "human_required": "This server requires a person to approve every write in the client's "
+    "prompt, and this client cannot show one.",
+    "person_required": "This change cannot be undone, so only a person may approve it, in the "
+    "client's prompt, and this client cannot show one.",
+    "declined": "The user declined the change.",
+    "cancelled": "The user dismissed the approval prompt without answering.",
+}
+REFUSAL_HINTS: dict[str, str] = {
+    "declined": "Nothing was changed. Do not repeat the request unless the user asks again.",
+    "cancelled": "Nothing was changed. Do not repeat the request unless the user asks again.",
+    "human_required": "Nothing was changed. Make the change in Nexla, or use an MCP client "
+    "that supports elicitation.",
+    "person_required": "Nothing was changed. Make the change in Nexla, or use an MCP client "
+    "that supports elicitation.",
+}
+
 
 WriteStatus = Literal["planned", "no_change", "blocked", "applied", "not_applied", "unknown"]
 
@@ -145,6 +180,16 @@ class WriteOperation(ABC):
     """One write, with its arguments already validated (nothing sent yet)."""
 
     tool: ClassVar[str]
+    destructive: ClassVar[bool] = False
+    """True for changes that cannot be taken back (deletions, access lists replaced)."""
+
+    def needs_person(self, observed: Observation) -> bool:
+        """True when only a person's answer may approve this change, never a plan token alone.
+
+        Destructive operations say so by default; an operation overrides this when only some
+        of its changes are (``revoke_access`` of the last admin).
+        """
+        return self.destructive
 
     @property
     @abstractmethod

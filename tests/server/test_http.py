@@ -143,3 +143,29 @@ async def test_http_end_to_end_auth_origin_and_a_tool_call(running_server: str) 
             async with Client(transport, mode=mode) as client:
                 context = await call_ok(client, "get_server_context")
         assert (context["mode"], context["toolsets"]) == ("sandbox", ["context"])
+
+
+WRITE_TOOLS = {"pause_flow", "activate_flow", "delete_flow", "update_resource", "grant_access",
+               "revoke_access", "replace_accessors"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("writes_without_token", "writes_served"), [(False, False), (True, True)])
+async def test_http_without_a_token_serves_reads_only_unless_the_operator_says_otherwise(
+    sandbox_app: Any, writes_without_token: bool, writes_served: bool
+) -> None:
+    """Any local process can reach a loopback port, so without NEXLA_MCP_HTTP_TOKEN the write
+    tools are not even registered (get_server_context says writes are off), unless
+    NEXLA_MCP_HTTP_WRITES_WITHOUT_TOKEN is set."""
+    settings = Settings(sandbox=True, transport="http",
+                        http_writes_without_token=writes_without_token)  # fmt: skip
+    server = build_server(settings, sandbox_app=sandbox_app)
+    with serve_on_loopback(http_app(server, settings)) as url:
+        async with httpx2.AsyncClient() as http:
+            transport = streamable_http_client(f"{url}{MCP_PATH}", http_client=http)
+            async with Client(transport) as client:
+                names = {tool.name for tool in (await client.list_tools()).tools}
+                context = await call_ok(client, "get_server_context")
+                flows = await call_ok(client, "list_flows")
+    assert bool(names & WRITE_TOOLS) is writes_served
+    assert (context["write_policy"] == "off") is not writes_served
+    assert flows["flows"]

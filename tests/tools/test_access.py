@@ -9,7 +9,7 @@ import pytest
 
 from nexla_mcp.server.testing import call_error, call_ok
 
-from .write_support import WriteStack, plan_and_confirm
+from .write_support import Answerer, WriteStack, plan_and_confirm
 
 pytestmark = pytest.mark.anyio
 
@@ -90,9 +90,10 @@ async def test_revoke_and_its_undo_round_trip(stack: WriteStack) -> None:
 
 
 async def test_replace_names_everyone_who_loses_access(stack: WriteStack) -> None:
-    """Replacing the list with one team plans the user's removal as well as the team's grant."""
+    """Replacing the list with one team plans the user's removal as well as the team's grant;
+    the user approves it in the client's prompt."""
     target = {"resource_type": "flows", "resource_id": FLOW}
-    async with stack.connect() as client:
+    async with stack.connect(elicitation_callback=Answerer("accept")) as client:
         await plan_and_confirm(client, "grant_access", {**target, "accessors": [DANA]})
         plan, receipt = await plan_and_confirm(
             client, "replace_accessors", {**target, "accessors": [DATA_ENG]}

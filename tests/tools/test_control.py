@@ -129,16 +129,19 @@ async def test_deleting_an_active_flow_is_blocked_at_the_plan(stack: WriteStack)
 async def test_a_confirmed_delete_removes_the_flow_and_says_it_cannot_be_undone(
     stack: WriteStack,
 ) -> None:
-    """Deleting a paused flow lists everything removed; the receipt confirms it is gone."""
+    """Deleting a paused flow lists everything removed; the user approves it in the client's
+    prompt; the receipt confirms it is gone."""
     before = await stack.control("GET", "/_sandbox/state")
-    async with stack.connect() as client:
+    person = Answerer("accept")
+    async with stack.connect(elicitation_callback=person) as client:
         plan, receipt = await plan_and_confirm(client, "delete_flow", {"flow_id": LEGACY})
     assert {c["after"] for c in plan["changes"]} == {"DELETED"} and len(plan["changes"]) == 3
     assert (
         "tool" not in plan["reverse_action"]
         and "cannot be undone" in plan["reverse_action"]["note"]
     )
-    assert receipt["status"] == "applied"
+    assert receipt["status"] == "applied" and receipt["approval"]["mechanism"] == "elicitation"
+    assert "cannot be undone" in person.questions[0]
     assert receipt["after"] == {"flow_id": LEGACY, "deleted_node_id": LEGACY}
     after = await stack.control("GET", "/_sandbox/state")
     assert after["counts"]["flows"] == before["counts"]["flows"] - 1
@@ -302,12 +305,14 @@ def fake_nexla(after: str | None) -> tuple[httpx.AsyncClient, list[str]]:
 
 @pytest.mark.parametrize(
     ("after", "status"),
-    [("PAUSED", "applied"), ("ACTIVE", "not_applied"), (None, "unknown")],
+    [("PAUSED", "applied"), ("ACTIVE", "unknown"), (None, "unknown")],
 )
 async def test_a_timed_out_write_is_read_back_never_resent(
     stack: WriteStack, after: str | None, status: str
 ) -> None:
-    """A PUT that times out after sending is sent once; the re-read decides the outcome."""
+    """A PUT that times out after sending is sent once; the re-read decides the outcome, and
+    a read-back that does not show the change yet says unknown, never not applied (the
+    request may still be in Nexla's hands)."""
     from mcp import Client
 
     from nexla_mcp.server.app import build_server
@@ -325,17 +330,21 @@ async def test_a_timed_out_write_is_read_back_never_resent(
     assert outcome == ["ambiguous", status]
 
 
-async def test_a_dropped_connection_on_the_write_is_read_back_as_not_applied(
+async def test_a_dropped_connection_on_the_write_is_unknown_until_read_back_settles_it(
     stack: WriteStack,
 ) -> None:
-    """The sandbox drops the PUT before acting on it: sent once, re-read, reported not applied."""
+    """The sandbox drops the PUT before acting on it: sent once, re-read, reported unknown
+    (a lost answer proves nothing); the next plan of the same change says it still does not
+    show, and issues a fresh plan."""
     await stack.control("POST", "/_sandbox/faults",
                         json={"drop_rate": 1.0, "paths": [f"/flows/{ORDERS}/pause"]})  # fmt: skip
     before = await stack.digest()
     async with stack.connect() as client:
         _, receipt = await plan_and_confirm(client, "pause_flow", {"flow_id": ORDERS})
-    assert receipt["status"] == "not_applied" and "reverse_action" not in receipt
-    assert len(receipt["changes"]) == 4
+        assert receipt["status"] == "unknown" and "connection was lost" in receipt["note"]
+        assert len(receipt["changes"]) == 4
+        again = await call_ok(client, "pause_flow", {"flow_id": ORDERS})
+    assert again["status"] == "planned" and "does not show yet" in again["note"]
     assert stack.writes() == [f"PUT /flows/{ORDERS}/pause"]
     assert await stack.digest() == before
 
