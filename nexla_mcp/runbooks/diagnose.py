@@ -8,26 +8,27 @@ On its deadline it answers with what it has and lists the calls that are missing
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from nexla_mcp.errors import UpstreamTimeoutError
 from nexla_mcp.nexla import NexlaClient
-from nexla_mcp.runbooks.actions import FIXES, next_actions
+from nexla_mcp.runbooks.actions import next_actions
 from nexla_mcp.runbooks.changes import ChangeView, changes_around
-from nexla_mcp.runbooks.classify import RunFacts, Verdict, classify, run_facts
+from nexla_mcp.runbooks.classify import Cause, Verdict, classify
 from nexla_mcp.runbooks.compare import (
     ErrorTemplate,
     RunContrast,
     compare,
     contrast,
-    error_clusters,
     template_view,
 )
 from nexla_mcp.runbooks.evidence import HISTORY_WINDOW, FlowEvidence, collect_evidence
+from nexla_mcp.runbooks.facts import RunFacts, run_facts
 from nexla_mcp.runbooks.flowmap import FlowTarget
 from nexla_mcp.runbooks.gather import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, Gatherer
+from nexla_mcp.runbooks.narrative import ago, summary
 from nexla_mcp.runbooks.report import (
     Category,
     Evidence,
@@ -37,33 +38,20 @@ from nexla_mcp.runbooks.report import (
 )
 from nexla_mcp.runbooks.runs import RunStatus
 
-__all__ = ["CredentialCheck", "Diagnosis", "RunsView", "diagnose_flow"]
+__all__ = ["CauseView", "CredentialCheck", "Diagnosis", "Recovery", "RunsView", "diagnose_flow"]
 
 MAX_EVIDENCE = 8
 MAX_ERRORS = 4
-MAX_SUMMARY_CHARS = 1200
-
-_CAUSES: dict[Category, str] = {
-    "credential_expired": "an expired or revoked credential",
-    "permission_denied": "missing permissions on the external system",
-    "transform_error": "a failing transform",
-    "schema_mismatch": "a schema mismatch",
-    "rate_limited": "upstream rate limiting",
-    "network_timeout": "network timeouts",
-    "resource_conflict": "write conflicts (duplicates) at the destination",
-    "high_error_rate": "record-level errors in more than 20% of recent runs",
-    "unknown": "an error the runbook does not recognise",
-}
 
 
 class RunsView(BaseModel):
-    """The flow's recent runs, as the diagnosis read them."""
+    """The last (up to 10) runs; failing: failed or partial; failing_since: streak start."""
 
-    considered: int = Field(description="Recent runs considered (up to 10)")
-    failing: int = Field(description="Of those, failed or partial")
+    considered: int
+    failing: int
     latest_status: RunStatus | None = None
     latest_at: str | None = None
-    failing_since: str | None = Field(None, description="Start of the current failing streak")
+    failing_since: str | None = None
     last_success_at: str | None = None
     usual_interval_min: int | None = None
 
@@ -76,6 +64,27 @@ class CredentialCheck(BaseModel):
     message: str | None = None
 
 
+class CauseView(BaseModel):
+    """Another cause (a category): its failing runs (first, last, count); still there?"""
+
+    category: str
+    resource: str | None = None
+    since: str | None = None
+    until: str | None = None
+    runs: int = 0
+    persists: bool | None = None
+
+
+class Recovery(BaseModel):
+    """What was wrong (was) before the good runs since recovered_at."""
+
+    state: str = Field(description="recovering or recovered")
+    recovered_at: str | None = None
+    was: str
+    failed_runs: int = 0
+    fixed_by: str | None = None
+
+
 class Diagnosis(BaseModel):
     """A flow's root-cause verdict with its evidence and the next calls to make."""
 
@@ -84,36 +93,31 @@ class Diagnosis(BaseModel):
     status: str | None = None
     category: Category
     confidence: float = Field(ge=0, le=1)
+    resource: str | None = None
     summary: str
     evidence: list[Evidence] = Field(default_factory=list)
     next_actions: list[NextAction] = Field(default_factory=list)
     runs: RunsView | None = None
     errors: list[ErrorTemplate] = Field(
-        default_factory=list, description="Error templates of the failing run, most frequent first"
+        default_factory=list, description="Error templates of the failing run, most severe first"
     )
     comparison: RunContrast | None = Field(
         None, description="The failing run against the last good run"
     )
     changes: list[ChangeView] = Field(default_factory=list, description="Changes near the failure")
     credentials: list[CredentialCheck] = Field(default_factory=list)
+    recovery: Recovery | None = None
+    other_causes: list[CauseView] = Field(default_factory=list)
     complete: bool = Field(description="False when some calls gave no answer (see missing)")
     missing: list[str] = Field(default_factory=list)
 
 
-def _ago(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return (
-        f"{round(hours * 60)} min"
-        if hours < 2
-        else f"{hours:.0f} h"
-        if hours < 72
-        else (f"{hours / 24:.0f} days")
-    )
-
-
 def _onset(facts: RunFacts | None) -> datetime | None:
+    """The first failing run of the primary cause (not of every failure before it)."""
     if facts is None:
         return None
+    if facts.state.primary is not None:
+        return facts.state.primary.first.started_at
     if facts.streak.failing_since is not None:
         return facts.streak.failing_since.started_at
     failing = [run for run in facts.recent if run.status in ("failed", "partial")]
@@ -134,85 +138,6 @@ def _runs_view(facts: RunFacts | None) -> RunsView | None:
     )  # fmt: skip
 
 
-def _state_sentence(evidence: FlowEvidence, verdict: Verdict, pause: ChangeView | None) -> str:
-    flow, facts = evidence.flow, verdict.facts
-    head = f"Flow {flow.flow_id}" + (f" '{flow.name}'" if flow.name else "")
-    kind = flow.kind_of_status()
-    if kind == "not_started":
-        return f"{head} was never activated (status {flow.status})"
-    if kind == "paused":
-        when = f" since {pause.at}" + (f" ({pause.by})" if pause.by else "") if pause else ""
-        return f"{head} is PAUSED{when}"
-    if facts is None:
-        return f"{head} is {flow.status}; its runs could not be read"
-    if not facts.recent:
-        return f"{head} is {flow.status} but has no runs in the last {HISTORY_WINDOW.days} days"
-    if facts.failing:
-        since, in_a_row = facts.streak.failing_since, facts.streak.consecutive_failures
-        streak = ""
-        if since is not None and in_a_row > 1:
-            streak = f"; failing since {iso(since.started_at)} ({in_a_row} in a row)"
-        elif facts.latest_failing:
-            streak = "; the latest run failed"
-        failing = f"{facts.failing} of its last {len(facts.recent)} runs failed or were partial"
-        return f"{head}: {failing}{streak}"
-    age = f"{_ago(facts.last_run_age)} ago" if facts.last_run_age else "at an unknown time"
-    if facts.idle_since is not None:
-        return f"{head}: its runs have moved no records since {iso(facts.idle_since)}"
-    usual = f" (usually every {_ago(facts.interval)})" if facts.interval else ""
-    return f"{head}: its last {len(facts.recent)} runs succeeded; the latest started {age}{usual}"
-
-
-def _summary(
-    evidence: FlowEvidence, verdict: Verdict, changes: list[ChangeView], first_error: str | None
-) -> str:
-    pause = next((c for c in reversed(changes) if c.what.endswith(": paused")), None)
-    parts = [_state_sentence(evidence, verdict, pause) + "."]
-    category = verdict.category
-    top = verdict.signals[0].finding if verdict.signals else None
-    if category in _CAUSES:
-        cause = f"The evidence points to {_CAUSES[category]}"
-        parts.append(cause + (f": {top}." if top else "."))
-        before = [
-            c for c in changes if c.relative and c.relative.endswith("before the first failing run")
-        ]
-        if before:
-            parts.append(
-                f"Shortly before the failures began: {before[-1].what} ({before[-1].relative})."
-            )
-    elif category == "flow_not_running" and verdict.facts and verdict.facts.failing:
-        facts = verdict.facts
-        cause = verdict.cause_before_stop
-        pointing = f", pointing to {_CAUSES[cause]}" if cause in _CAUSES else ""
-        parts.append(
-            f"Before it stopped, {facts.failing} of its last {len(facts.recent)} runs "
-            f"failed or were partial{pointing}"
-            + (f"; top error: {first_error}." if first_error else ".")
-        )
-    elif category == "stale_data" and top:
-        parts.append(f"{top}.")
-    if evidence.flow.kind_of_status() == "not_started":
-        parts.append(
-            "Next: activate it when it is ready (activate_flow plans it), then verify "
-            "its first run."
-        )
-    elif category != "healthy":
-        parts.append(f"Next: {FIXES[category]}.")
-    if (
-        evidence.flow.kind_of_status() == "running"
-        and category == "healthy"
-        and not verdict.signals
-    ):
-        parts.append("No errors, refused credentials or staleness found.")
-    # Every part is built from sanitised pieces; sanitising the whole again would read
-    # "credential: 5009" as a secret.
-    return _cap(" ".join(parts), MAX_SUMMARY_CHARS)
-
-
-def _cap(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _evidence(evidence: FlowEvidence, verdict: Verdict) -> list[Evidence]:
     items: list[Evidence] = []
     seen: set[str] = set()
@@ -226,7 +151,7 @@ def _evidence(evidence: FlowEvidence, verdict: Verdict) -> list[Evidence]:
     if facts is not None and evidence.history is not None:
         runs = f"{facts.failing} of the last {len(facts.recent)} runs failed or were partial"
         if facts.last_run_age is not None:
-            runs += f"; latest run started {_ago(facts.last_run_age)} ago"
+            runs += f"; latest run started {ago(facts.last_run_age)} ago"
         items.append(Evidence(call=evidence.history.call, finding=runs))
     items.extend(
         Evidence(call=probe.call, finding=f"{flow.credential_label(probe.credential_id)} probe ok")
@@ -260,14 +185,13 @@ async def diagnose_flow(
             resource_id=target.flow_id if target.flow_id is not None else target.resource_id,
             hint="Nexla is slow right now; try again in a minute.",
         )  # fmt: skip
-    clusters = error_clusters(evidence.failed_logs)
     history = evidence.history
     facts = run_facts(history, now) if history is not None else None
     onset = _onset(facts)
     changes = changes_around(evidence.flow, evidence.audit, evidence.audit_call, onset=onset,
                              now=now, window=HISTORY_WINDOW,
                              transform_audits=evidence.transform_audits)  # fmt: skip
-    verdict = classify(evidence, facts, clusters, changes, onset)
+    verdict = classify(evidence, facts, changes)
     change_views = [change.view(onset) for change in changes]
     comparison = None
     if history is not None:
@@ -279,19 +203,48 @@ async def diagnose_flow(
             ))  # fmt: skip
     missing = gather.missing()
     flow = evidence.flow
+    clusters = verdict.primary.clusters if verdict.primary else []
+    confidence = verdict.confidence * (0.7 if missing else 1.0)
+    if verdict.category == "healthy" and missing:
+        confidence = min(confidence, 0.5)
     return Diagnosis(
         flow_id=flow.flow_id, name=flow.name, status=flow.status, category=verdict.category,
-        confidence=round(verdict.confidence * (0.8 if missing else 1.0), 2),
-        summary=_summary(evidence, verdict, change_views,
-                         untrusted(clusters[0].example, 200) if clusters else None),
+        confidence=round(confidence, 2),
+        resource=flow.label(verdict.resource) if verdict.resource else None,
+        summary=summary(evidence, verdict, changes, onset, missing),
         evidence=_evidence(evidence, verdict),
-        next_actions=next_actions(verdict.category, evidence,
-                                  failing_before_stop=verdict.cause_before_stop is not None
-                                  or bool(verdict.facts and verdict.facts.failing)),
+        next_actions=next_actions(verdict, evidence),
         runs=_runs_view(verdict.facts),
         errors=[template_view(flow, cluster) for cluster in clusters[:MAX_ERRORS]],
         comparison=comparison, changes=change_views,
         credentials=[CredentialCheck(credential_id=p.credential_id, ok=p.ok,
                                      message=untrusted(p.message, 200)) for p in evidence.probes],
+        recovery=_recovery(evidence, verdict),
+        other_causes=[_cause_view(evidence, other) for other in verdict.others],
         complete=not missing, missing=missing,
+    )  # fmt: skip
+
+
+def _cause_view(evidence: FlowEvidence, cause: Cause) -> CauseView:
+    runs = cause.runs
+    return CauseView(
+        category=cause.category,
+        resource=evidence.flow.label(cause.resource) if cause.resource else None,
+        since=iso(runs.first.started_at) if runs else None,
+        until=iso(runs.last.started_at) if runs else None,
+        runs=len(runs.runs) if runs else 0, persists=cause.persists,
+    )  # fmt: skip
+
+
+def _recovery(evidence: FlowEvidence, verdict: Verdict) -> Recovery | None:
+    facts, cause = verdict.facts, verdict.primary
+    if verdict.recovery is None or facts is None:
+        return None
+    group = facts.state.primary
+    return Recovery(
+        state=verdict.recovery, recovered_at=iso(facts.state.recovered_at),
+        was=cause.category if cause else ("high_error_rate" if group and not group.outright
+                                          else "unknown"),
+        failed_runs=len(group.runs) if group else 0,
+        fixed_by=cause.fixed_by.what if cause and cause.fixed_by else None,
     )  # fmt: skip

@@ -30,6 +30,7 @@ from nexla_mcp.nexla import (
     ProbeResult,
 )
 from nexla_mcp.runbooks.changes import transform_audit_call, transform_audit_calls
+from nexla_mcp.runbooks.episodes import run_state
 from nexla_mcp.runbooks.flowmap import (
     NOTIFICATION_KINDS,
     FlowMap,
@@ -39,6 +40,7 @@ from nexla_mcp.runbooks.flowmap import (
     flow_call,
 )
 from nexla_mcp.runbooks.gather import Gatherer
+from nexla_mcp.runbooks.logread import read_whole_run
 from nexla_mcp.runbooks.runs import FAILING_STATUSES, RunTotals, flow_run_totals
 
 __all__ = [
@@ -61,6 +63,12 @@ MAX_RUNS = 50
 RECENT_RUNS = 10
 MAX_PROBES = 3
 MAX_ERROR_NOTIFICATIONS = 2
+# Runs of earlier overlapping causes whose logs a diagnosis reads (one run each).
+MAX_OTHER_CAUSES = 2
+# When every run read moved nothing, the runs are read again this many at a time, page by
+# page, back to the start of the window, to find when records last came.
+WIDE_PAGE = 1000
+MAX_WIDE_PAGES = 5
 LOG_PAGE_SIZE = 500
 NOTIFICATION_PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
@@ -86,12 +94,15 @@ class RunHistory:
     by_resource: dict[int, dict[ResourceKey, ResourceMetric]] = field(default_factory=dict)
 
     @classmethod
-    def from_metrics(cls, call: str, metrics: FlowMetrics) -> RunHistory:
+    def from_metrics(cls, call: str, *pages: FlowMetrics) -> RunHistory:
         by_resource: dict[int, dict[ResourceKey, ResourceMetric]] = {}
-        for key, kinds in metrics.data.items():
+        data: dict[str, Any] = {}
+        for metrics in pages:
+            data.update(metrics.data)
+        for key, kinds in data.items():
             if str(key).isdigit() and isinstance(kinds, Mapping):
                 by_resource[int(key)] = _resource_metrics(kinds)
-        return cls(call=call, runs=flow_run_totals(metrics.data), by_resource=by_resource)
+        return cls(call=call, runs=flow_run_totals(data), by_resource=by_resource)
 
     def recent(self, count: int = RECENT_RUNS) -> list[RunTotals]:
         return self.runs[-count:]
@@ -141,12 +152,14 @@ def _resource_metrics(kinds: Mapping[str, Any]) -> dict[ResourceKey, ResourceMet
 
 @dataclass(frozen=True)
 class LogSample:
-    """One run's log lines (the first page) and how many there were in all."""
+    """One run's log lines (the first page, and for a failing run its error lines beyond it)
+    and how many there were in all; ``complete`` is False when the deadline cut paging short."""
 
     run_id: int
     call: str
     entries: list[LogEntry]
     total: int | None
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,7 @@ class FlowEvidence:
     now: datetime
     history: RunHistory | None = None
     failed_logs: LogSample | None = None
+    cause_logs: dict[int, LogSample] = field(default_factory=dict)
     good_logs: LogSample | None = None
     probes: list[ProbeOutcome] = field(default_factory=list)
     notifications: list[tuple[str, Notification]] = field(default_factory=list)
@@ -197,11 +211,33 @@ async def fetch_runs(
     client: NexlaClient, anchor: ResourceKey, now: datetime, window: timedelta = HISTORY_WINDOW,
     max_runs: int = MAX_RUNS,
 ) -> RunHistory:  # fmt: skip
-    """The flow's runs over ``window`` (newest ``max_runs``), from its anchor's flow metrics."""
+    """The flow's runs over ``window`` (newest ``max_runs``), from its anchor's flow metrics.
+
+    When none of those runs moved anything and there are more, the window is read whole
+    (``WIDE_PAGE`` runs a page) until a run that moved records turns up: an empty streak is
+    judged against the flow's own history, however many runs that takes.
+    """
+    since = (now - window).date()
     metrics = await client.get_flow_metrics(
-        anchor[0], anchor[1], from_date=(now - window).date(), groupby="runId", per_page=max_runs
+        anchor[0], anchor[1], from_date=since, groupby="runId", per_page=max_runs
     )
-    return RunHistory.from_metrics(metrics_call(anchor), metrics)
+    history = RunHistory.from_metrics(metrics_call(anchor), metrics)
+    total = metrics.meta.total_count or 0
+    if not history.runs or any(run.records or run.errors for run in history.runs):
+        return history
+    if total <= len(history.runs):
+        return history
+    pages = []
+    for number in range(1, MAX_WIDE_PAGES + 1):
+        page = await client.get_flow_metrics(
+            anchor[0], anchor[1], from_date=since, groupby="runId", page=number,
+            per_page=WIDE_PAGE,
+        )  # fmt: skip
+        pages.append(page)
+        wide = RunHistory.from_metrics(metrics_call(anchor), *pages)
+        if any(run.records for run in wide.runs) or number * WIDE_PAGE >= total:
+            break
+    return RunHistory.from_metrics(metrics_call(anchor), metrics, *pages)
 
 
 async def probe(client: NexlaClient, credential_id: int) -> ProbeOutcome:
@@ -229,6 +265,15 @@ async def probe_credentials(
     """Probe the flow's credentials in parallel through ``gather``."""
     results = await gather.run(probe_calls(client, flow, limit))
     return [result for result in results.values() if isinstance(result, ProbeOutcome)]
+
+
+async def read_failing_logs(
+    client: NexlaClient, anchor: ResourceKey, run: RunTotals, gather: Gatherer
+) -> LogSample:
+    """A failing run's first page and every error line beyond it (see ``logread``)."""
+    found = await read_whole_run(client, anchor, run, time_left=gather.time_left)
+    return LogSample(run.run_id, logs_call(anchor, run.run_id), found.entries, found.total,
+                     found.complete)  # fmt: skip
 
 
 async def read_run_logs(client: NexlaClient, anchor: ResourceKey, run: RunTotals) -> LogSample:
@@ -282,11 +327,14 @@ async def collect_evidence(
     if failed is None:  # nothing failed recently: no logs or error notifications to read
         return evidence
     third: dict[str, Callable[[], Any]] = {}
-    for run in (failed, good):
-        if run is not None and run.started_at is not None:
-            third[logs_call(anchor, run.run_id)] = lambda run=run: read_run_logs(
-                client, anchor, run
+    others = [group.last for group in run_state(evidence.history).others[-MAX_OTHER_CAUSES:]]
+    for run in (failed, *others):
+        if run.started_at is not None:
+            third[logs_call(anchor, run.run_id)] = lambda run=run: read_failing_logs(
+                client, anchor, run, gather
             )
+    if good is not None and good.started_at is not None:
+        third[logs_call(anchor, good.run_id)] = lambda: read_run_logs(client, anchor, good)
     erroring = [key for key in evidence.history.erroring_resources(failed.run_id) if key != anchor]
     for key in erroring[:MAX_ERROR_NOTIFICATIONS]:
         third[_notifications_call(key)] = lambda key=key: client.list_notifications(
@@ -301,8 +349,10 @@ async def collect_evidence(
         if isinstance(result, LogSample):
             if result.run_id == failed.run_id:
                 evidence.failed_logs = result
-            else:
+            elif good is not None and result.run_id == good.run_id:
                 evidence.good_logs = result
+            else:
+                evidence.cause_logs[result.run_id] = result
     _file_notifications(evidence, results)
     return evidence
 

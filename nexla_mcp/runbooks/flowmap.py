@@ -21,6 +21,7 @@ from nexla_mcp.nexla import (
     ResourceType,
     Source,
     Transform,
+    gather_bounded,
 )
 from nexla_mcp.runbooks.report import NAME_CHARS, untrusted
 
@@ -71,7 +72,15 @@ async def fetch_flow(client: NexlaClient, target: FlowTarget) -> FlowMap:
         NexlaError: anything else the client raises.
     """
     if target.flow_id is not None:
-        document = await client.get_flow(target.flow_id)
+        try:
+            document = await client.get_flow(target.flow_id)
+        except NotFoundError as error:
+            hint = await wrong_id_hint(client, target.flow_id)
+            if hint is None:
+                raise
+            raise NotFoundError(error.message, operation=error.operation, resource_type="flows",
+                                resource_id=target.flow_id, status_code=error.status_code,
+                                hint=hint) from error  # fmt: skip
     else:
         assert target.resource_type is not None and target.resource_id is not None
         document = await client.get_flow_by_resource(target.resource_type, target.resource_id)
@@ -83,6 +92,31 @@ async def fetch_flow(client: NexlaClient, target: FlowTarget) -> FlowMap:
             hint="Check the id with list_flows.",
         )  # fmt: skip
     return FlowMap.from_document(document)
+
+
+# What an id given as a flow id may be instead, and how to name it then.
+_OTHER_IDS: tuple[tuple[str, str], ...] = (
+    ("data_sets", "nexset"), ("data_sources", "source"), ("data_sinks", "destination"),
+    ("data_credentials", "credential"),
+)  # fmt: skip
+
+
+async def wrong_id_hint(client: NexlaClient, resource_id: int) -> str | None:
+    """For an id that is no flow: which other resource it names and the form that would work
+    (one lookup per kind, in parallel); None when it names nothing."""
+
+    async def lookup(kind: str) -> bool:
+        await client.get_resource(kind, resource_id)  # type: ignore[arg-type]
+        return True
+
+    found = await gather_bounded([lambda kind=kind: lookup(kind) for kind, _ in _OTHER_IDS])
+    for (kind, noun), result in zip(_OTHER_IDS, found, strict=True):
+        if result is True:
+            head = f"{resource_id} is a {noun} id, not a flow id:"
+            if kind == "data_credentials":
+                return f"{head} probe_credential takes credential_id={resource_id}."
+            return f"{head} pass resource_type='{kind}' and resource_id={resource_id} instead."
+    return None
 
 
 @dataclass(frozen=True)

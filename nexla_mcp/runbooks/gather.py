@@ -57,6 +57,10 @@ class Gatherer:
         """True once the deadline has passed."""
         return anyio.current_time() >= self._deadline
 
+    def time_left(self) -> float:
+        """Seconds until the deadline (negative once it passed)."""
+        return self._deadline - anyio.current_time()
+
     async def run(
         self, calls: Mapping[str, Callable[[], Awaitable[Any]]]
     ) -> dict[str, Any | NexlaError]:

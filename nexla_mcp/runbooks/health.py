@@ -1,8 +1,13 @@
 """``check_flow_health``: the reference health check for one flow, in two parallel rounds.
 
-Status, the age of the last run, the error rate over the last 10 runs and whether each of the
-flow's credentials still passes its probe; any of them out of bounds is an issue. It reads the
-flow, then its runs and probes its credentials at the same time: 2 + credentials calls.
+Status, whether the runs fail now (the latest run, or intermittently), the age of the last
+run and whether runs still move records (against the flow's own schedule and history), and
+whether each of the flow's credentials still passes its probe; any of them out of bounds is
+an issue, and so is a check that could not be made. The run facts are the ones
+``diagnose_flow`` and ``org_health`` judge from, so the three agree: a flow whose latest runs
+succeed after failures is healthy, ``recovering`` or ``recovered`` since ``recovered_at``.
+It reads the flow, then its runs and probes its credentials at the same time: 2 + credentials
+calls (more when every run read moved nothing and it pages back to find records).
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from nexla_mcp.nexla import NexlaClient
-from nexla_mcp.runbooks.classify import HIGH_ERROR_RATIO, run_facts
 from nexla_mcp.runbooks.evidence import (
+    MAX_PROBES,
     ProbeOutcome,
     RunHistory,
     fetch_runs,
     metrics_call,
     probe_calls,
 )
+from nexla_mcp.runbooks.facts import HIGH_ERROR_RATIO, RunFacts, run_facts
 from nexla_mcp.runbooks.flowmap import FlowTarget, fetch_flow
 from nexla_mcp.runbooks.gather import DEFAULT_DEADLINE_S, Gatherer
 from nexla_mcp.runbooks.report import iso, untrusted
@@ -53,32 +59,32 @@ class FlowHealthReport(BaseModel):
     runs_considered: int = 0
     failed_runs: int = Field(0, description="Failed or partial among the runs considered")
     error_rate: float | None = Field(None, description="failed_runs / runs_considered")
+    recovery: str | None = Field(None, description="recovering or recovered (since recovered_at)")
+    recovered_at: str | None = None
     credentials: list[CredentialHealth] = Field(default_factory=list)
     issues: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list, description="Calls that gave no answer")
 
 
-def _issues(report: FlowHealthReport, stale_hours: float | None, runs_read: bool) -> list[str]:
+def _run_issues(report: FlowHealthReport, facts: RunFacts) -> list[str]:
     issues = []
-    if report.status != "ACTIVE":
-        issues.append(f"Flow is {report.status}, so it does not run")
-    if report.last_run_status in ("failed", "partial"):
+    phase = facts.state.phase
+    if phase == "failing":
         issues.append(f"Latest run {report.last_run_status}")
-    if report.error_rate is not None and report.error_rate > HIGH_ERROR_RATIO:
+    if phase in ("failing", "intermittent") and facts.ratio > HIGH_ERROR_RATIO:
+        how = "intermittently " if phase == "intermittent" else ""
         issues.append(
             f"High error rate: {report.failed_runs} of the last {report.runs_considered} runs "
-            f"({report.error_rate:.0%}) failed or were partial"
+            f"({facts.ratio:.0%}) {how}failed or were partial"
         )
-    if stale_hours is not None and report.last_run_age_hours is not None:
-        if report.status == "ACTIVE" and report.last_run_age_hours > stale_hours:
-            issues.append(f"No run in the last {stale_hours:.0f} h")
-    if report.status == "ACTIVE" and runs_read and report.runs_considered == 0:
+    if report.status == "ACTIVE" and facts.too_old and facts.last_run_age is not None:
+        hours = facts.stale_after.total_seconds() / 3600
+        issues.append(f"No run in the last {hours:.0f} h")
+    if report.status == "ACTIVE" and facts.idle_since is not None:
+        issues.append(f"Runs moved no records since {iso(facts.idle_since)} "
+                      f"({facts.empty_runs} runs)")  # fmt: skip
+    if report.status == "ACTIVE" and not facts.recent:
         issues.append("No runs in the last 7 days")
-    issues.extend(
-        f"Credential {credential.credential_id} fails its probe"
-        for credential in report.credentials
-        if not credential.ok
-    )
     return issues
 
 
@@ -116,7 +122,7 @@ async def check_flow_health(
     report = FlowHealthReport(flow_id=flow.flow_id, name=flow.name, status=flow.status,
                               healthy=False, credentials=credentials,
                               missing=gather.missing())  # fmt: skip
-    stale_hours = None
+    issues = [] if flow.status == "ACTIVE" else [f"Flow is {flow.status}, so it does not run"]
     if history is not None:
         facts = run_facts(history, now)
         latest = facts.streak.latest
@@ -129,7 +135,24 @@ async def check_flow_health(
             report.last_run_at, report.last_run_status = iso(latest.started_at), latest.status
         if facts.last_run_age is not None:
             report.last_run_age_hours = round(facts.last_run_age.total_seconds() / 3600, 1)
-        stale_hours = facts.stale_after.total_seconds() / 3600
-    report.issues = _issues(report, stale_hours, runs_read=history is not None)
-    report.healthy = not report.issues and history is not None
+        if facts.state.phase in ("recovering", "recovered"):
+            report.recovery = facts.state.phase
+            report.recovered_at = iso(facts.state.recovered_at)
+            if report.state == "degraded":
+                report.state = "ok"  # the failures are behind it
+        if facts.idle_since is not None and report.state == "ok":
+            report.state = "stale"
+        issues += _run_issues(report, facts)
+    else:
+        issues.append("Its runs could not be read")
+    issues.extend(
+        f"Credential {credential.credential_id} fails its probe"
+        for credential in report.credentials
+        if not credential.ok
+    )
+    probed = {credential.credential_id for credential in report.credentials}
+    if any(credential_id not in probed for credential_id in list(users)[:MAX_PROBES]):
+        issues.append("Not every credential could be probed")
+    report.issues = issues
+    report.healthy = not issues
     return report

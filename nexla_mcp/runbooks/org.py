@@ -11,12 +11,19 @@ A 10,000-flow org cannot afford a diagnosis per flow, so the scan narrows down i
    is old, or that were alerted on, get one ``flow/metrics?groupby=runId`` call each for
    their recent runs (``concurrency`` at a time). Paused and never-started flows need none.
 
-Each problem gets a severity and the category its alerts' wording points to (or that its
-runs and status imply); an active flow with recent alerts but clean runs is a medium problem
-(a transient, or a failure still to come). ``diagnose_flow`` gives the full verdict for any
-one of them.
-Problems are ranked by severity, then by how long the flow has been failing (longest streak
-first), then by how many of its recent runs failed. Progress is reported as the scan goes.
+Each problem gets a severity by its impact and the category its alerts' wording points to
+(only alerts from its current failures count; older ones belong to an earlier incident), or
+that its runs and status imply. ``critical``: data has not been delivered for a while (three
+or more failed runs in a row, or paused by the monitor after failing more than
+``LONG_OUTAGE`` ago); ``high``: failing now, intermittently, paused after failing, or
+stale (no run for 25 h, or runs that move nothing for longer than the flow's history makes
+usual); ``medium``: one failed run after good ones (a possible transient), a deliberate
+pause, or alerts on a flow whose runs are clean; ``low``: never activated. A flow whose
+latest runs succeed after failures has recovered and is no problem, as ``diagnose_flow`` and
+``check_flow_health`` say too. ``diagnose_flow`` gives the full verdict for any one of them.
+Problems are ranked by severity, then by how long the flow has been without delivery
+(longest first), then by how many of its recent runs failed. Progress is reported as the
+scan goes.
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr
 
 from nexla_mcp.nexla import FlowNode, FlowsPage, NexlaClient, Notification
-from nexla_mcp.runbooks.classify import CAUSES, HIGH_ERROR_RATIO, RunFacts, run_facts
+from nexla_mcp.runbooks.classify import CAUSES
 from nexla_mcp.runbooks.evidence import RunHistory, fetch_runs
+from nexla_mcp.runbooks.facts import HIGH_ERROR_RATIO, RunFacts, run_facts
 from nexla_mcp.runbooks.flowmap import NOTIFICATION_KINDS
 from nexla_mcp.runbooks.gather import Gatherer
 from nexla_mcp.runbooks.report import (
@@ -65,6 +73,8 @@ DEEP_RUNS = 10
 # Before reading a flow's runs its schedule is unknown; a day plus margin flags a daily flow
 # only once it really missed a run.
 SUSPECT_AGE = timedelta(hours=25)
+LONG_OUTAGE = timedelta(hours=6)
+ALERT_LEAD = timedelta(minutes=15)
 _KIND_TO_TYPE = {kind: resource_type for resource_type, kind in NOTIFICATION_KINDS.items()}
 LISTING_SHARE = 40.0  # progress: listing and alerts take 0..40, deep checks 40..100
 
@@ -80,9 +90,10 @@ class Problem(BaseModel):
     reason: str = Field(description="e.g. '3 of the last 9 runs failed or partial'")
     last_run_at: str | None = None
     failing_since: str | None = None
-    # Ranks flows with equal severity and streak; the reason already states it, so a report
-    # does not repeat it as a field (every problem row is paid for in tokens).
+    # Rank flows with equal severity; the reason already states them, so a report does not
+    # repeat them as fields (every problem row is paid for in tokens).
     _failed_runs: int = PrivateAttr(default=0)
+    _outage_h: float = PrivateAttr(default=0.0)
 
 
 class OrgHealthReport(BaseModel):
@@ -105,6 +116,7 @@ class _Flow:
     origin: FlowNode
     latest_errors: int | None = None
     latest_run_id: int | None = None
+    latest_records: int | None = None
     alerts: list[Notification] = field(default_factory=list)
     facts: RunFacts | None = None
 
@@ -172,12 +184,16 @@ def _is_suspect(flow: _Flow, now: datetime) -> bool:
         bool(flow.latest_errors)
         or bool(flow.alerts)
         or (started is not None and now - started > SUSPECT_AGE)
+        or (started is not None and flow.latest_records == 0)  # it ran and moved nothing
     )
 
 
-def _alert_category(flow: _Flow) -> Category | None:
+def _alert_category(flow: _Flow, since: datetime | None = None) -> Category | None:
+    """What the flow's alerts (from ``since`` on, when given) point to."""
     votes: Counter[Category] = Counter()
     for note in flow.alerts:
+        if since is not None and note.created_at is not None and note.created_at < since:
+            continue
         votes.update(categories_in(note.message or ""))
     causes = [(c, n) for c, n in votes.most_common() if c in CAUSES]
     if causes:
@@ -185,7 +201,11 @@ def _alert_category(flow: _Flow) -> Category | None:
     return votes.most_common(1)[0][0] if votes else None
 
 
-def _problem(flow: _Flow) -> Problem | None:
+def _hours(delta: timedelta | None) -> float:
+    return delta.total_seconds() / 3600 if delta is not None else 0.0
+
+
+def _problem(flow: _Flow, now: datetime) -> Problem | None:
     """The flow's problem, or None when it has none (rules in the module docstring)."""
     origin, facts, status = flow.origin, flow.facts, flow.status
     hinted = _alert_category(flow)
@@ -195,49 +215,76 @@ def _problem(flow: _Flow) -> Problem | None:
         "status": status,
     }
     last = flow.latest_run_id or origin.last_run_id
-    base["last_run_at"] = iso(run_started_at(last)) if last else None
+    last_at = run_started_at(last) if last else None
+    base["last_run_at"] = iso(last_at)
     if status in ("INIT", "DRAFT"):
         return Problem(**base, severity="low", category="flow_not_running",
                        reason=f"never activated (status {status})")  # fmt: skip
     if status == "PAUSED":
-        failed_before = bool(flow.latest_errors)
-        return Problem(**base, severity="high" if failed_before else "medium",
-                       category="flow_not_running",
-                       reason="paused after its latest run failed" if failed_before
-                       else "paused")  # fmt: skip
+        if not flow.latest_errors:
+            return Problem(**base, severity="medium", category="flow_not_running", reason="paused")
+        down = now - last_at if last_at else None
+        long = down is not None and down >= LONG_OUTAGE
+        reason = "paused after its latest run failed"
+        if down is not None:
+            reason += f", {_hours(down):.0f} h without a run"
+        problem = Problem(**base, severity="critical" if long else "high",
+                          category="flow_not_running", reason=reason)  # fmt: skip
+        problem._outage_h = _hours(down)
+        return problem
     if facts is None:
         if status != "ACTIVE":
             return Problem(**base, severity="medium", category=hinted or "unknown",
                            reason=f"status {status}")  # fmt: skip
+        if flow.latest_errors:  # a suspect whose runs could not be read: never call it fine
+            return Problem(**base, severity="high", category=hinted or "unknown",
+                           reason=f"latest run had {flow.latest_errors} error(s); its recent "
+                           "runs could not be read")  # fmt: skip
         return None
-    streak = facts.streak
-    if streak.failing_since is not None:
-        base["failing_since"] = iso(streak.failing_since.started_at)
-    if facts.latest_failing or facts.ratio > HIGH_ERROR_RATIO:
+    streak, state = facts.streak, facts.state
+    if state.phase in ("failing", "intermittent"):
+        group = state.primary
+        onset = group.first.started_at if group else None
+        if streak.failing_since is not None:
+            base["failing_since"] = iso(streak.failing_since.started_at)
+        current = _alert_category(flow, onset - ALERT_LEAD if onset else None)
         latest = streak.latest
         outright = latest is not None and latest.status == "failed"
-        severity: Severity = "critical" if outright or streak.consecutive_failures >= 3 else "high"
-        category = (
-            hinted
-            if hinted in CAUSES
-            else (
-                "high_error_rate"
-                if facts.failing < len(facts.recent) or not outright
-                else "unknown"
-            )
-        )
+        in_a_row = streak.consecutive_failures
+        severity: Severity
+        if state.phase == "intermittent":
+            severity = "high"
+        elif in_a_row >= 3 and (outright or facts.ratio > HIGH_ERROR_RATIO):
+            severity = "critical"
+        elif in_a_row == 1 and facts.ratio <= HIGH_ERROR_RATIO:
+            severity = "medium"  # one failed run after good ones: possibly a transient
+        else:
+            severity = "high"
+        category = current if current in CAUSES else (
+            "high_error_rate" if facts.failing < len(facts.recent) or not outright else "unknown"
+        )  # fmt: skip
         reason = f"{facts.failing} of the last {len(facts.recent)} runs failed or partial"
+        if state.phase == "intermittent":
+            reason += ", intermittently; the latest succeeded"
+        elif severity == "medium":
+            reason += "; the latest failed after good runs (possibly transient)"
         problem = Problem(**base, severity=severity, category=category, reason=reason)
         problem._failed_runs = facts.failing
+        since = streak.failing_since.started_at if streak.failing_since else None
+        problem._outage_h = _hours(now - since) if since else 0.0
         return problem
     if facts.stale:
         age = facts.last_run_age
         reason = (
-            f"no run for {age.total_seconds() / 3600:.0f} h"
-            if age is not None and age > facts.stale_after
-            else "runs moved no records for a day"
+            f"no run for {_hours(age):.0f} h"
+            if facts.too_old
+            else f"its last {facts.empty_runs} runs moved no records"
         )
-        return Problem(**base, severity="high", category="stale_data", reason=reason)
+        problem = Problem(**base, severity="high", category="stale_data", reason=reason)
+        problem._outage_h = _hours(now - facts.idle_since) if facts.idle_since else _hours(age)
+        return problem
+    if state.phase in ("recovering", "recovered"):
+        return None  # its latest runs succeed: the failures are behind it
     if hinted is not None:
         # Nexla alerted but the runs read fine: a transient, or a failure still to come.
         return Problem(**base, severity="medium", category=hinted,
@@ -246,10 +293,10 @@ def _problem(flow: _Flow) -> Problem | None:
     return None
 
 
-def _rank_key(problem: Problem) -> tuple[int, str, int, int]:
-    # An earlier failing_since is a longer streak; flows without one sort after those with one.
-    return (_SEVERITY_RANK[problem.severity], problem.failing_since or "~",
-            -problem._failed_runs, problem.flow_id)  # fmt: skip
+def _rank_key(problem: Problem) -> tuple[int, float, int, int]:
+    # The longer a flow has gone without delivering, the more it matters.
+    return (_SEVERITY_RANK[problem.severity], -problem._outage_h, -problem._failed_runs,
+            problem.flow_id)  # fmt: skip
 
 
 async def org_health(
@@ -284,7 +331,8 @@ async def org_health(
                   if isinstance(m, dict)}  # fmt: skip
         for origin in page.flows:
             metric = latest.get(origin.id, {})
-            flows[origin.id] = _Flow(origin, metric.get("errors"), metric.get("run_id") or None)
+            flows[origin.id] = _Flow(origin, metric.get("errors"), metric.get("run_id") or None,
+                                     metric.get("records"))  # fmt: skip
             for node in origin.iter_nodes():
                 if node.resource is not None:
                     owner[node.resource] = origin.id
@@ -325,7 +373,9 @@ async def org_health(
             flow.facts = run_facts(history, now)
     await report_progress(100, 100, "scan complete")
 
-    problems = sorted((p for f in flows.values() if (p := _problem(f)) is not None), key=_rank_key)
+    problems = sorted(
+        (p for f in flows.values() if (p := _problem(f, now)) is not None), key=_rank_key
+    )
     missing = gather.missing()
     return OrgHealthReport(
         flows_scanned=len(flows), flows_with_problems=len(problems),

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from nexla_mcp.sandbox import (
     auth,
     control,
+    drills,
     routes_access,
     routes_credentials,
     routes_flows,
@@ -226,6 +227,8 @@ def _routes() -> list[Route]:
         _route("/_sandbox/runs", control.add_run, "POST", **control_options),
         _route("/_sandbox/logs", control.add_log, "POST", **control_options),
         _route("/_sandbox/state", control.state, "GET", **control_options),
+        _route("/_sandbox/drills", drills.run_drill, "POST", **control_options),
+        _route("/_sandbox/drills/heal", drills.heal_flow, "POST", **control_options),
     ]
     return routes
 

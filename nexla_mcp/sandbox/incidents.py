@@ -229,17 +229,12 @@ def _failing(store: Store, flow: Flow, kind: str, start: int, now_ms: int) -> No
     _schedule(flow, onset, None, kind)
     # Alerts follow the first failing run, never precede it.
     failed = _first_failed_run(store, flow, onset, now_ms)
-    source = store.source_of(flow)
-    alert = _source_alert(source, kind)
-    if alert is not None:
-        _notify_twice(store, alert[0], "SOURCE", source.id, alert[1], failed, now_ms)
-    elif kind == "resource_conflict":
-        sink = _first_sink(store, flow)
-        if sink is not None:
-            message = f"Destination '{sink.name}' rejected records: 409 Conflict (duplicate key)"
-            _notify_twice(store, "ERROR", "SINK", sink.id, message, failed, now_ms)
-    else:
+    if kind in ("transform_error", "schema_mismatch", "high_error_rate"):
         _data_set_incident(store, flow, kind, onset, failed, now_ms)
+        return
+    alert = alert_of(store, flow, kind)
+    if alert is not None:
+        _notify_twice(store, *alert, failed, now_ms)
 
 
 def _source_alert(source: Source, kind: str) -> tuple[str, str] | None:
@@ -267,49 +262,87 @@ def _data_set_incident(
     if target is None:
         return
     if kind == "transform_error":
-        changed_at = _just_before(flow, onset, 17)
-        container = _own_container(store, target, changed_at)
-        field = f"{_domain_field(flow)}_cents"
-        new_code = builder.python_transform(
-            f"def transform(r):\n    r['total'] = r['{field}'] / 100\n    return r"
-        )
-        changes: dict[str, list[Any]] = {"code": [container.code, new_code]}
-        if container.code_type != "python":
-            changes["code_type"] = [container.code_type, "python"]
-        store.audit_event("code_containers", container.id, "update", changes, DANA.id, changed_at)
-        container.code, container.version = new_code, container.version + 1
-        container.code_type = "python"
-        container.updated_ms = changed_at
-        message = f"Transform errors in nexset '{target.name}'"
-        _notify_twice(store, "ERROR", "DATASET", target.id, message, failed, now_ms)
+        break_transform(store, flow, target, _just_before(flow, onset, 17))
     elif kind == "schema_mismatch":
-        detected = next(
-            (
-                store.data_sets[store.nodes[child].resource_id]
-                for child in store.nodes[flow.id].children
-                if store.nodes[child].resource_type == DATA_SETS
-            ),
-            target,
-        )
-        field = _domain_field(flow)
-        old = detected.output_schema
-        new = {**old, "properties": {**old.get("properties", {}), field: {"type": "string"}}}
-        store.audit_event(
-            DATA_SETS,
-            detected.id,
-            "update",
-            {"output_schema": [old, new]},
-            SYSTEM_USER.id,
-            _just_before(flow, onset, 25),
-            user_agent="nexla-schema-detector",
-        )
-        detected.output_schema, detected.version = new, detected.version + 1
-        target.validation_enabled = True
-        message = f"Nexset '{target.name}' output failed schema validation"
-        _notify_twice(store, "ERROR", "DATASET", target.id, message, failed, now_ms)
-    elif kind == "high_error_rate":
-        message = f"Nexset '{target.name}' rejected records in recent runs"
-        _notify_twice(store, "WARN", "DATASET", target.id, message, failed, now_ms)
+        change_schema(store, flow, target, _just_before(flow, onset, 25))
+    alert = alert_of(store, flow, kind)
+    if alert is not None:
+        _notify_twice(store, *alert, failed, now_ms)
+
+
+def break_transform(store: Store, flow: Flow, target: DataSet, changed_at: int) -> CodeContainer:
+    """Edit the nexset's transform (its own copy) to read a field that does not exist."""
+    container = _own_container(store, target, changed_at)
+    field = f"{_domain_field(flow)}_cents"
+    new_code = builder.python_transform(
+        f"def transform(r):\n    r['total'] = r['{field}'] / 100\n    return r"
+    )
+    changes: dict[str, list[Any]] = {"code": [container.code, new_code]}
+    if container.code_type != "python":
+        changes["code_type"] = [container.code_type, "python"]
+    store.audit_event("code_containers", container.id, "update", changes, DANA.id, changed_at)
+    container.code, container.version = new_code, container.version + 1
+    container.code_type = "python"
+    container.updated_ms = changed_at
+    return container
+
+
+def change_schema(store: Store, flow: Flow, target: DataSet, changed_at: int) -> DataSet:
+    """The schema detector turns the numeric field into a string upstream of `target`, which
+    validates it; returns the nexset whose schema changed."""
+    detected = next(
+        (
+            store.data_sets[store.nodes[child].resource_id]
+            for child in store.nodes[flow.id].children
+            if store.nodes[child].resource_type == DATA_SETS
+        ),
+        target,
+    )
+    field = _domain_field(flow)
+    old = detected.output_schema
+    new = {**old, "properties": {**old.get("properties", {}), field: {"type": "string"}}}
+    store.audit_event(
+        DATA_SETS,
+        detected.id,
+        "update",
+        {"output_schema": [old, new]},
+        SYSTEM_USER.id,
+        changed_at,
+        user_agent="nexla-schema-detector",
+    )
+    detected.output_schema, detected.version = new, detected.version + 1
+    target.validation_enabled = True
+    return detected
+
+
+def alert_of(store: Store, flow: Flow, kind: str) -> tuple[str, str, int, str] | None:
+    """(level, resource kind, resource id, message) of the alert Nexla raises for `kind`."""
+    source = store.source_of(flow)
+    alert = _source_alert(source, kind)
+    if alert is not None:
+        return alert[0], "SOURCE", source.id, alert[1]
+    if kind == "resource_conflict":
+        sink = _first_sink(store, flow)
+        if sink is None:
+            return None
+        message = f"Destination '{sink.name}' rejected records: 409 Conflict (duplicate key)"
+        return "ERROR", "SINK", sink.id, message
+    if kind == "generic_failure":
+        host = connectors.host_of(source.source_type, source.config)
+        message = f"Data source '{source.name}' failed: upstream returned 500 from {host}"
+        return "ERROR", "SOURCE", source.id, message
+    target = incident_data_set(store, flow)
+    if target is None:
+        return None
+    messages = {
+        "transform_error": ("ERROR", f"Transform errors in nexset '{target.name}'"),
+        "schema_mismatch": ("ERROR", f"Nexset '{target.name}' output failed schema validation"),
+        "high_error_rate": ("WARN", f"Nexset '{target.name}' rejected records in recent runs"),
+    }
+    if kind not in messages:
+        return None
+    level, message = messages[kind]
+    return level, "DATASET", target.id, message
 
 
 def _own_container(store: Store, target: DataSet, changed_ms: int) -> CodeContainer:

@@ -39,6 +39,7 @@ RUN_PROFILES = (
     "resource_conflict",
     "high_error_rate",
     "generic_failure",
+    "empty",
 )
 _SOURCE_FAILS = {"credential_expired", "permission_denied", "generic_failure"}
 
@@ -175,7 +176,10 @@ def _source_step(build: _Builder, node: Node, source: Source) -> int:
         f"Started ingestion run {build.run.run_id} for source '{source.name}' ({where})",
     )
     read, errors = wanted, 0
-    if profile in _SOURCE_FAILS:
+    if profile == "empty":
+        read = 0
+        build.log(SOURCES, source.id, "INFO", f"No new records found at {where}")
+    elif profile in _SOURCE_FAILS:
         read, errors = 0, 1
     elif profile == "rate_limited":
         read, errors = int(wanted * rng.uniform(0.2, 0.4)), rng.randint(1, 3)

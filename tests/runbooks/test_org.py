@@ -54,7 +54,11 @@ async def test_the_seeded_org_yields_every_incident_and_no_healthy_flow(
     by_flow = {p.flow_id: p for p in report.problems}
     never = next(row for row in await org.scenarios() if row["kind"] == "never_activated")
     assert by_flow[never["flow_id"]].severity == "low"
-    assert report.problems[0].severity == "critical" and report.problems[0].failing_since
+    # The monitor paused that flow 30 h ago: the longest time without delivery ranks first.
+    stopped = next(row for row in await org.scenarios() if row["kind"] == "flow_not_running")
+    assert report.problems[0].severity == "critical"
+    assert report.problems[0].flow_id == stopped["flow_id"]
+    assert report.problems[1].severity == "critical" and report.problems[1].failing_since
     assert [a.tool for a in report.next_actions] == ["diagnose_flow"] * 3
     assert report.next_actions[0].arguments == {"flow_id": report.problems[0].flow_id}
     progress.check()
