@@ -191,8 +191,11 @@ async def test_a_paused_flow_says_who_paused_it(client: NexlaClient, org: Org) -
     pause = next(c for c in diagnosis.changes if c.what.endswith(": paused"))
     assert pause.by == "nexla-flow-monitor"
     assert "Before it stopped" in diagnosis.summary
-    assert [a.tool for a in diagnosis.next_actions] == ["get_flow_logs", "activate_flow",
-                                                       "get_run_metrics"]  # then watch
+    assert [a.tool for a in diagnosis.next_actions] == [
+        "get_flow_logs",
+        "activate_flow",
+        "get_run_metrics",
+    ]  # then watch
 
 
 async def test_a_flow_is_found_by_any_of_its_resources(client: NexlaClient, org: Org) -> None:
