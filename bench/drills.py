@@ -27,18 +27,38 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from drill_corpus import CLASSES, DRILLS, Drill
+from harness import billed_tokens, stack
+from run import table
 
 from nexla_mcp.errors import NexlaError
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.nexla.reliability import reset_host_guards
 from nexla_mcp.runbooks.diagnose import Diagnosis, diagnose_flow
 from nexla_mcp.runbooks.flowmap import FlowTarget
+from nexla_mcp.runbooks.gather import DEFAULT_DEADLINE_S
 from nexla_mcp.runbooks.health import FlowHealthReport, check_flow_health
 from nexla_mcp.runbooks.org import OrgHealthReport, org_health
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 from nexla_mcp.server.testing import NO_BACKOFF
 
 API_URL = "http://sandbox.test"
+NOISE = {"lines": 9998, "severity": "INFO", "messages": ["Fetched page {n}"]}
+LONG_RUN = {"flow_id": 9035, "timeline": [{"profile": "resource_conflict", "runs": 2}],
+            "noise": [NOISE]}  # fmt: skip
+
+
+class SeverityIgnored(httpx.AsyncBaseTransport):
+    """Plays a Nexla that ignores ``severity`` on flow logs (the fact sheet lists it as a
+    server extra, not a documented parameter), so the reader has to page."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/flow/logs"):
+            kept = [(k, v) for k, v in request.url.params.multi_items() if k != "severity"]
+            request.url = request.url.copy_with(params=kept)
+        return await self.inner.handle_async_request(request)
 
 
 @dataclass
@@ -174,24 +194,40 @@ def accuracy(outcomes: list[Outcome]) -> list[list[Any]]:
     return rows
 
 
-def print_table(rows: list[list[Any]]) -> None:
-    header = ["class", "drills", "passed", "accuracy"]
-    cells = [header, *[[str(cell) for cell in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for n, row in enumerate(cells):
-        pairs = enumerate(zip(row, widths, strict=True))
-        print("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs))
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
+async def long_runs(latency_ms: int) -> list[list[Any]]:
+    """diagnose_flow over MCP on a failing run of 10,000 log lines (the ERROR last), with the
+    severity filter honoured and ignored upstream: calls, log pages, wall time, tokens."""
+    rows = []
+    for label, upstream in (("filter honoured", None), ("filter ignored", SeverityIgnored)):
+        async with stack(upstream=upstream) as s:
+            await s.control("POST", "drills", LONG_RUN)
+            await s.latency(latency_ms)
+            started = time.perf_counter()
+            result = await s.mcp.call_tool("diagnose_flow", {"flow_id": LONG_RUN["flow_id"]})
+            wall = time.perf_counter() - started
+            calls = s.recorder.api_calls()
+            found = result.structured_content or {}
+            rows.append([label, found.get("category"), len(calls),
+                         sum(c.path.endswith("/flow/logs") for c in calls),
+                         round(wall * 1000), f"{DEFAULT_DEADLINE_S:g} s",
+                         billed_tokens(result)])  # fmt: skip
+    return rows
 
 
 async def main(options: argparse.Namespace) -> int:
     logging.getLogger("nexla_mcp").setLevel(logging.ERROR)  # retries of faulted drills
+    if options.long_runs:
+        table(f"diagnose_flow on a 10,000-line failing run, {options.latency_ms} ms per call",
+              ["upstream", "category", "calls", "log pages", "wall ms", "deadline", "tokens"],
+              await long_runs(options.latency_ms))  # fmt: skip
     chosen = [d for d in DRILLS if not options.only or options.only in d.name]
     outcomes = [await run_drill(drill) for drill in chosen]
-    print(f"\nDrill corpus: {len(outcomes)} drills, verdicts of diagnose_flow, "
-          "check_flow_health and org_health")  # fmt: skip
-    print_table(accuracy(outcomes))
+    table(
+        f"Drill corpus: {len(outcomes)} drills, verdicts of diagnose_flow, check_flow_health "
+        "and org_health",
+        ["class", "drills", "passed", "accuracy"],
+        accuracy(outcomes),
+    )
     for outcome in outcomes:
         if not outcome.passed or options.verbose:
             mark = "ok  " if outcome.passed else "FAIL"
@@ -207,6 +243,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", default="", help="run the drills whose name holds this")
     parser.add_argument("--verbose", action="store_true", help="print every summary")
+    parser.add_argument("--latency-ms", type=int, default=50, help="latency for --long-runs")
+    parser.add_argument("--no-long-runs", dest="long_runs", action="store_false",
+                        help="skip the 10,000-line diagnose_flow measurement")  # fmt: skip
     return parser.parse_args(argv)
 
 

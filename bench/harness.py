@@ -104,12 +104,17 @@ class Stack:
 
 @asynccontextmanager
 async def stack(
-    *, flows: int | None = None, mode: str = "auto", keep_bodies: bool = False
-) -> AsyncIterator[Stack]:
+    *, flows: int | None = None, mode: str = "auto", keep_bodies: bool = False,
+    upstream: type[httpx.AsyncBaseTransport] | None = None,
+) -> AsyncIterator[Stack]:  # fmt: skip
     """A fresh sandbox (plus ``flows`` generated flows) with an MCP client (``mode``: ``auto``
     is 2026-07-28, ``legacy`` the 2025-11-25 handshake) and a direct client over the same
-    recorded transport; both have exchanged their service key for a token already."""
-    recorder = Recorder(httpx.ASGITransport(app=create_app(flows=flows)), keep_bodies)
+    recorded transport; both have exchanged their service key for a token already.
+    ``upstream`` wraps the sandbox's transport (to play a Nexla that behaves differently)."""
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(flows=flows))
+    if upstream is not None:
+        transport = upstream(transport)  # type: ignore[call-arg]
+    recorder = Recorder(transport, keep_bodies)
     async with (
         httpx.AsyncClient(transport=recorder, timeout=120) as http,
         NexlaClient(
