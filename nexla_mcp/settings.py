@@ -117,6 +117,17 @@ class Settings(BaseSettings):
         600.0, gt=0, le=86_400, validation_alias=AliasChoices("NEXLA_MCP_WRITE_RATE_WINDOW")
     )
 
+    state_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "state" / "nexla-mcp",
+        validation_alias=AliasChoices("NEXLA_MCP_STATE_DIR"),
+    )
+    new_credentials_file: Path | None = Field(
+        None, validation_alias=AliasChoices("NEXLA_MCP_NEW_CREDENTIALS_FILE")
+    )
+    verify_timeout_s: float = Field(
+        20.0, ge=0, le=600, validation_alias=AliasChoices("NEXLA_MCP_VERIFY_TIMEOUT")
+    )
+
     timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=AliasChoices("NEXLA_MCP_TIMEOUT"))
     log_level: LogLevel = Field("WARNING", validation_alias=AliasChoices("NEXLA_MCP_LOG_LEVEL"))
 

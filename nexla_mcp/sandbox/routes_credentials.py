@@ -80,6 +80,7 @@ async def create_credential(request: Request, sandbox: Sandbox) -> Response:
     if values is None:
         raise bad_request("credentials is required")
     description = writes.text_field(body, "description", max_len=2000)
+    tags = writes.tags_field(body)
     secrets, visible = builder.split_secrets(values)
     now = sandbox.now_ms()
     credential = builder.add_credential(
@@ -92,6 +93,7 @@ async def create_credential(request: Request, sandbox: Sandbox) -> Response:
         description=description,
     )
     credential.verified_status, credential.verified_ms = None, None
+    credential.tags = tags or []
     actor = actor_of(request)
     sandbox.store.audit_event(
         "data_credentials",

@@ -32,6 +32,9 @@ TOOLSET_SUMMARIES: dict[str, str] = {
     "context": "this server's configuration (version, API host, write policy)",
     "control": "pause, activate or delete flows and rename resources: each call plans first, "
     "changes happen only on confirmation (absent when writes are off)",
+    "workflows": "rotate a credential and migrate a nexset's schema as journaled operations "
+    "that roll back on failure; get_operation and resume_operation (only get_operation when "
+    "writes are off)",
     "access": "who can access a flow or resource; grant, revoke or replace access behind the "
     "same plan and confirmation (read only when writes are off)",
 }

@@ -1,0 +1,78 @@
+"""rotate_credential against the sandbox: a plan that binds every user and flow, the happy path
+across several flows, and nothing changed before confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nexla_mcp.server.testing import call_ok
+
+from .workflow_support import (
+    EXPIRED,
+    EXPIRED_FLOW,
+    api,
+    credentials_of,
+    flow_statuses,
+    rotation_scene,
+)
+from .write_support import WriteStack, plan_and_confirm
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> WriteStack:
+    return WriteStack(tmp_path)
+
+
+def settings(stack: WriteStack) -> object:
+    return stack.settings(state_dir=stack.audit_dir / "state", verify_timeout_s=5)
+
+
+async def test_the_plan_lists_every_user_and_flow_and_changes_nothing(stack: WriteStack) -> None:
+    scene = await rotation_scene(stack)
+    before = await stack.digest()
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    async with stack.connect(stack.server(settings(stack))) as client:
+        plan = await call_ok(client, "rotate_credential", arguments)
+    assert plan["status"] == "planned" and plan["plan_token"]
+    assert sorted(c["subject"].split()[0] for c in plan["changes"]) == sorted(
+        f"{kind}/{ident}" for kind, ident in scene.users
+    )
+    state = plan["current_state"]
+    assert sorted(flow["flow_id"] for flow in state["flows"]) == sorted(scene.flows)
+    notes = " ".join(plan["blast_radius"]["notes"])
+    assert "probe the new credential" in notes and "re-activate flow" in notes
+    assert "undone in reverse" in notes
+    assert await stack.digest() == before
+    assert stack.writes() == []
+
+
+async def test_a_rotation_moves_every_user_and_restores_every_flow_exactly(
+    stack: WriteStack,
+) -> None:
+    """Several sources and destinations over an active, a paused and a new flow: all move to the
+    new credential, active flows come back active (a paused nexset inside one stays paused),
+    paused ones stay paused, and the expired flow's next run succeeds."""
+    scene = await rotation_scene(stack)
+    async with api(stack) as nexla:
+        statuses_before = {flow: await flow_statuses(nexla, flow) for flow in scene.flows}
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    async with stack.connect(stack.server(settings(stack))) as client:
+        _, receipt = await plan_and_confirm(client, "rotate_credential", arguments)
+        operation_id = receipt["after"]["operation"]["operation_id"]
+        progress = await call_ok(client, "get_operation", {"operation_id": operation_id})
+    assert receipt["status"] == "applied", receipt
+    async with api(stack) as nexla:
+        assert await credentials_of(nexla, scene.users) == [scene.new_credential] * 4
+        statuses_after = {flow: await flow_statuses(nexla, flow) for flow in scene.flows}
+    assert statuses_after == statuses_before
+    verification = receipt["after"]["verification"]
+    assert verification["probe"] == "ok"
+    watched = {flow["flow_id"]: flow["verdict"] for flow in verification["flows"]}
+    assert watched[EXPIRED_FLOW] == "recovered"
+    [operation] = progress["operations"]
+    assert operation["status"] == "completed" and not operation["interrupted"]
+    assert {step["status"] for step in operation["steps"]} == {"done"}
