@@ -159,7 +159,11 @@ class Runner:
         results = {step.seq: step.result for step in steps if step.result}
         outcome = Outcome(record.id, "rolled_back", failed_step=failed_step, error=error)
         outcome.done = [step.name for step in steps if step.status in ("done", "undoing")]
-        pending = [step for step in reversed(steps) if _may_have_applied(step, error)]
+        pending = [
+            step
+            for step in reversed(steps)
+            if step.undo is not None and _may_have_applied(step, error)
+        ]
         for index, step in enumerate(pending):
             await self.progress(index, len(pending), f"undo: {step.name}")
             try:
@@ -177,7 +181,8 @@ class Runner:
                 return outcome
             step.status = "undone"
             await self.journal.put_step(record.id, step)
-            outcome.undone.append(step.name)
+            if undo is not None:
+                outcome.undone.append(step.name)
         await self.journal.set_status(record.id, "rolled_back")
         return outcome
 
