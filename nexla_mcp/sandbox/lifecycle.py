@@ -102,6 +102,11 @@ def ensure_deletable(store: Store, top: Node) -> None:
 
 def delete_scope(store: Store, top: Node, now_ms: int, actor: Actor) -> None:
     ensure_deletable(store, top)
+    inline = {
+        store.data_sets[node.resource_id].code_container_id
+        for node in store.subtree(top.id)
+        if node.resource_type == DATA_SETS and node.resource_id in store.data_sets
+    }
     for node in store.subtree(top.id):
         store.audit_event(
             node.resource_type,
@@ -113,6 +118,18 @@ def delete_scope(store: Store, top: Node, now_ms: int, actor: Actor) -> None:
             user_agent=actor.user_agent,
         )
     store.remove_subtree(top.id)
+    _drop_inline_transforms(store, inline)
+
+
+def _drop_inline_transforms(store: Store, container_ids: set[int | None]) -> None:
+    """An inline transform (a non-reusable code container) belongs to its nexset: it goes
+    when no nexset uses it any more; reusable transforms stay."""
+    in_use = {data_set.code_container_id for data_set in store.data_sets.values()}
+    for container_id in container_ids - in_use:
+        container = store.code_containers.get(container_id or -1)
+        if container is not None and not container.reusable:
+            del store.code_containers[container.id]
+            store.touch()
 
 
 def delete_resource(

@@ -67,7 +67,7 @@ async def rotation_scene(stack: WriteStack) -> RotationScene:
             {"name": "contacts-backfill", "source_type": "rest", "data_credentials_id": EXPIRED}
         )
         new = await client.create_credential(
-            {"name": "hubspot-oauth-2026", "credentials_type": "rest",
+            {"name": "hubspot-oauth-replacement", "credentials_type": "rest",
              "credentials": {"access_token": "fresh-token-value-0123456789", "url": "https://x"}}
         )  # fmt: skip
     users = [
