@@ -60,8 +60,9 @@ def server_env(stack: WriteStack, url: str) -> dict[str, str]:
 
 
 def rpc(id_: int, method: str, params: dict[str, Any]) -> bytes:
-    return (json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
-            + "\n").encode()  # fmt: skip
+    return (
+        json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params}) + "\n"
+    ).encode()
 
 
 async def reply(lines: TextReceiveStream, buffer: list[str]) -> dict[str, Any]:
@@ -84,24 +85,35 @@ def journal_steps(stack: WriteStack) -> list[tuple[str, str]]:
         connection.close()
 
 
-async def start_and_kill(stack: WriteStack, url: str, arguments: dict[str, Any],
-                         held_step: str) -> None:  # fmt: skip
+async def start_and_kill(
+    stack: WriteStack, url: str, arguments: dict[str, Any], held_step: str
+) -> None:
     """Plan and confirm in one server process; SIGKILL it once ``held_step`` is in flight."""
     async with await anyio.open_process(SERVE, env=server_env(stack, url)) as process:
         assert process.stdin and process.stdout
         lines, buffer = TextReceiveStream(process.stdout), [""]
-        await process.stdin.send(rpc(1, "initialize", {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "crash-test", "version": "0"}}))  # fmt: skip
+        await process.stdin.send(
+            rpc(
+                1,
+                "initialize",
+                {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "crash-test", "version": "0"},
+                },
+            )
+        )
         await reply(lines, buffer)
-        await process.stdin.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
-                                 + rpc(2, "tools/call", {"name": "rotate_credential",
-                                                         "arguments": arguments}))  # fmt: skip
+        await process.stdin.send(
+            b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+            + rpc(2, "tools/call", {"name": "rotate_credential", "arguments": arguments})
+        )
         plan = (await reply(lines, buffer))["result"]["structuredContent"]
         assert plan["status"] == "planned", plan
         confirmed = {**arguments, "confirm": True, "plan_token": plan["plan_token"]}
-        await process.stdin.send(rpc(3, "tools/call", {"name": "rotate_credential",
-                                                       "arguments": confirmed}))  # fmt: skip
+        await process.stdin.send(
+            rpc(3, "tools/call", {"name": "rotate_credential", "arguments": confirmed})
+        )
         with anyio.fail_after(20):
             while (held_step, "started") not in journal_steps(stack):
                 await anyio.sleep(0.05)
@@ -118,14 +130,16 @@ async def test_a_killed_rotation_is_resumed_by_a_new_process(
     before = await stack.digest()
     async with api(stack) as nexla:
         statuses_before = {flow: await flow_statuses(nexla, flow) for flow in scene.flows}
-    await stack.control("POST", "/_sandbox/faults", json={
-        "latency_ms": 60_000, "paths": [f"/{held[0]}/{held[1]}"]})  # fmt: skip
+    await stack.control(
+        "POST", "/_sandbox/faults", json={"latency_ms": 60_000, "paths": [f"/{held[0]}/{held[1]}"]}
+    )
     arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
     await start_and_kill(stack, sandbox_url, arguments, f"repoint {held[0]}/{held[1]}")
     await stack.control("POST", "/_sandbox/faults", json={})
 
-    restarted = StdioServerParameters(command=SERVE[0], args=SERVE[1:],
-                                      env=server_env(stack, sandbox_url))  # fmt: skip
+    restarted = StdioServerParameters(
+        command=SERVE[0], args=SERVE[1:], env=server_env(stack, sandbox_url)
+    )
     with anyio.fail_after(60):
         async with Client(restarted) as client:
             [operation] = (await call_ok(client, "get_operation"))["operations"]
@@ -133,10 +147,14 @@ async def test_a_killed_rotation_is_resumed_by_a_new_process(
             resume = {"operation_id": operation["operation_id"], "direction": direction}
             plan = await call_ok(client, "resume_operation", resume)
             assert plan["status"] == "planned", plan
-            receipt = await call_ok(client, "resume_operation",
-                                    {**resume, "confirm": True, "plan_token": plan["plan_token"]})  # fmt: skip
-            after = await call_ok(client, "get_operation",
-                                  {"operation_id": operation["operation_id"]})  # fmt: skip
+            receipt = await call_ok(
+                client,
+                "resume_operation",
+                {**resume, "confirm": True, "plan_token": plan["plan_token"]},
+            )
+            after = await call_ok(
+                client, "get_operation", {"operation_id": operation["operation_id"]}
+            )
     assert receipt["status"] == "applied", receipt
     async with api(stack) as nexla:
         users_now = await credentials_of(nexla, scene.users)

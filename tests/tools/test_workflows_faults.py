@@ -28,12 +28,18 @@ pytestmark = pytest.mark.anyio
 
 
 class FailNth(httpx.AsyncBaseTransport):
-    """Forwards to the sandbox, but the ``n``th request matching ``wanted`` fails: refused (400,
-    not retried) without reaching the sandbox, or (``lose_reply``) applied by the sandbox with the reply
-    lost, as when a connection drops after the server acted."""
+    """Forwards to the sandbox, but the ``n``th request matching ``wanted`` fails: refused
+    (400, not retried) without reaching the sandbox, or (``lose_reply``) applied by the
+    sandbox with the reply lost, as when a connection drops after the server acted."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, wanted: Callable[[httpx.Request], bool],
-                 n: int, *, lose_reply: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        wanted: Callable[[httpx.Request], bool],
+        n: int,
+        *,
+        lose_reply: bool = False,
+    ) -> None:
         self.inner, self.wanted, self.n, self.lose_reply = inner, wanted, n, lose_reply
         self.seen = 0
 
@@ -62,8 +68,11 @@ def stack(tmp_path: Path) -> WriteStack:
     return WriteStack(tmp_path)
 
 
-async def rotate(stack: WriteStack, transport: httpx.AsyncBaseTransport | None = None,
-                 before_confirm: Callable[[int], Any] | None = None) -> dict[str, Any]:  # fmt: skip
+async def rotate(
+    stack: WriteStack,
+    transport: httpx.AsyncBaseTransport | None = None,
+    before_confirm: Callable[[int], Any] | None = None,
+) -> dict[str, Any]:
     """Plan and confirm a rotation of the scene; returns the error of the failed confirm."""
     scene = await rotation_scene(stack)
     before = await stack.digest()
@@ -75,10 +84,14 @@ async def rotate(stack: WriteStack, transport: httpx.AsyncBaseTransport | None =
         plan = await call_ok(client, "rotate_credential", arguments)
         if before_confirm is not None:
             await before_confirm(scene.new_credential)
-        error = await call_error(client, "rotate_credential",
-                                 {**arguments, "confirm": True, "plan_token": plan["plan_token"]})  # fmt: skip
-        operation = await call_ok(client, "get_operation",
-                                  {"operation_id": error["details"]["operation_id"]})  # fmt: skip
+        error = await call_error(
+            client,
+            "rotate_credential",
+            {**arguments, "confirm": True, "plan_token": plan["plan_token"]},
+        )
+        operation = await call_ok(
+            client, "get_operation", {"operation_id": error["details"]["operation_id"]}
+        )
     await stack.control("POST", "/_sandbox/faults", json={})
     assert await stack.digest() == before, json.dumps(error)
     async with api(stack) as nexla:
@@ -94,8 +107,11 @@ async def test_a_failing_probe_of_the_new_credential_aborts_before_any_change(
 
     async def fail_probe(credential_id: int) -> None:
         path = f"/data_credentials/{credential_id}/probe"
-        await stack.control("POST", "/_sandbox/faults", json={
-            "error_rate": 1.0, "error_status": 403, "paths": [path]})  # fmt: skip
+        await stack.control(
+            "POST",
+            "/_sandbox/faults",
+            json={"error_rate": 1.0, "error_status": 403, "paths": [path]},
+        )
 
     error = await rotate(stack, before_confirm=fail_probe)
     assert error["type"] == "OperationFailedError"

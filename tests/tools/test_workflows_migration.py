@@ -23,8 +23,11 @@ pytestmark = pytest.mark.anyio
 NEXSET = 6102  # orders flow 9001: source 5101 -> nexset 6101 -> nexset 6102 -> sink 7101
 OLD_SINK = 7101
 TRANSFORM = {"operations": [{"operation": "shift", "spec": {"*": "&"}}]}
-SCHEMA = {"type": "object", "required": ["load_date"],
-          "properties": {"load_date": {"type": "string"}}}  # fmt: skip
+SCHEMA = {
+    "type": "object",
+    "required": ["load_date"],
+    "properties": {"load_date": {"type": "string"}},
+}
 
 
 @pytest.fixture
@@ -71,14 +74,17 @@ async def test_cutover_then_cleanup_are_separate_confirmed_writes(stack: WriteSt
     async with Client(server(stack)) as client:
         _, receipt = await plan_and_confirm(client, "migrate_schema", migration())
         operation_id = receipt["after"]["operation"]["operation_id"]
-        early = await call_ok(client, "finish_migration",
-                              {"operation_id": operation_id, "stage": "cleanup"})  # fmt: skip
-        _, cutover = await plan_and_confirm(client, "finish_migration",
-                                            {"operation_id": operation_id, "stage": "cutover"})  # fmt: skip
+        early = await call_ok(
+            client, "finish_migration", {"operation_id": operation_id, "stage": "cleanup"}
+        )
+        _, cutover = await plan_and_confirm(
+            client, "finish_migration", {"operation_id": operation_id, "stage": "cutover"}
+        )
         async with api(stack) as nexla:
             assert (await nexla.get_destination(OLD_SINK)).status == "PAUSED"
-        _, cleanup = await plan_and_confirm(client, "finish_migration",
-                                            {"operation_id": operation_id, "stage": "cleanup"})  # fmt: skip
+        _, cleanup = await plan_and_confirm(
+            client, "finish_migration", {"operation_id": operation_id, "stage": "cleanup"}
+        )
     assert early["status"] == "blocked" and "cutover first" in early["blocked_by"]
     assert cutover["status"] == "applied" and cleanup["status"] == "applied"
     async with api(stack) as nexla:
@@ -88,12 +94,18 @@ async def test_cutover_then_cleanup_are_separate_confirmed_writes(stack: WriteSt
 
 async def test_samples_that_break_the_schema_abort_and_keep_nothing(stack: WriteStack) -> None:
     before = await stack.digest()
-    strict = {"type": "object", "required": ["customer_tier"],
-              "properties": {"load_date": {"type": "integer"}}}  # fmt: skip
+    strict = {
+        "type": "object",
+        "required": ["customer_tier"],
+        "properties": {"load_date": {"type": "integer"}},
+    }
     async with Client(server(stack)) as client:
         plan = await call_ok(client, "migrate_schema", migration(strict))
-        error = await call_error(client, "migrate_schema", {
-            **migration(strict), "confirm": True, "plan_token": plan["plan_token"]})  # fmt: skip
+        error = await call_error(
+            client,
+            "migrate_schema",
+            {**migration(strict), "confirm": True, "plan_token": plan["plan_token"]},
+        )
     cause = error["details"]["cause"]
     assert error["details"]["failed_step"] == "validate the child's samples against the new schema"
     assert error["details"]["undone"] == ["create the child nexset"]
@@ -114,8 +126,11 @@ async def test_a_failing_destination_create_rolls_the_child_back(stack: WriteSta
     transport = FailNth(httpx.ASGITransport(app=stack.app), sink_create, 1, lose_reply=True)
     async with Client(server(stack, transport)) as client:
         plan = await call_ok(client, "migrate_schema", migration())
-        error = await call_error(client, "migrate_schema", {
-            **migration(), "confirm": True, "plan_token": plan["plan_token"]})  # fmt: skip
+        error = await call_error(
+            client,
+            "migrate_schema",
+            {**migration(), "confirm": True, "plan_token": plan["plan_token"]},
+        )
     assert error["details"]["status"] == "rolled_back"
     assert error["details"]["undone"][0].startswith("create a parallel destination")
     assert await stack.digest() == before

@@ -35,19 +35,27 @@ TOKEN = "hs-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0"  # the new secret, only in th
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WriteStack:
     monkeypatch.setenv("HUBSPOT_NEW_TOKEN", TOKEN)
-    entries = {"hubspot-2026": {
-        "name": "hubspot-oauth-2026", "credentials_type": "rest",
-        "credentials": {"access_token": {"env": "HUBSPOT_NEW_TOKEN"},
-                        "url": "https://api.hubapi.com"}}}  # fmt: skip
+    entries = {
+        "hubspot-2026": {
+            "name": "hubspot-oauth-2026",
+            "credentials_type": "rest",
+            "credentials": {
+                "access_token": {"env": "HUBSPOT_NEW_TOKEN"},
+                "url": "https://api.hubapi.com",
+            },
+        }
+    }
     (tmp_path / "new-credentials.json").write_text(json.dumps(entries))
     return WriteStack(tmp_path)
 
 
 def server(stack: WriteStack, transport: httpx.AsyncBaseTransport | None = None) -> Any:
     settings = stack.settings(
-        state_dir=stack.audit_dir / "state", verify_timeout_s=2, log_level="DEBUG",
+        state_dir=stack.audit_dir / "state",
+        verify_timeout_s=2,
+        log_level="DEBUG",
         new_credentials_file=stack.audit_dir / "new-credentials.json",
-    )  # fmt: skip
+    )
     http = httpx.AsyncClient(transport=transport or httpx.ASGITransport(app=stack.app))
     return build_server(settings, http_client=http, retry_policy=NO_BACKOFF)
 
@@ -81,16 +89,20 @@ async def test_a_credential_created_from_the_environment_never_shows_its_secret(
         operation = await client.call_tool("get_operation", {})
     assert not receipt.is_error, receipt.content
     assert plan.structured_content["current_state"]["new_credential"]["created_from"]["keys"] == [
-        "access_token", "url"
-    ]  # fmt: skip
+        "access_token",
+        "url",
+    ]
     created = [c for c in sandbox_credentials(stack).values() if c.name == "hubspot-oauth-2026"]
     assert [c.secrets.get("access_token") for c in created] == [TOKEN]
     written = everything_written(stack, [plan, receipt, operation], caplog.text)
     assert TOKEN not in written
     assert not [secret for secret in PLANTED_SECRETS if secret in written]
     assert {event["event"] for event in audit_events(stack.audit_dir / "audit.jsonl")} >= {
-        "plan", "approval", "execution", "verification"
-    }  # fmt: skip
+        "plan",
+        "approval",
+        "execution",
+        "verification",
+    }
 
 
 async def test_a_failed_rotation_deletes_the_credential_it_created(
@@ -104,9 +116,10 @@ async def test_a_failed_rotation_deletes_the_credential_it_created(
     async with Client(server(stack, transport)) as client:
         plan = await call_ok(client, "rotate_credential", arguments)
         error = await call_error(
-            client, "rotate_credential",
+            client,
+            "rotate_credential",
             {**arguments, "confirm": True, "plan_token": plan["plan_token"]},
-        )  # fmt: skip
+        )
     assert error["details"]["undone"][-1] == "create credential from entry 'hubspot-2026'"
     assert await stack.digest() == before
     assert not [c for c in sandbox_credentials(stack).values() if c.name == "hubspot-oauth-2026"]
@@ -118,11 +131,17 @@ async def test_without_a_new_credentials_file_the_server_creates_nothing(
 ) -> None:
     await rotation_scene(stack)
     settings = stack.settings(state_dir=stack.audit_dir / "state")
-    async with Client(build_server(settings, http_client=httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=stack.app)), retry_policy=NO_BACKOFF)) as client:  # fmt: skip
+    async with Client(
+        build_server(
+            settings,
+            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app)),
+            retry_policy=NO_BACKOFF,
+        )
+    ) as client:
         error = await call_error(
-            client, "rotate_credential",
+            client,
+            "rotate_credential",
             {"credential_id": EXPIRED, "new_credential_entry": "hubspot-2026"},
-        )  # fmt: skip
+        )
     assert "new_credential_id" in error["hint"]
     assert stack.writes() == []

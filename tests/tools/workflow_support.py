@@ -32,9 +32,12 @@ ORDERS, INVENTORY = 9001, 9038
 async def api(stack: WriteStack) -> AsyncIterator[NexlaClient]:
     """A Nexla client straight on the sandbox, for setting scenes and reading them back."""
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app))
-    async with http, NexlaClient(
-        api_url="http://sandbox.test", service_key=DEFAULT_SERVICE_KEY, http_client=http
-    ) as client:
+    async with (
+        http,
+        NexlaClient(
+            api_url="http://sandbox.test", service_key=DEFAULT_SERVICE_KEY, http_client=http
+        ) as client,
+    ):
         yield client
 
 
@@ -67,13 +70,18 @@ async def rotation_scene(stack: WriteStack) -> RotationScene:
             {"name": "contacts-backfill", "source_type": "rest", "data_credentials_id": EXPIRED}
         )
         new = await client.create_credential(
-            {"name": "hubspot-oauth-replacement", "credentials_type": "rest",
-             "credentials": {"access_token": "fresh-token-value-0123456789", "url": "https://x"}}
-        )  # fmt: skip
+            {
+                "name": "hubspot-oauth-replacement",
+                "credentials_type": "rest",
+                "credentials": {"access_token": "fresh-token-value-0123456789", "url": "https://x"},
+            }
+        )
     users = [
-        ("data_sources", 5105), ("data_sinks", orders_sink), ("data_sinks", inventory_sink),
+        ("data_sources", 5105),
+        ("data_sinks", orders_sink),
+        ("data_sinks", inventory_sink),
         ("data_sources", extra.id),
-    ]  # fmt: skip
+    ]
     flows = [EXPIRED_FLOW, ORDERS, INVENTORY, int(extra.origin_node_id or 0)]
     return RotationScene(new.id, users, flows)
 
