@@ -86,6 +86,14 @@ Suffix = Annotated[
 ]
 
 
+StageArg = Annotated[
+    Stage, Field(description="cutover: pause the old destinations; cleanup: delete them")
+]
+DirectionArg = Annotated[
+    Direction, Field(description="finish the remaining steps, or roll back the done ones")
+]
+
+
 class StepView(BaseModel):
     """One step of an operation."""
 
@@ -391,7 +399,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         workflows: Machinery,
         approval: FinishApproval,
         operation_id: OperationId,
-        stage: Stage,
+        stage: StageArg,
         confirm: Confirm = False,
         plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:
@@ -417,7 +425,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         workflows: Machinery,
         approval: ResumeApproval,
         operation_id: OperationId,
-        direction: Direction,
+        direction: DirectionArg,
         confirm: Confirm = False,
         plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:

@@ -30,7 +30,8 @@ ARGUMENTS: dict[str, dict[str, str]] = {
     "sla_report": {"flow_id": "9001", "days": "3", "min_success_rate": "0.99"},
 }
 TOOL_VERBS = ("get", "list", "diagnose", "check", "track", "compare", "org", "probe", "pause",
-              "activate", "delete", "update", "grant", "revoke", "replace")  # fmt: skip
+              "activate", "delete", "update", "grant", "revoke", "replace", "rotate", "migrate",
+              "finish", "resume")  # fmt: skip
 
 
 def tool_names_in(text: str) -> list[str]:
