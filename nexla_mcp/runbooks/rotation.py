@@ -16,16 +16,17 @@ from typing import Any
 
 from nexla_mcp.errors import NexlaError
 from nexla_mcp.nexla import NexlaClient
-from nexla_mcp.nexla.usage import CredentialUser, credential_users
 from nexla_mcp.operations.new_credentials import NewCredentials
 from nexla_mcp.operations.runner import StepSpec
 from nexla_mcp.runbooks.recovery import watch_recovery
 from nexla_mcp.runbooks.report import untrusted
+from nexla_mcp.runbooks.usage import CredentialUser, credential_users
 
 __all__ = [
     "FlowStatuses",
     "RotationView",
     "flow_statuses",
+    "key_of",
     "observe_rotation",
     "rotation_steps",
     "verify_rotation",
@@ -106,7 +107,7 @@ class RotationView:
             "new_credential": self.new,
             "users": [
                 {
-                    "resource": user.key,
+                    "resource": key_of(user),
                     "name": untrusted(user.name, 80),
                     "status": user.status,
                     "flow_id": user.flow_id,
@@ -115,6 +116,11 @@ class RotationView:
             ],
             "flows": [flow.as_dict() for flow in self.flows],
         }
+
+
+def key_of(user: CredentialUser) -> str:
+    """``data_sources/5105``: how steps and states name a user of the credential."""
+    return f"{user.resource_type}/{user.resource_id}"
 
 
 def _credential_view(credential: Any) -> dict[str, Any]:
@@ -192,7 +198,7 @@ def rotation_steps(view: RotationView, marker: str) -> list[StepSpec]:
         target = {"resource_type": user.resource_type, "resource_id": user.resource_id}
         steps.append(
             StepSpec(
-                f"repoint {user.key}",
+                f"repoint {key_of(user)}",
                 {"op": "set_credential", **target, "credential_id": new_id},
                 {"op": "set_credential", **target, "credential_id": old_id},
             )

@@ -7,14 +7,15 @@ from typing import Any
 
 from nexla_mcp.errors import NotFoundError, ValidationError
 from nexla_mcp.nexla import NexlaClient
-from nexla_mcp.nexla.usage import credential_users
 from nexla_mcp.operations.runner import Progress
 from nexla_mcp.runbooks.rotation import (
     RotationView,
+    key_of,
     observe_rotation,
     rotation_steps,
     verify_rotation,
 )
+from nexla_mcp.runbooks.usage import credential_users
 from nexla_mcp.server.write_policy import FlowScope
 from nexla_mcp.tools._operation_ops import Journaled, Workflows, marker, silent
 from nexla_mcp.tools._writes import (
@@ -83,7 +84,7 @@ class RotateCredential(Journaled):
         )
         changes = [
             Change(
-                subject=f"{user.key} '{user.name or ''}'",
+                subject=f"{key_of(user)} '{user.name or ''}'",
                 field="data_credentials_id",
                 before=self.credential_id,
                 after=self.new_credential_id or "new",
@@ -179,7 +180,7 @@ class DeleteCredential(WriteOperation):
         blocked = None
         if users:
             blocked = (
-                f"{len(users)} source(s)/destination(s) still use it (e.g. {users[0].key});"
+                f"{len(users)} source(s)/destination(s) still use it (e.g. {key_of(users[0])});"
                 " rotate_credential moves them first."
             )
         return Observation(
@@ -189,7 +190,7 @@ class DeleteCredential(WriteOperation):
                     "name": credential.name,
                     "credentials_type": credential.credentials_type,
                 },
-                "users": [user.key for user in users],
+                "users": [key_of(user) for user in users],
             },
             change=f"Delete credential {credential.id}. This cannot be undone.",
             changes=[Change(subject=label, field="exists", before=True, after=False)],
