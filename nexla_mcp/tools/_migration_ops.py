@@ -199,6 +199,10 @@ class FinishMigration(Journaled):
     def arguments(self) -> dict[str, Any]:
         return {"operation_id": self.operation_id, "stage": self.stage}
 
+    def needs_person(self, observed: Observation) -> bool:
+        """A cleanup deletes the old destinations: only a person may approve it."""
+        return self.stage == "cleanup"
+
     async def _statuses(self, client: NexlaClient, ids: list[int]) -> dict[int, str | None]:
         statuses: dict[int, str | None] = {}
         for sink_id in ids:

@@ -223,6 +223,18 @@ class ResumeOperation(WriteOperation):
     def arguments(self) -> dict[str, Any]:
         return {"operation_id": self.operation_id, "direction": self.direction}
 
+    def needs_person(self, observed: Observation) -> bool:
+        """Deleting what an operation created (rolling a migration back) or what it set out
+        to delete (finishing a cleanup) cannot be undone: only a person may approve it."""
+        record = self.record
+        if record is None:
+            return True
+        if self.direction == "rollback":
+            ops = [step.undo["op"] for step in record.steps if step.undo]
+        else:
+            ops = [spec["action"]["op"] for spec in record.plan.get("steps", [])]
+        return any(op.startswith("delete") for op in ops)
+
     def _blocked(self, record: OperationRecord) -> str | None:
         if record.status in UNFINISHED:
             if not is_interrupted(record, self.workflows.live):

@@ -156,6 +156,7 @@ class DeleteCredential(WriteOperation):
     """Delete a credential nothing uses any more (after a rotation)."""
 
     tool = "delete_credential"
+    destructive = True
 
     def __init__(self, workflows: Workflows, credential_id: int) -> None:
         self.workflows = workflows

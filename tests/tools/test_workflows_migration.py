@@ -16,7 +16,7 @@ from nexla_mcp.server.testing import NO_BACKOFF, call_error, call_ok
 
 from .test_workflows_faults import FailNth
 from .workflow_support import api
-from .write_support import WriteStack, plan_and_confirm
+from .write_support import Answerer, WriteStack, plan_and_confirm
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +71,9 @@ async def test_a_migration_builds_the_new_path_beside_the_old_one(stack: WriteSt
 
 
 async def test_cutover_then_cleanup_are_separate_confirmed_writes(stack: WriteStack) -> None:
-    async with Client(server(stack)) as client:
+    """Cleanup deletes, so it needs a person's answer (the user is asked and accepts)."""
+    person = Answerer("accept")
+    async with Client(server(stack), elicitation_callback=person) as client:
         _, receipt = await plan_and_confirm(client, "migrate_schema", migration())
         operation_id = receipt["after"]["operation"]["operation_id"]
         early = await call_ok(
@@ -86,6 +88,7 @@ async def test_cutover_then_cleanup_are_separate_confirmed_writes(stack: WriteSt
             client, "finish_migration", {"operation_id": operation_id, "stage": "cleanup"}
         )
     assert early["status"] == "blocked" and "cutover first" in early["blocked_by"]
+    assert "Delete the old destinations" in person.questions[-1]
     assert cutover["status"] == "applied" and cleanup["status"] == "applied"
     async with api(stack) as nexla:
         remaining = (await nexla.list_destinations(data_set_id=NEXSET)).items

@@ -17,7 +17,7 @@ from .workflow_support import (
     flow_statuses,
     rotation_scene,
 )
-from .write_support import WriteStack, plan_and_confirm
+from .write_support import Answerer, WriteStack, plan_and_confirm
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +76,23 @@ async def test_a_rotation_moves_every_user_and_restores_every_flow_exactly(
     [operation] = progress["operations"]
     assert operation["status"] == "completed" and not operation["interrupted"]
     assert {step["status"] for step in operation["steps"]} == {"done"}
+
+
+async def test_the_old_credential_is_deleted_only_by_its_own_write_with_a_person(
+    stack: WriteStack,
+) -> None:
+    """Blocked while anything uses it; after the rotation, a person must approve the delete."""
+    scene = await rotation_scene(stack)
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    person = Answerer("accept")
+    async with stack.connect(stack.server(settings(stack)), elicitation_callback=person) as client:
+        early = await call_ok(client, "delete_credential", {"credential_id": EXPIRED})
+        await plan_and_confirm(client, "rotate_credential", arguments)
+        _, receipt = await plan_and_confirm(client, "delete_credential", {"credential_id": EXPIRED})
+    async with stack.connect(stack.server(settings(stack))) as client:
+        plan = await call_ok(client, "delete_credential", {"credential_id": scene.new_credential})
+    assert early["status"] == "blocked" and "rotate_credential" in early["blocked_by"]
+    assert receipt["status"] == "applied" and "cannot be undone" in person.questions[-1]
+    assert plan["status"] == "blocked"  # the new credential is in use now
+    async with api(stack) as nexla:
+        assert EXPIRED not in [c.id for c in (await nexla.list_credentials()).items]
