@@ -33,11 +33,6 @@ __all__ = [
 ]
 
 ACTIVE = "ACTIVE"
-_KIND_OF = {
-    "data_sources": "data_source_id",
-    "data_sets": "data_set_id",
-    "data_sinks": "data_sink_id",
-}
 
 
 @dataclass(frozen=True)

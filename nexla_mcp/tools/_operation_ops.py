@@ -281,7 +281,7 @@ class ResumeOperation(WriteOperation):
         return Observation(
             state={"operation": operation_summary(record, self.workflows.live), "flows": flows},
             change=f"{verb} operation {record.id} ({record.kind}): {len(changes)} step(s).",
-            changes=changes if record.status in UNFINISHED or self.outcome is None else [],
+            changes=changes,
             scope=self.workflows.scope(flow_ids),
             blast_radius=BlastRadius(
                 summary=f"{verb} the {record.kind} {record.id} from its journal.",

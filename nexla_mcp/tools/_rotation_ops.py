@@ -118,15 +118,26 @@ class RotateCredential(Journaled):
             changes=changes,
             scope=self.workflows.scope([flow.flow_id for flow in view.flows]),
             blast_radius=blast,
-            reverse=ReverseAction(
-                tool="rotate_credential",
-                arguments={
-                    "credential_id": self.new_credential_id or 0,
-                    "new_credential_id": self.credential_id,
-                },
-                note="Rotating back moves the same users to the old credential.",
-            ),
+            reverse=self._reverse(),
             blocked_by=view.blocked_by,
+        )
+
+    def _reverse(self) -> ReverseAction:
+        """Rotating back moves the same users to the old credential."""
+        if self.new_credential_id is None:
+            return ReverseAction(
+                tool="rotate_credential",
+                arguments={"new_credential_id": self.credential_id},
+                note="With credential_id set to the created credential's id (in the receipt); "
+                "or resume_operation direction=rollback with the operation id.",
+            )
+        return ReverseAction(
+            tool="rotate_credential",
+            arguments={
+                "credential_id": self.new_credential_id,
+                "new_credential_id": self.credential_id,
+            },
+            note="It moves the same users back to the old credential.",
         )
 
     async def execute(self, client: NexlaClient) -> None:
@@ -137,7 +148,6 @@ class RotateCredential(Journaled):
         extra = {"flow_ids": [flow.flow_id for flow in view.flows]}
         outcome = await self._run(client, steps, extra)
         new_id = self.new_credential_id or outcome.results[0]["id"]
-        self.new_credential_id_created = new_id
         self.report = {
             "verification": await verify_rotation(
                 client,

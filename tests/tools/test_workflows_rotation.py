@@ -12,12 +12,13 @@ from nexla_mcp.server.testing import call_ok
 from .workflow_support import (
     EXPIRED,
     EXPIRED_FLOW,
+    ORDERS,
     api,
     credentials_of,
     flow_statuses,
     rotation_scene,
 )
-from .write_support import Answerer, WriteStack, plan_and_confirm
+from .write_support import Answerer, WriteStack, plan_and_confirm, refusal
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +97,36 @@ async def test_the_old_credential_is_deleted_only_by_its_own_write_with_a_person
     assert plan["status"] == "blocked"  # the new credential is in use now
     async with api(stack) as nexla:
         assert EXPIRED not in [c.id for c in (await nexla.list_credentials()).items]
+
+
+async def test_a_confirmed_rotation_reports_progress_step_by_step(stack: WriteStack) -> None:
+    scene = await rotation_scene(stack)
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with stack.connect(stack.server(settings(stack))) as client:
+        plan = await call_ok(client, "rotate_credential", arguments)
+        result = await client.call_tool(
+            "rotate_credential",
+            {**arguments, "confirm": True, "plan_token": plan["plan_token"]},
+            progress_callback=on_progress,
+        )
+    assert not result.is_error
+    messages = [message for _, _, message in seen]
+    assert messages[0] == "probe the new credential" and messages[-1] == "done"
+    assert any(str(message).startswith("repoint ") for message in messages)
+    assert [progress for progress, _, _ in seen] == sorted(progress for progress, _, _ in seen)
+
+
+async def test_a_flow_on_the_deny_list_refuses_the_whole_rotation(stack: WriteStack) -> None:
+    """One affected flow denied is enough: nothing is planned, nothing is sent."""
+    scene = await rotation_scene(stack)
+    denied = stack.settings(state_dir=stack.audit_dir / "state", deny_flows=(ORDERS,))
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    async with stack.connect(stack.server(denied)) as client:
+        reason = await refusal(client, "rotate_credential", arguments)
+    assert reason == "not_allowed"
+    assert stack.writes() == []
