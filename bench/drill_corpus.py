@@ -172,6 +172,13 @@ EMPTY_STALE = [
         Expect("stale_data", None, None, "get_run_metrics", WRITES, says=("moved no records",)),
     ),
     Drill(
+        "3 days of empty runs every 16 min: read back past the window (REST)",
+        ("empty_stale",),
+        9029,
+        {"timeline": tl(("empty", 270)), "interval_min": 16},
+        Expect("stale_data", None, None, "get_run_metrics", WRITES, says=("moved no records",)),
+    ),
+    Drill(
         "5 h of empty runs every 30 min (Kafka)",
         ("empty_stale",),
         9008,

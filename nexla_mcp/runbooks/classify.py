@@ -56,7 +56,8 @@ CHANGE_WINDOW = timedelta(hours=24)
 SHORTLY = timedelta(minutes=60)
 ALERT_LEAD = timedelta(minutes=15)
 DECISIVE = 3
-_LOG_TIERS = {"FATAL": (DECISIVE, 2.0), "ERROR": (DECISIVE, 2.0), "WARNING": (1, 0.5)}
+# Cluster severities are normalised (FATAL and CRITICAL fold into ERROR, WARN into WARNING).
+_LOG_TIERS = {"ERROR": (DECISIVE, 2.0), "WARNING": (1, 0.5)}
 _LOG_LABELS = {"SOURCE": "data_sources", "DATASET": "data_sets", "SINK": "data_sinks"}
 Source = Literal["logs", "probe", "notification", "change"]
 
@@ -150,7 +151,7 @@ def probe_signals(flow: FlowMap, probes: list[ProbeOutcome]) -> list[Signal]:
 
 
 def notification_signals(
-    notes: list[tuple[str, Notification]], onset: datetime | None
+    flow: FlowMap, notes: list[tuple[str, Notification]], onset: datetime | None
 ) -> list[Signal]:
     """Alerts, in full from ``ALERT_LEAD`` before ``onset`` on; earlier ones barely count."""
     seen: set[str] = set()
@@ -169,11 +170,14 @@ def notification_signals(
         seen.add(key)
         repeats = sum(1 for _, other in notes if other.message == note.message)
         when = " (from before these failures began)" if early else ""
-        finding = f"{level} notification{f' x{repeats}' if repeats > 1 else ''}{when}: " + (
+        kind = _LOG_LABELS.get((note.resource_type or "").upper())
+        key_of = (kind, note.resource_id) if kind and note.resource_id is not None else None
+        where = f" on {flow.label(key_of)}" if key_of else ""  # type: ignore[arg-type]
+        finding = f"{level} notification{f' x{repeats}' if repeats > 1 else ''}{where}{when}: " + (
             untrusted(message, 200) or ""
         )
         signals.extend(Signal(c, 0.1 if early else 1.0, "notification", call, finding,
-                              0 if early else 1) for c in categories_in(message))  # fmt: skip
+                              0 if early else 1, key_of) for c in categories_in(message))  # type: ignore[arg-type]  # fmt: skip
     return signals
 
 
@@ -230,7 +234,7 @@ def _cause(
     signals = [
         *(log_signals(flow, logs.call, clusters) if logs else []),
         *(probe_signals(flow, evidence.probes) if current else []),
-        *notification_signals(evidence.notifications, onset),
+        *notification_signals(flow, evidence.notifications, onset),
         *change_signals(changes, onset),
     ]
     signals.sort(key=lambda s: (-s.tier, -s.weight))

@@ -69,6 +69,7 @@ MAX_OTHER_CAUSES = 2
 # page, back to the start of the window, to find when records last came.
 WIDE_PAGE = 1000
 MAX_WIDE_PAGES = 5
+LONGEST_LOOKBACK = timedelta(days=30)  # Nexla keeps run history about this long
 LOG_PAGE_SIZE = 500
 NOTIFICATION_PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
@@ -213,31 +214,33 @@ async def fetch_runs(
 ) -> RunHistory:  # fmt: skip
     """The flow's runs over ``window`` (newest ``max_runs``), from its anchor's flow metrics.
 
-    When none of those runs moved anything and there are more, the window is read whole
-    (``WIDE_PAGE`` runs a page) until a run that moved records turns up: an empty streak is
-    judged against the flow's own history, however many runs that takes.
+    When none of those runs moved anything, the window is read whole (``WIDE_PAGE`` runs a
+    page), then the last ``LONGEST_LOOKBACK``, until a run that moved records turns up: an empty
+    streak is judged against the flow's own history, however many runs that takes.
     """
-    since = (now - window).date()
-    metrics = await client.get_flow_metrics(
-        anchor[0], anchor[1], from_date=since, groupby="runId", per_page=max_runs
+    first = await client.get_flow_metrics(
+        anchor[0], anchor[1], from_date=(now - window).date(), groupby="runId", per_page=max_runs
     )
-    history = RunHistory.from_metrics(metrics_call(anchor), metrics)
-    total = metrics.meta.total_count or 0
+    pages = [first]
+    history = RunHistory.from_metrics(metrics_call(anchor), first)
     if not history.runs or any(run.records or run.errors for run in history.runs):
         return history
-    if total <= len(history.runs):
-        return history
-    pages = []
-    for number in range(1, MAX_WIDE_PAGES + 1):
-        page = await client.get_flow_metrics(
-            anchor[0], anchor[1], from_date=since, groupby="runId", page=number,
-            per_page=WIDE_PAGE,
-        )  # fmt: skip
-        pages.append(page)
-        wide = RunHistory.from_metrics(metrics_call(anchor), *pages)
-        if any(run.records for run in wide.runs) or number * WIDE_PAGE >= total:
+    whole = (first.meta.total_count or 0) <= len(history.runs)  # the window was read whole
+    spans = ([] if whole else [window]) + ([LONGEST_LOOKBACK] if LONGEST_LOOKBACK > window else [])
+    moved = False
+    for span in spans:
+        for number in range(1, MAX_WIDE_PAGES + 1):
+            page = await client.get_flow_metrics(
+                anchor[0], anchor[1], from_date=(now - span).date(), groupby="runId",
+                page=number, per_page=WIDE_PAGE,
+            )  # fmt: skip
+            pages.append(page)
+            moved = any(run.records for run in RunHistory.from_metrics("", page).runs)
+            if moved or number * WIDE_PAGE >= (page.meta.total_count or 0):
+                break
+        if moved:
             break
-    return RunHistory.from_metrics(metrics_call(anchor), metrics, *pages)
+    return RunHistory.from_metrics(metrics_call(anchor), *pages)
 
 
 async def probe(client: NexlaClient, credential_id: int) -> ProbeOutcome:

@@ -62,7 +62,7 @@ from nexla_mcp.sandbox.model import (
 )
 from nexla_mcp.sandbox.profiles import RUN_PROFILES, incident_data_set, outcome
 from nexla_mcp.sandbox.scenarios import scenario_view
-from nexla_mcp.sandbox.store import DANA, OPS_USER, SYSTEM_USER, Store
+from nexla_mcp.sandbox.store import DANA, SYSTEM_USER, Store
 
 if TYPE_CHECKING:
     from nexla_mcp.sandbox.app import Sandbox
@@ -471,5 +471,4 @@ async def heal_flow(request: Request, sandbox: Sandbox) -> Response:
     flow = _flow(sandbox, await read_object(request))
     heal(sandbox.store, flow, sandbox.now_ms())
     status = {sandbox.store.node_resource(node).status for node in sandbox.store.subtree(flow.id)}
-    return json_response({"flow_id": flow.id, "healed": True, "active": status == {ACTIVE},
-                          "by": OPS_USER.email})  # fmt: skip
+    return json_response({"flow_id": flow.id, "healed": True, "active": status == {ACTIVE}})
