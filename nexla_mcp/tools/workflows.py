@@ -11,87 +11,56 @@ operation journaled under ``NEXLA_MCP_STATE_DIR`` and either completes or rolls 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
-from weakref import WeakKeyDictionary
 
-from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from nexla_mcp.operations.journal import JOURNAL_FILE, SqliteJournal
 from nexla_mcp.operations.new_credentials import NewCredentials
-from nexla_mcp.server.approval import ApprovalForm, NotAsked
 from nexla_mcp.tools._common import (
-    MAX_ID,
     Client,
     CredentialId,
     nexla_tool,
     tool_result,
 )
-from nexla_mcp.tools._migration_ops import FinishMigration, MigrateSchema, Stage
+from nexla_mcp.tools._migration_ops import FinishMigration, MigrateSchema
 from nexla_mcp.tools._operation_ops import (
-    Direction,
     ResumeOperation,
     Workflows,
     operation_summary,
 )
 from nexla_mcp.tools._rotation_ops import DeleteCredential, RotateCredential
+from nexla_mcp.tools._workflow_args import (
+    DeleteApproval,
+    DirectionArg,
+    FinishApproval,
+    Machinery,
+    MigrateApproval,
+    NewCredentialEntry,
+    NewCredentialId,
+    NewTransform,
+    NexsetId,
+    OperationId,
+    OptionalOperationId,
+    OutputSchema,
+    ResumeApproval,
+    RotateApproval,
+    StageArg,
+    Suffix,
+    TransformId,
+    machinery,
+    progress_of,
+)
 from nexla_mcp.tools._write_gate import Gate, write_gate
 from nexla_mcp.tools._writes import Confirm, PlanToken, WriteResult
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from nexla_mcp.operations.runner import Progress
     from nexla_mcp.settings import Settings
 
 __all__ = ["register"]
-
-Asked = ApprovalForm | NotAsked | Elicit[ApprovalForm]
-
-OperationId = Annotated[
-    str, Field(pattern=r"^op-[0-9a-f]{12}$", description="Operation id, from a receipt")
-]
-OptionalOperationId = Annotated[
-    str | None, Field(pattern=r"^op-[0-9a-f]{12}$", description="Operation id, from a receipt")
-]
-NewCredentialId = Annotated[
-    int | None, Field(gt=0, le=MAX_ID, description="Replacement the user created in Nexla")
-]
-NewCredentialEntry = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.-]+$",
-        description="Or: entry of the server's new-credentials file to create it from",
-    ),
-]
-NexsetId = Annotated[int, Field(gt=0, le=MAX_ID, description="Nexset (data_sets) id")]
-OutputSchema = Annotated[
-    dict[str, Any],
-    Field(description="JSON Schema every output record of the new nexset must match"),
-]
-NewTransform = Annotated[
-    dict[str, Any] | None, Field(description="New transform code, e.g. {operations: [...]}")
-]
-TransformId = Annotated[int | None, Field(gt=0, le=MAX_ID, description="Or: reusable transform")]
-Suffix = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=20,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="Appended to new names and destination targets",
-    ),
-]
-
-
-StageArg = Annotated[
-    Stage, Field(description="cutover: pause the old destinations; cleanup: delete them")
-]
-DirectionArg = Annotated[
-    Direction, Field(description="finish the remaining steps, or roll back the done ones")
-]
 
 
 class StepView(BaseModel):
@@ -121,117 +90,6 @@ class OperationList(BaseModel):
     operations: list[OperationView] = Field(default_factory=list)
 
 
-_machinery: WeakKeyDictionary[Any, Workflows] = WeakKeyDictionary()
-
-
-def _workflows_of(ctx: Context) -> Workflows:
-    return _machinery[ctx.mcp_server]
-
-
-Machinery = Annotated[Workflows, Resolve(_workflows_of)]
-
-
-def _progress(ctx: Context) -> Progress:
-    async def report(done: int, total: int, message: str) -> None:
-        await ctx.report_progress(done, total, message)
-
-    return report
-
-
-async def _rotate_approval(
-    ctx: Context,
-    gate: Gate,
-    workflows: Machinery,
-    credential_id: int,
-    new_credential_id: int | None,
-    new_credential_entry: str | None,
-    confirm: bool,
-    plan_token: str | None,
-) -> Asked:
-    def build() -> RotateCredential:
-        return RotateCredential(
-            workflows,
-            credential_id,
-            new_credential_id=new_credential_id,
-            new_credential_entry=new_credential_entry,
-        )
-
-    return await gate.ask(ctx, build, confirm, plan_token)
-
-
-async def _delete_approval(
-    ctx: Context,
-    gate: Gate,
-    workflows: Machinery,
-    credential_id: int,
-    confirm: bool,
-    plan_token: str | None,
-) -> Asked:
-    return await gate.ask(
-        ctx, lambda: DeleteCredential(workflows, credential_id), confirm, plan_token
-    )
-
-
-async def _migrate_approval(
-    ctx: Context,
-    gate: Gate,
-    workflows: Machinery,
-    nexset_id: int,
-    output_schema: dict[str, Any],
-    transform: dict[str, Any] | None,
-    transform_id: int | None,
-    suffix: str,
-    confirm: bool,
-    plan_token: str | None,
-) -> Asked:
-    def build() -> MigrateSchema:
-        return MigrateSchema(
-            workflows,
-            nexset_id,
-            output_schema=output_schema,
-            transform=transform,
-            transform_id=transform_id,
-            suffix=suffix,
-        )
-
-    return await gate.ask(ctx, build, confirm, plan_token)
-
-
-async def _finish_approval(
-    ctx: Context,
-    gate: Gate,
-    workflows: Machinery,
-    operation_id: str,
-    stage: Stage,
-    confirm: bool,
-    plan_token: str | None,
-) -> Asked:
-    return await gate.ask(
-        ctx, lambda: FinishMigration(workflows, operation_id, stage), confirm, plan_token
-    )
-
-
-async def _resume_approval(
-    ctx: Context,
-    gate: Gate,
-    workflows: Machinery,
-    operation_id: str,
-    direction: Direction,
-    confirm: bool,
-    plan_token: str | None,
-) -> Asked:
-    return await gate.ask(
-        ctx, lambda: ResumeOperation(workflows, operation_id, direction), confirm, plan_token
-    )
-
-
-RotateApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_rotate_approval)]
-DeleteApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_delete_approval)]
-MigrateApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_migrate_approval)]
-FinishApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_finish_approval)]
-ResumeApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_resume_approval)]
-
-
 def register(server: MCPServer, settings: Settings) -> None:
     """Register the workflow tools (the writes only when writes are on)."""
     workflows = Workflows(
@@ -241,7 +99,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         deny_flows=settings.deny_flows,
         verify_timeout_s=settings.verify_timeout_s,
     )
-    _machinery[server] = workflows
+    machinery[server] = workflows
 
     @nexla_tool(
         server,
@@ -310,7 +168,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             credential_id,
             new_credential_id=new_credential_id,
             new_credential_entry=new_credential_entry,
-            progress=_progress(ctx),
+            progress=progress_of(ctx),
         )
         return await gate.run(
             operation, client, confirm=confirm, plan_token=plan_token, approval=approval
@@ -378,7 +236,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             transform=transform,
             transform_id=transform_id,
             suffix=suffix,
-            progress=_progress(ctx),
+            progress=progress_of(ctx),
         )
         return await gate.run(
             operation, client, confirm=confirm, plan_token=plan_token, approval=approval
@@ -405,7 +263,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> Annotated[CallToolResult, WriteResult]:
         """After migrate_schema: stage=cutover pauses the old destinations; stage=cleanup then
         deletes them (no undo). Plan first, then confirm=true with the plan_token."""
-        operation = FinishMigration(workflows, operation_id, stage, progress=_progress(ctx))
+        operation = FinishMigration(workflows, operation_id, stage, progress=progress_of(ctx))
         return await gate.run(
             operation, client, confirm=confirm, plan_token=plan_token, approval=approval
         )
@@ -432,7 +290,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Finish (direction=finish) or undo (direction=rollback) an operation a crash or
         restart interrupted, from its journal; rollback also undoes a completed one. Plan
         first, then confirm=true with the plan_token."""
-        operation = ResumeOperation(workflows, operation_id, direction, progress=_progress(ctx))
+        operation = ResumeOperation(workflows, operation_id, direction, progress=progress_of(ctx))
         return await gate.run(
             operation, client, confirm=confirm, plan_token=plan_token, approval=approval
         )
