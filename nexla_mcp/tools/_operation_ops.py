@@ -88,12 +88,20 @@ class Workflows:
 class OperationFailedError(NexlaError):
     """An operation stopped at a failing step; ``details`` says what was done and undone."""
 
-    def __init__(self, kind: str, outcome: Outcome) -> None:
+    def __init__(self, kind: str, outcome: Outcome, restored: bool | None = None) -> None:
         cause = outcome.error
         where = f" at step '{outcome.failed_step}'" if outcome.failed_step else ""
         reason = f" ({type(cause).__name__}: {cause.message})" if cause else ""
         if outcome.status == "rolled_back":
-            state = f"Rolled back: {len(outcome.undone)} step(s) undone; Nexla is as it was."
+            state = (
+                f"Rolled back: {len(outcome.undone)} step(s) undone; "
+                + {
+                    True: "read back, Nexla is as it was before.",
+                    False: "read back, the state differs from before (something else changed "
+                    "it, or an undo did not take): check it.",
+                    None: "the state could not be read back: check it.",
+                }[restored]
+            )
             hint = (
                 f"Nothing is left half-done. get_operation {outcome.operation_id} lists the steps."
             )
@@ -106,6 +114,7 @@ class OperationFailedError(NexlaError):
         details: dict[str, Any] = {
             "operation_id": outcome.operation_id,
             "status": outcome.status,
+            "state_restored": restored,
             "failed_step": outcome.failed_step,
             "done": outcome.done,
             "undone": outcome.undone,
@@ -123,6 +132,16 @@ class OperationFailedError(NexlaError):
             hint=hint,
             status_code=cause.status_code if cause else None,
         )
+
+
+async def _restored(
+    operation: WriteOperation, client: NexlaClient, before: Observation
+) -> bool | None:
+    """Whether the state read back after a rollback is the state read before the run."""
+    try:
+        return (await operation.observe(client)).fingerprint == before.fingerprint
+    except NexlaError:
+        return None
 
 
 def operation_summary(record: OperationRecord, live: set[str]) -> dict[str, Any]:
@@ -165,12 +184,13 @@ class Journaled(WriteOperation):
     async def _run(
         self, client: NexlaClient, steps: list[StepSpec], extra: dict[str, Any]
     ) -> Outcome:
+        before = await self.observe(client)
         outcome = await self.workflows.runner(client, self.progress).start(
             self.kind, self.arguments, steps, extra
         )
         self.outcome = outcome
         if outcome.status != "completed":
-            raise OperationFailedError(self.kind, outcome)
+            raise OperationFailedError(self.kind, outcome, await _restored(self, client, before))
         return outcome
 
     async def observe_after(self, client: NexlaClient) -> Observation:

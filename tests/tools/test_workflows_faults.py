@@ -97,6 +97,7 @@ async def rotate(
     async with api(stack) as nexla:
         assert set(await credentials_of(nexla, scene.users)) == {EXPIRED}
     assert operation["operations"][0]["status"] == "rolled_back"
+    assert error["details"]["state_restored"] is True
     return error
 
 

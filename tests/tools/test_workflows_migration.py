@@ -134,6 +134,6 @@ async def test_a_failing_destination_create_rolls_the_child_back(stack: WriteSta
             "migrate_schema",
             {**migration(), "confirm": True, "plan_token": plan["plan_token"]},
         )
-    assert error["details"]["status"] == "rolled_back"
+    assert error["details"]["status"] == "rolled_back" and error["details"]["state_restored"]
     assert error["details"]["undone"][0].startswith("create a parallel destination")
     assert await stack.digest() == before
