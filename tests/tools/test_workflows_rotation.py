@@ -3,10 +3,12 @@ across several flows, and nothing changed before confirmation."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.testing import call_ok
 
 from .workflow_support import (
@@ -130,3 +132,40 @@ async def test_a_flow_on_the_deny_list_refuses_the_whole_rotation(stack: WriteSt
         reason = await refusal(client, "rotate_credential", arguments)
     assert reason == "not_allowed"
     assert stack.writes() == []
+
+
+async def test_a_rotation_reaches_every_user_on_every_page_of_a_large_org(
+    stack: WriteStack,
+) -> None:
+    """A generated org of 250 more flows: the most shared credential's users are spread over
+    every page of sources and destinations (100 a page), and all of them move."""
+    stack.app = create_app(flows=250)
+    store = stack.app.state.sandbox.store
+    uses = Counter(r.credential_id for r in [*store.sources.values(), *store.sinks.values()])
+    shared, count = uses.most_common(1)[0]
+    users = [("data_sources", s.id) for s in store.sources.values() if s.credential_id == shared]
+    users += [("data_sinks", s.id) for s in store.sinks.values() if s.credential_id == shared]
+    async with api(stack) as nexla:
+        new = await nexla.create_credential(
+            {
+                "name": "shared-replacement",
+                "credentials_type": store.credentials[shared].credentials_type,
+                "credentials": {"password": "x" * 12},
+            }
+        )
+        flows = sorted(
+            {store.flow_of_node(store.table(kind)[ident].node_id).id for kind, ident in users}
+        )
+        statuses_before = {flow: await flow_statuses(nexla, flow) for flow in flows}
+    arguments = {"credential_id": shared, "new_credential_id": new.id}
+    async with stack.connect(stack.server(settings(stack))) as client:
+        plan, receipt = await plan_and_confirm(client, "rotate_credential", arguments)
+    assert count > 50 and len(flows) > 20
+    for kind in ("data_sources", "data_sinks"):
+        ids = sorted(store.table(kind))
+        assert len({ids.index(ident) // 100 for k, ident in users if k == kind}) >= 2
+    assert len(plan["changes"]) == count
+    assert receipt["status"] == "applied"
+    async with api(stack) as nexla:
+        assert set(await credentials_of(nexla, users)) == {new.id}
+        assert {flow: await flow_statuses(nexla, flow) for flow in flows} == statuses_before
