@@ -81,7 +81,7 @@ class MigrateSchema(Journaled):
             return {"transform": self.transform}
         return {"transform_id": self.transform_id}
 
-    async def observe(self, client: NexlaClient) -> Observation:
+    async def read_state(self, client: NexlaClient) -> Observation:
         view = await observe_migration(
             client,
             self.nexset_id,
@@ -212,7 +212,7 @@ class FinishMigration(Journaled):
                 statuses[sink_id] = None
         return statuses
 
-    async def observe(self, client: NexlaClient) -> Observation:
+    async def read_state(self, client: NexlaClient) -> Observation:
         record = await self.workflows.record(self.operation_id)
         self.old = list(record.plan.get("old_destinations", []))
         old = await self._statuses(client, self.old)

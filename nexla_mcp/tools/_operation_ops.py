@@ -10,6 +10,7 @@ as an error (``OperationFailedError``) that names the failed step and what was u
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -134,12 +135,10 @@ class OperationFailedError(NexlaError):
         )
 
 
-async def _restored(
-    operation: WriteOperation, client: NexlaClient, before: Observation
-) -> bool | None:
+async def _restored(operation: Journaled, client: NexlaClient, before: Observation) -> bool | None:
     """Whether the state read back after a rollback is the state read before the run."""
     try:
-        return (await operation.observe(client)).fingerprint == before.fingerprint
+        return (await operation.read_state(client)).fingerprint == before.fingerprint
     except NexlaError:
         return None
 
@@ -180,11 +179,22 @@ class Journaled(WriteOperation):
         self.progress = progress
         self.outcome: Outcome | None = None
         self.report: dict[str, Any] = {}
+        self.observed: Observation | None = None
+
+    @abstractmethod
+    async def read_state(self, client: NexlaClient) -> Observation:
+        """Read the state the operation depends on (GET requests only)."""
+
+    async def observe(self, client: NexlaClient) -> Observation:
+        """``read_state``, remembered: the gate's last read before ``execute`` is the state a
+        rollback is checked against."""
+        self.observed = await self.read_state(client)
+        return self.observed
 
     async def _run(
         self, client: NexlaClient, steps: list[StepSpec], extra: dict[str, Any]
     ) -> Outcome:
-        before = await self.observe(client)
+        before = self.observed or await self.observe(client)
         outcome = await self.workflows.runner(client, self.progress).start(
             self.kind, self.arguments, steps, extra
         )
@@ -194,8 +204,8 @@ class Journaled(WriteOperation):
         return outcome
 
     async def observe_after(self, client: NexlaClient) -> Observation:
-        """The state read back after a completed run (by default: observe again)."""
-        return await self.observe(client)
+        """The state read back after a completed run (by default: read it again)."""
+        return await self.read_state(client)
 
     async def reread(self, client: NexlaClient) -> Observation:
         observed = await self.observe_after(client)

@@ -68,7 +68,7 @@ class RotateCredential(Journaled):
             arguments["new_credential_entry"] = self.new_credential_entry
         return arguments
 
-    async def observe(self, client: NexlaClient) -> Observation:
+    async def read_state(self, client: NexlaClient) -> Observation:
         view = await observe_rotation(
             client,
             self.credential_id,
