@@ -27,6 +27,7 @@ import anyio.to_thread
 __all__ = [
     "JOURNAL_FILE",
     "Journal",
+    "MemoryJournal",
     "OperationRecord",
     "OperationStatus",
     "SqliteJournal",
@@ -138,6 +139,15 @@ class Journal(Protocol):
         ...
 
 
+def _new_record(kind: str, arguments: dict[str, Any], plan: dict[str, Any]) -> OperationRecord:
+    """A new ``running`` operation owned by this process."""
+    now = time.time()
+    return OperationRecord(
+        id=f"op-{uuid.uuid4().hex[:12]}", kind=kind, status="running", arguments=arguments,
+        plan=plan, owner=this_process(), created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
@@ -181,17 +191,8 @@ class SqliteJournal:
     async def create(
         self, kind: str, arguments: dict[str, Any], plan: dict[str, Any]
     ) -> OperationRecord:
-        now = time.time()
-        record = OperationRecord(
-            id=f"op-{uuid.uuid4().hex[:12]}",
-            kind=kind,
-            status="running",
-            arguments=arguments,
-            plan=plan,
-            owner=this_process(),
-            created_at=now,
-            updated_at=now,
-        )
+        record = _new_record(kind, arguments, plan)
+        now = record.created_at
 
         def work(connection: sqlite3.Connection) -> None:
             connection.execute(
@@ -293,6 +294,39 @@ class SqliteJournal:
 
         result: list[OperationRecord] = await self._run(work)
         return result
+
+
+class MemoryJournal:
+    """``Journal`` in memory, for runs whose record must not outlive them (shadow writes)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, OperationRecord] = {}
+
+    async def create(
+        self, kind: str, arguments: dict[str, Any], plan: dict[str, Any]
+    ) -> OperationRecord:
+        record = _new_record(kind, arguments, plan)
+        self._records[record.id] = record
+        return record
+
+    async def claim(self, operation_id: str) -> None:
+        self._records[operation_id].owner = this_process()
+
+    async def set_status(
+        self, operation_id: str, status: OperationStatus, note: str | None = None
+    ) -> None:
+        record = self._records[operation_id]
+        record.status, record.note = status, note or record.note
+
+    async def put_step(self, operation_id: str, step: StepRecord) -> None:
+        record = self._records[operation_id]
+        record.steps = [s for s in record.steps if s.seq != step.seq] + [step]
+
+    async def get(self, operation_id: str) -> OperationRecord | None:
+        return self._records.get(operation_id)
+
+    async def recent(self, limit: int) -> list[OperationRecord]:
+        return sorted(self._records.values(), key=lambda r: -r.created_at)[:limit]
 
 
 def _operation(row: tuple[Any, ...]) -> OperationRecord:
