@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nexla_mcp.errors import NexlaError, NotFoundError, ValidationError
+from nexla_mcp.errors import CredentialError, NexlaError, NotFoundError, ValidationError
 from nexla_mcp.nexla import NexlaClient
 
 __all__ = ["ACTIONS", "ActionContext", "StepFailedError", "find_created", "resolve"]
@@ -33,6 +33,8 @@ _ACTIVATE = {
     "data_sinks": "activate_destination",
 }
 _DELETE = {"data_sets": "delete_nexset", "data_sinks": "delete_destination"}
+# What a finished probe's result says when the external system accepted the credential.
+_PROBE_OK = frozenset({"200", "ok", "success"})
 
 
 class StepFailedError(NexlaError):
@@ -49,6 +51,8 @@ class ActionContext:
     client: NexlaClient
     credential_body: Callable[[str], dict[str, Any]] | None = None
     checks: Mapping[str, Callable[..., Awaitable[dict[str, Any]]]] | None = None
+    task_timeout_s: float = 120.0
+    task_poll_s: float = 1.0
 
 
 Action = Callable[[ActionContext, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -69,8 +73,25 @@ def resolve(value: Any, results: Mapping[int, dict[str, Any]]) -> Any:
 
 
 async def _probe(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
-    result = await ctx.client.probe_credential(action["credential_id"])
-    return {"ok": result.ok}
+    """Probe through a ``CallProbe`` async task (fact sheet §14), polled until it finishes or
+    ``task_timeout_s`` passes: a probe can take as long as the external system does."""
+    credential_id = action["credential_id"]
+    task = await ctx.client.create_async_task(
+        "CallProbe", {"type": "DataCredentials", "id": credential_id, "action": "authenticate"}
+    )
+    done = await ctx.client.wait_for_async_task(
+        task.id, timeout=ctx.task_timeout_s, poll_interval=ctx.task_poll_s
+    )
+    result = done.result if isinstance(done.result, dict) else {}
+    status = str(result.get("status", "")).lower()
+    if status not in _PROBE_OK:
+        raise CredentialError(
+            f"The probe of credential {credential_id} failed ({status or 'no status'}): "
+            f"{result.get('message') or 'no message'}",
+            operation="probe_credential", resource_type="data_credentials",
+            resource_id=credential_id, details={"task_id": task.id},
+        )  # fmt: skip
+    return {"task_id": task.id}
 
 
 async def _create_credential(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:

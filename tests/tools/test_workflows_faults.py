@@ -71,10 +71,13 @@ def stack(tmp_path: Path) -> WriteStack:
 async def rotate(
     stack: WriteStack,
     transport: httpx.AsyncBaseTransport | None = None,
-    before_confirm: Callable[[int], Any] | None = None,
+    prepare: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
-    """Plan and confirm a rotation of the scene; returns the error of the failed confirm."""
+    """Plan and confirm a rotation of the scene; returns the error of the failed confirm.
+    ``prepare`` gets the replacement credential's id before anything is read."""
     scene = await rotation_scene(stack)
+    if prepare is not None:
+        prepare(scene.new_credential)
     before = await stack.digest()
     http = httpx.AsyncClient(transport=transport or httpx.ASGITransport(app=stack.app))
     settings = stack.settings(state_dir=stack.audit_dir / "state", verify_timeout_s=2)
@@ -82,8 +85,6 @@ async def rotate(
     arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
     async with http, Client(server) as client:
         plan = await call_ok(client, "rotate_credential", arguments)
-        if before_confirm is not None:
-            await before_confirm(scene.new_credential)
         error = await call_error(
             client,
             "rotate_credential",
@@ -101,22 +102,19 @@ async def rotate(
     return error
 
 
-async def test_a_failing_probe_of_the_new_credential_aborts_before_any_change(
+async def test_a_replacement_that_fails_its_probe_aborts_before_any_change(
     stack: WriteStack,
 ) -> None:
-    """The new credential is refused between plan and confirmation: nothing else is sent."""
+    """The user's replacement is itself expired (the external system refuses it): the probe
+    task says so and nothing else changes."""
 
-    async def fail_probe(credential_id: int) -> None:
-        path = f"/data_credentials/{credential_id}/probe"
-        await stack.control(
-            "POST",
-            "/_sandbox/faults",
-            json={"error_rate": 1.0, "error_status": 403, "paths": [path]},
-        )
+    def expire(credential_id: int) -> None:
+        stack.app.state.sandbox.store.credentials[credential_id].health = "expired"
 
-    error = await rotate(stack, before_confirm=fail_probe)
+    error = await rotate(stack, prepare=expire)
     assert error["type"] == "OperationFailedError"
     assert error["details"]["failed_step"] == "probe the new credential"
+    assert error["details"]["cause"]["type"] == "CredentialError"
     assert error["details"]["done"] == [] and error["details"]["undone"] == []
 
 
