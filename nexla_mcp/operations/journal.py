@@ -24,9 +24,12 @@ from typing import Any, Literal, Protocol
 
 import anyio.to_thread
 
+from nexla_mcp.errors import NexlaError
+
 __all__ = [
     "JOURNAL_FILE",
     "Journal",
+    "JournalError",
     "MemoryJournal",
     "OperationRecord",
     "OperationStatus",
@@ -67,6 +70,15 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (operation_id, seq)
 );
 """
+
+
+class JournalError(NexlaError):
+    """The journal file cannot be read or written; no operation starts without its record."""
+
+    default_hint = (
+        "The server's operator must make NEXLA_MCP_STATE_DIR writable; get_operation shows "
+        "how far any operation got."
+    )
 
 
 def this_process() -> str:
@@ -186,7 +198,13 @@ class SqliteJournal:
                 finally:
                     connection.close()
 
-        return await anyio.to_thread.run_sync(call)
+        try:
+            return await anyio.to_thread.run_sync(call)
+        except (sqlite3.Error, OSError) as error:
+            raise JournalError(
+                f"The operations journal cannot be used ({type(error).__name__}).",
+                operation="operations_journal",
+            ) from error
 
     async def create(
         self, kind: str, arguments: dict[str, Any], plan: dict[str, Any]

@@ -12,6 +12,7 @@ import pytest
 
 from nexla_mcp.operations.journal import (
     FOREIGN_OWNER_QUIET_S,
+    JournalError,
     SqliteJournal,
     StepRecord,
     is_interrupted,
@@ -60,3 +61,11 @@ async def test_only_an_operation_nobody_runs_is_interrupted(tmp_path: Path) -> N
     assert is_interrupted(record, set(), now=record.updated_at + FOREIGN_OWNER_QUIET_S + 1)
     record.status = "completed"
     assert not is_interrupted(record, set(), now=record.updated_at + FOREIGN_OWNER_QUIET_S + 1)
+
+
+async def test_an_unusable_state_dir_is_a_journal_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state directory should be")
+    with pytest.raises(JournalError) as caught:
+        await SqliteJournal(blocker / "ops.sqlite3").create("rotate_credential", {}, {})
+    assert "NEXLA_MCP_STATE_DIR" in (caught.value.hint or "")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nexla_mcp.sandbox import create_app
-from nexla_mcp.server.testing import call_ok
+from nexla_mcp.server.testing import call_error, call_ok
 
 from .workflow_support import (
     EXPIRED,
@@ -169,3 +169,22 @@ async def test_a_rotation_reaches_every_user_on_every_page_of_a_large_org(
     async with api(stack) as nexla:
         assert set(await credentials_of(nexla, users)) == {new.id}
         assert {flow: await flow_statuses(nexla, flow) for flow in flows} == statuses_before
+
+
+async def test_without_a_usable_journal_no_rotation_starts(stack: WriteStack) -> None:
+    """The journal is written before the first request; if it cannot be, nothing is sent."""
+    scene = await rotation_scene(stack)
+    (stack.audit_dir / "blocked").write_text("a file where the state directory should be")
+    broken = stack.settings(state_dir=stack.audit_dir / "blocked" / "state")
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    before = await stack.digest()
+    async with stack.connect(stack.server(broken)) as client:
+        plan = await call_ok(client, "rotate_credential", arguments)
+        error = await call_error(
+            client,
+            "rotate_credential",
+            {**arguments, "confirm": True, "plan_token": plan["plan_token"]},
+        )
+    assert error["type"] == "JournalError"
+    assert await stack.digest() == before
+    assert stack.writes() == []
