@@ -102,16 +102,20 @@ class FlowsMixin(ClientCore):
             operation="get_flow_by_resource",
         )
 
-    async def activate_flow(self, flow_id: int, *, all: bool = False) -> FlowDocument:
+    async def activate_flow(
+        self, flow_id: int, *, all: bool = False, run_now: bool = False
+    ) -> FlowDocument:
         """``PUT /flows/{flow_id}/activate``: this node and everything downstream (``all``: the
-        whole flow from its origin). Not retried once sent.
+        whole flow from its origin; ``run_now``: start a run at once, §6.5). Not retried once
+        sent.
 
         Raises:
             AuthorizationError: needs operator or higher.
             ValidationError: 400, e.g. "Flow is rate limited".
             AmbiguousWriteError: the outcome is unknown; re-read the flow before retrying.
         """
-        return await self._flow_write("activate", f"/flows/{check_id(flow_id, 'flow_id')}", all)
+        path = f"/flows/{check_id(flow_id, 'flow_id')}"
+        return await self._flow_write("activate", path, all, run_now=run_now)
 
     async def pause_flow(self, flow_id: int, *, all: bool = False) -> FlowDocument:
         """``PUT /flows/{flow_id}/pause``: this node and all downstream (``all``: the whole flow).
@@ -187,12 +191,14 @@ class FlowsMixin(ClientCore):
         # Run-status errors quote connector messages, which can carry tokens.
         return [redact_value(entry) for entry in entries if isinstance(entry, dict)]
 
-    async def _flow_write(self, action: str, base: str, all_nodes: bool) -> FlowDocument:
+    async def _flow_write(
+        self, action: str, base: str, all_nodes: bool, *, run_now: bool = False
+    ) -> FlowDocument:
         return await self._model(
             FlowDocument,
             "PUT",
             f"{base}/{action}",
-            params={"all": all_nodes or None},
+            params={"all": all_nodes or None, "run_now": run_now or None},
             operation=f"{action}_flow",
         )
 

@@ -85,13 +85,15 @@ class ResourcesMixin(ClientCore):
         )
 
     async def _update(
-        self, model: type[R], collection: str, resource_id: int, body: dict[str, Any]
-    ) -> R:
+        self, model: type[R], collection: str, resource_id: int, body: dict[str, Any],
+        *, force: bool = False,
+    ) -> R:  # fmt: skip
         _check_body(body)
         path = f"/{collection}/{check_id(resource_id, 'resource_id')}"
         return await self._model(
-            model, "PUT", path, json_body=body, idempotent=True, operation=f"update_{collection}"
-        )
+            model, "PUT", path, json_body=body, params={"force": 1} if force else None,
+            idempotent=True, operation=f"update_{collection}",
+        )  # fmt: skip
 
     async def _delete(self, collection: str, resource_id: int) -> None:
         path = f"/{collection}/{check_id(resource_id, 'resource_id')}"
@@ -131,14 +133,17 @@ class ResourcesMixin(ClientCore):
         """
         return await self._create(Source, "data_sources", body)
 
-    async def update_source(self, source_id: int, body: dict[str, Any]) -> Source:
-        """``PUT /data_sources/{id}``; 405 when changing the config of an ACTIVE source.
+    async def update_source(
+        self, source_id: int, body: dict[str, Any], *, force: bool = False
+    ) -> Source:
+        """``PUT /data_sources/{id}``; 405 when changing the config of an ACTIVE source unless
+        ``force`` (Nexla then pauses and re-activates it, §7.1).
 
         Raises:
             ValidationError: empty body (nothing sent) or rejected fields (400).
             NotFoundError: unknown id.
         """
-        return await self._update(Source, "data_sources", source_id, body)
+        return await self._update(Source, "data_sources", source_id, body, force=force)
 
     async def delete_source(self, source_id: int) -> None:
         """``DELETE /data_sources/{id}``; ``ResourceConflictError`` (405) while ACTIVE.
@@ -386,6 +391,15 @@ class ResourcesMixin(ClientCore):
             NotFoundError: unknown id (ValidationError before sending for a bad id).
         """
         return await self._get_one(Transform, "transforms", transform_id, False)
+
+    async def update_transform(self, transform_id: int, body: dict[str, Any]) -> Transform:
+        """``PUT /transforms/{id}`` (new ``code``, ``code_type``, name or description).
+
+        Raises:
+            ValidationError: empty body (nothing sent) or rejected code (400).
+            NotFoundError: unknown id.
+        """
+        return await self._update(Transform, "transforms", transform_id, body)
 
 
 def _check_body(body: Any) -> None:

@@ -21,6 +21,7 @@ from nexla_mcp.tools._writes import (
     Observation,
     ReverseAction,
     WriteOperation,
+    watch_after,
 )
 
 __all__ = ["ActivateFlow", "DeleteFlow", "FlowTarget", "PauseFlow", "count_nouns", "subject"]
@@ -214,6 +215,7 @@ class _StatusChange(WriteOperation):
                             after=self.target_status) for n in moving],
             scope=FlowScope(view.origin.id, frozenset({view.start.id})),
             blast_radius=blast, reverse=self._reverse(view, scoped, moving),
+            follow_up=watch_after(view.origin.id) if self.target_status == ACTIVE else None,
         )  # fmt: skip
 
     def _reverse(self, view: FlowView, scoped: list[dict[str, Any]],
@@ -236,7 +238,10 @@ class _StatusChange(WriteOperation):
             (client.pause_flow, client.pause_flow_by_resource) if self.target_status == PAUSED
             else (client.activate_flow, client.activate_flow_by_resource)
         )  # fmt: skip
-        if self.target.flow_id is not None:
+        if self.target.flow_id is not None and self.target_status == ACTIVE:
+            # run_now (§6.5): the first run after a fix starts now, not at the next schedule.
+            await client.activate_flow(self.target.flow_id, all=self.whole_flow, run_now=True)
+        elif self.target.flow_id is not None:
             await flow_call(self.target.flow_id, all=self.whole_flow)
         else:
             assert self.target.resource_type is not None and self.target.resource_id is not None

@@ -301,7 +301,7 @@ class WriteGate:
             arguments=operation.arguments, changes=after.changes if after else [],
             reverse_action=before.reverse if status != "not_applied" else None,
             approval=approval, before=before.state, after=after.state if after else None,
-            note=note,
+            verify_with=before.follow_up if status == "applied" else None, note=note,
         )  # fmt: skip
         steps.recorded_verification = True
         self._record_after(operation, "verification", plan_digest=steps.digest, outcome=status,
@@ -313,6 +313,8 @@ class WriteGate:
         summary = f"{words[status]}: {before.change}"
         if status != "applied":
             summary += f" {note} Do not repeat the write blindly: read the state first."
+        elif result.verify_with is not None:
+            summary += f" Verify with {result.verify_with.tool}."
         return tool_result(result, summary)
 
     async def _settle_earlier(

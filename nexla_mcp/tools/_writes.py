@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -36,6 +37,7 @@ __all__ = [
     "WriteRefusedError",
     "WriteResult",
     "WriteStatus",
+    "watch_after",
 ]
 
 # What a refusal says (``WriteRefusedError``), by reason: what happened, never how around it.
@@ -141,6 +143,9 @@ class WriteResult(BaseModel):
     approval: ApprovalRecord | None = Field(None, description="Receipt: how it was approved")
     before: dict[str, Any] | None = Field(None, description="Receipt: state before")
     after: dict[str, Any] | None = Field(None, description="Receipt: state read back after")
+    verify_with: ReverseAction | None = Field(
+        None, description="Receipt: the read that shows whether the change fixed the flow"
+    )
     note: str | None = Field(None, description="What to do next, when anything")
 
 
@@ -169,6 +174,7 @@ class Observation:
     blast_radius: BlastRadius | None = None
     reverse: ReverseAction | None = None
     blocked_by: str | None = None
+    follow_up: ReverseAction | None = None  # the read to run once the change is applied
 
     @property
     def fingerprint(self) -> str:
@@ -212,6 +218,17 @@ class WriteOperation(ABC):
     async def reread(self, client: NexlaClient) -> Observation:
         """Read the state back after ``execute``; an applied write leaves no ``changes``."""
         return await self.observe(client)
+
+
+def watch_after(flow_id: int | None) -> ReverseAction | None:
+    """``watch_flow`` on ``flow_id`` for runs from now on: how a receipt says "now verify"."""
+    if flow_id is None:
+        return None
+    since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return ReverseAction(
+        tool="watch_flow", arguments={"flow_id": flow_id, "since": since},
+        note="Waits for the flow's next run and says whether it recovered.",
+    )  # fmt: skip
 
 
 # --- arguments every write tool takes (design contract 6) ----------------------------------

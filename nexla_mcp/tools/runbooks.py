@@ -1,10 +1,11 @@
 """The ``runbooks`` toolset: whole runbooks run on the server, answered in one call.
 
-``diagnose_flow``, ``check_flow_health``, ``track_sla``, ``compare_runs`` and ``org_health``
-wrap ``nexla_mcp.runbooks`` (which holds the logic and the output models). This module only
-validates arguments, keeps each diagnosis's next actions to calls this server can actually
-take (a tool that is registered, or one of its prompts, with arguments that tool accepts),
-relays ``org_health`` progress to the client, and writes the one-line text summary.
+``diagnose_flow``, ``check_flow_health``, ``track_sla``, ``compare_runs``, ``org_health`` and
+``watch_flow`` (in ``_watch``) wrap ``nexla_mcp.runbooks`` (which holds the logic and the
+output models). This module only validates arguments, keeps each diagnosis's next actions to
+calls this server can actually take (a tool that is registered, or one of its prompts, with
+arguments that tool accepts), relays ``org_health`` progress to the client, and writes the
+one-line text summary.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from nexla_mcp.tools._common import (
     nexla_tool,
     tool_result,
 )
+from nexla_mcp.tools._watch import register_watch
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -82,6 +84,7 @@ def _steps(actions: list[NextAction]) -> str:
 
 def register(server: MCPServer, settings: Settings) -> None:
     """Register the runbook tools."""
+    register_watch(server)
 
     @nexla_tool(
         server, name="diagnose_flow", title="Diagnose flow", read_only=True, destructive=False,

@@ -114,6 +114,7 @@ class Source(_HasCredential):
     connector_type: str | None = None
     ingest_method: str | None = None
     source_config: dict[str, Any] | None = None
+    poll_schedule: str | None = None
     last_run_id: int | None = None
     run_ids: list[Any] = Field(default_factory=list)
     flow_type: str | None = None
