@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--port", type=int, help="HTTP port (default 8765)")
     add("--toolsets", help="comma-separated toolsets to enable (default: all)")
     add("--read-only", action="store_true", default=None, help="register no write tools")
-    add("--writes", choices=["off", "confirm", "human"], help="write policy (default confirm)")
+    add(
+        "--writes",
+        choices=["off", "confirm", "human", "shadow"],
+        help="write policy (default confirm)",
+    )
     add("--allow-flows", help="comma-separated flow ids writes may touch (default: any)")
     add("--deny-flows", help="comma-separated flow ids writes may never touch")
     add("--timeout", type=float, dest="timeout_s", help="Nexla API timeout in seconds")

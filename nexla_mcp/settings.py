@@ -26,7 +26,7 @@ __all__ = [
 DEFAULT_API_URL = "https://dataops.nexla.io/nexla-api"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-WritePolicy = Literal["off", "confirm", "human"]
+WritePolicy = Literal["off", "confirm", "human", "shadow"]
 Transport = Literal["stdio", "http"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 

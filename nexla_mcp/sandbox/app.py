@@ -192,10 +192,12 @@ def _routes() -> list[Route]:
         _route("/transforms", routes_platform.list_transforms, "GET", collection="transforms"),
         _route("/transforms/public", routes_platform.public_transforms, "GET"),
         _route("/transforms/{id}", routes_platform.get_transform, "GET"),
+        _route("/transforms/{id}", routes_platform.update_transform, "PUT"),
         _route(
             "/code_containers", routes_platform.list_transforms, "GET", collection="code_containers"
         ),
         _route("/code_containers/{id}", routes_platform.get_transform, "GET"),
+        _route("/code_containers/{id}", routes_platform.update_transform, "PUT"),
         _route("/async_tasks", tasks.list_tasks, "GET"),
         _route("/async_tasks", tasks.create_task, "POST"),
         _route("/async_tasks/types", tasks.task_types, "GET"),

@@ -1,4 +1,7 @@
-"""Transforms and code containers (fact sheet §13), notifications (§12) and rate limits (§4.4)."""
+"""Transforms and code containers (fact sheet §13), notifications (§12) and rate limits (§4.4).
+
+A transform's code can be replaced (``PUT /transforms/{id}``); every other write is elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nexla_mcp.sandbox import views
+from nexla_mcp.sandbox import healing, views
 from nexla_mcp.sandbox.errors import ApiError, bad_request
 from nexla_mcp.sandbox.http import (
     Query,
@@ -17,9 +20,12 @@ from nexla_mcp.sandbox.http import (
     paginate,
     path_id,
     read_json,
+    read_object,
 )
 from nexla_mcp.sandbox.model import ACCESS_ROLES, Notification
+from nexla_mcp.sandbox.routes_flows import actor_of
 from nexla_mcp.sandbox.store import OPS_USER
+from nexla_mcp.sandbox.writes import text_field
 
 if TYPE_CHECKING:
     from nexla_mcp.sandbox.app import Sandbox
@@ -52,6 +58,58 @@ async def list_transforms(request: Request, sandbox: Sandbox, collection: str) -
 
 async def public_transforms(request: Request, sandbox: Sandbox) -> Response:
     return json_response([], headers={"X-Total-Count": "0"})
+
+
+_CODE_TYPES = ("jolt_standard", "jolt_custom", "python", "javascript", "sql")
+_CODE_ENCODINGS = ("none", "base64")
+
+
+async def update_transform(request: Request, sandbox: Sandbox) -> Response:
+    """`PUT /transforms/{id}`: new code (or name, description) for a code container (§13).
+
+    Every nexset using it runs the new code from the next run on; a flow whose incident the
+    new code fixes heals (``healing``).
+    """
+    store = sandbox.store
+    container = store.code_containers.get(path_id(request))
+    if container is None:
+        raise ApiError(404)
+    body = await read_object(request)
+    code = body.get("code")
+    if code is not None and (
+        not isinstance(code, list) or not code or not all(isinstance(op, dict) for op in code)
+    ):
+        raise bad_request("code must be a non-empty list of operations")
+    if body.get("code_type") not in (None, *_CODE_TYPES):
+        raise bad_request("Unknown code_type")
+    if body.get("code_encoding") not in (None, *_CODE_ENCODINGS):
+        raise bad_request("Unknown code_encoding")
+    name = text_field(body, "name")
+    description = text_field(body, "description", max_len=2000)
+    changes: dict[str, list[Any]] = {}
+    for key, value in (
+        ("name", name),
+        ("description", description),
+        ("code", code),
+        ("code_type", body.get("code_type")),
+        ("code_encoding", body.get("code_encoding")),
+    ):
+        if value is not None and value != getattr(container, key):
+            changes[key] = [getattr(container, key), value]
+            setattr(container, key, value)
+    if changes:
+        now = sandbox.now_ms()
+        container.updated_ms = now
+        if "code" in changes:
+            container.version += 1
+        healing.after_transform_change(store, container, now)
+        store.touch()
+        actor = actor_of(request)
+        store.audit_event(
+            "code_containers", container.id, "update", changes, actor.user_id, now,
+            user_agent=actor.user_agent,
+        )  # fmt: skip
+    return json_response(views.code_container_show(sandbox.ctx(), container))
 
 
 async def get_transform(request: Request, sandbox: Sandbox) -> Response:

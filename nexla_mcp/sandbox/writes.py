@@ -8,7 +8,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from nexla_mcp.sandbox import builder, connectors, history, lifecycle
+from nexla_mcp.sandbox import builder, connectors, healing, history, lifecycle
 from nexla_mcp.sandbox.errors import ApiError, bad_request
 from nexla_mcp.sandbox.model import (
     ACTIVE,
@@ -146,6 +146,10 @@ def update_source(
     if source_type is not None and not connectors.is_known(source_type):
         raise bad_request("Unknown source connector type")
     tags = tags_field(body)
+    schedule = text_field(body, "poll_schedule", max_len=100)
+    interval = healing.interval_of_schedule(schedule) if schedule is not None else None
+    if schedule is not None and interval is None:
+        raise bad_request('Invalid poll_schedule: use "every N minutes" or "every N hours"')
     locked = [
         key for key in _LOCKED_WHEN_ACTIVE if key in body and body[key] != _current(source, key)
     ]
@@ -162,14 +166,20 @@ def update_source(
         ("source_config", config),
         ("source_type", source_type),
         ("tags", tags),
+        ("poll_schedule", schedule),
     ):
         if value is not None and value != _current(source, key):
             changes[key] = [_current(source, key), value]
             _assign(source, key, value)
+    flow = store.flows[node.origin_id]
+    if interval is not None:
+        healing.set_interval(flow, interval, now_ms)
     if credential_id is not None and credential_id != source.credential_id:
         changes["data_credentials_id"] = [source.credential_id, credential_id]
         source.credential_id = credential_id
-        lifecycle.reschedule(store, store.flows[node.origin_id], now_ms)
+        lifecycle.reschedule(store, flow, now_ms)
+    if changes:
+        healing.after_source_change(store, source, now_ms)
     _record_update(store, SOURCES, source, changes, now_ms, actor)
     if reactivate:
         lifecycle.set_status(store, node, ACTIVE, now_ms, actor)
@@ -289,6 +299,8 @@ def update_data_set(
         if value is not None and value != getattr(data_set, key):
             changes[key] = [getattr(data_set, key), value]
             setattr(data_set, key, value)
+    if "code_container_id" in changes:
+        healing.after_transform_change(store, store.code_containers[container_id or 0], now_ms)
     _record_update(store, DATA_SETS, data_set, changes, now_ms, actor)
 
 

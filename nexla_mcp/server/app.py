@@ -231,5 +231,5 @@ def build_server(
     from nexla_mcp.server.prompts import register_prompts
     from nexla_mcp.server.resources import register_resources
 
-    register_resources(server, register_prompts(server))
+    register_resources(server, register_prompts(server, frozenset(server.toolset_of)))
     return server

@@ -10,6 +10,12 @@ Each file is a prompt: a front matter block, then the body the assistant receive
     ---
     Troubleshoot Nexla flow {{flow_id}}. ...
 
+``{{#tool_name}}...{{/tool_name}}`` keeps its text only when the server registered that tool,
+``{{^tool_name}}...{{/tool_name}}`` only when it did not: a prompt says what to do with a write
+tool where it exists and what to do instead on a read-only server (``--read-only``, ``--writes
+off``, or a toolset left out), so no prompt ever instructs a tool the assistant cannot call.
+Sections are resolved once, when the server registers its prompts.
+
 ``{{name}}`` is replaced by the argument's value (or its default). Arguments named ``*_id``
 must be positive integers and those with a numeric default must be numbers, so a prompt
 never carries arbitrary text where an id belongs. The prompt name is the file name.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -56,6 +62,7 @@ __all__ = [
     "parse_prompt",
     "prompt_directory",
     "register_prompts",
+    "resolve_sections",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,6 +74,9 @@ _ARGUMENT = re.compile(
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+_SECTION = re.compile(r"\{\{([#^])([a-z_][a-z0-9_]*)\}\}(.*?)\{\{/\2\}\}", re.DOTALL)
+_SECTION_TAG = re.compile(r"\{\{[#^/]")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,10 @@ class PromptSpec:
     arguments: tuple[PromptArgumentSpec, ...]
     body: str
 
+    def for_tools(self, tools: frozenset[str]) -> PromptSpec:
+        """This prompt with its tool sections resolved for a server that has ``tools``."""
+        return replace(self, body=resolve_sections(self.body, tools))
+
     def render(self, values: dict[str, Any]) -> str:
         """The body with every placeholder replaced.
 
@@ -127,6 +141,19 @@ class PromptSpec:
             else:
                 filled[argument.name] = argument.check(str(value))
         return _PLACEHOLDER.sub(lambda match: filled[match.group(1)], self.body)
+
+
+def resolve_sections(body: str, tools: frozenset[str]) -> str:
+    """``body`` with each ``{{#tool}}`` section kept where ``tool`` is registered and each
+    ``{{^tool}}`` section kept where it is not (sections may nest)."""
+
+    def keep(match: re.Match[str]) -> str:
+        return match[3] if (match[2] in tools) == (match[1] == "#") else ""
+
+    previous = None
+    while previous != body:
+        previous, body = body, _SECTION.sub(keep, body)
+    return _BLANK_LINES.sub("\n\n", body)
 
 
 def parse_prompt(name: str, text: str) -> PromptSpec:
@@ -166,6 +193,8 @@ def parse_prompt(name: str, text: str) -> PromptSpec:
     undeclared = set(_PLACEHOLDER.findall(body)) - declared
     if undeclared:
         raise ValueError(f"prompt {name}: undeclared placeholder(s) {sorted(undeclared)}")
+    if _SECTION_TAG.search(resolve_sections(body, frozenset())):
+        raise ValueError(f"prompt {name}: a {{{{#tool}}}} or {{{{^tool}}}} section is not closed")
     return PromptSpec(name, fields["title"], fields["description"], tuple(arguments), body)
 
 
@@ -252,9 +281,10 @@ def _register_completion(server: MCPServer, prompt_names: list[str]) -> None:
     )
 
 
-def register_prompts(server: MCPServer) -> list[PromptSpec]:
-    """Register every prompt file and argument completion; return the prompts."""
-    specs = load_prompts()
+def register_prompts(server: MCPServer, tools: frozenset[str]) -> list[PromptSpec]:
+    """Register every prompt file, its sections resolved for ``tools`` (the tools the server
+    registered), and argument completion; return the prompts."""
+    specs = [spec.for_tools(tools) for spec in load_prompts()]
     for spec in specs:
         server.add_prompt(_as_prompt(spec))
     _register_completion(server, [spec.name for spec in specs])

@@ -30,8 +30,9 @@ TOOLSET_SUMMARIES: dict[str, str] = {
     "runbooks": "diagnose a flow in one call (root cause with evidence and next steps), health "
     "checks, SLA tracking, run comparison and an org-wide problem scan",
     "context": "this server's configuration (version, API host, write policy)",
-    "control": "pause, activate or delete flows and rename resources: each call plans first, "
-    "changes happen only on confirmation (absent when writes are off)",
+    "control": "pause, activate or delete flows, relabel, repoint or retune resources, replace "
+    "transform code: each call plans first, changes happen only on confirmation (absent when "
+    "writes are off)",
     "workflows": "rotate a credential and migrate a nexset's schema as journaled operations "
     "that roll back on failure; get_operation and resume_operation (only get_operation when "
     "writes are off)",

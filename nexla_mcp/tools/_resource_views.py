@@ -73,6 +73,7 @@ class ResourceView(CompactModel):
     parent_nexset_id: int | None = None
     nexset_id: int | None = Field(None, description="For a destination: the nexset it writes")
     transform_id: int | None = None
+    poll_schedule: str | None = Field(None, description="A source's polling schedule")
     destination_ids: list[int] = Field(default_factory=list)
     last_run_id: int | None = None
     description: str | None = None
@@ -169,6 +170,7 @@ def resource_view(resource_type: str, resource: Resource, detail: str) -> Resour
     )
     if isinstance(resource, Source):
         view.credential_id, view.last_run_id = resource.credential_id, resource.last_run_id
+        view.poll_schedule = clean(resource.poll_schedule, NAME_CHARS)
         view.config = (
             clean_value(resource.source_config) if full and resource.source_config else None
         )

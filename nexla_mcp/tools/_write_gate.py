@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 from weakref import WeakKeyDictionary
@@ -25,6 +26,7 @@ from mcp.types import CallToolResult
 
 from nexla_mcp.errors import NexlaError
 from nexla_mcp.nexla import NexlaClient
+from nexla_mcp.nexla.shadow import shadow_client
 from nexla_mcp.redaction import register_secret
 from nexla_mcp.server.approval import (
     CLIENT_CANNOT_ASK,
@@ -235,6 +237,8 @@ class WriteGate:
         the outcome in the audit log: the rest runs shielded, with a bounded read-back.
         """
         steps = Steps(digest=token_digest(plan_token))
+        if self.policy == "shadow":
+            return await self._shadow(operation, client, before, approval, steps.digest)
         try:
             await self._send(operation, client, steps)
             after = await self._reread(operation, client)
@@ -275,6 +279,31 @@ class WriteGate:
         with anyio.move_on_after(CANCELLED_READBACK_S):
             after = await self._reread(operation, client)
         self._receipt(operation, before, after, approval, steps)
+
+    async def _shadow(
+        self, operation: WriteOperation, client: NexlaClient, before: Observation,
+        approval: ApprovalRecord, digest: str,
+    ) -> CallToolResult:  # fmt: skip
+        """Run the operation against a client that sends no change, and report what it tried."""
+        dry, sent = shadow_client(client)
+        try:
+            await operation.execute(dry)
+        except NexlaError as error:
+            # The local reply to a write cannot satisfy every parser; what was sent is recorded.
+            logger.info("shadow %s stopped after its write: %s", operation.tool,
+                        type(error).__name__)  # fmt: skip
+        would_send = [asdict(request) for request in sent]
+        self._record_after(operation, "execution", plan_digest=digest, outcome="shadow",
+                           would_send=would_send)  # fmt: skip
+        result = WriteResult(
+            status="shadow", tool=operation.tool, change=before.change,
+            arguments=operation.arguments, changes=before.changes, approval=approval,
+            before=before.state, would_send=would_send,
+            note="Shadow mode (NEXLA_MCP_WRITES=shadow): approved, but nothing was sent to "
+            "Nexla. would_send is exactly what this write sends when writes are on.",
+        )  # fmt: skip
+        calls = "; ".join(f"{r['method']} {r['path']}" for r in would_send) or "no request"
+        return tool_result(result, f"SHADOW, nothing sent: {before.change} Would send: {calls}.")
 
     def _record_after(self, operation: WriteOperation, event: str, **fields: Any) -> None:
         """Audit a step after the write was sent: a failure is logged, never raised, because

@@ -71,7 +71,9 @@ REFUSAL_HINTS: dict[str, str] = {
 }
 
 
-WriteStatus = Literal["planned", "no_change", "blocked", "applied", "not_applied", "unknown"]
+WriteStatus = Literal[
+    "planned", "no_change", "blocked", "applied", "not_applied", "unknown", "shadow"
+]
 
 
 class Change(BaseModel):
@@ -122,7 +124,8 @@ class WriteResult(BaseModel):
 
     status: WriteStatus = Field(
         description="planned / no_change / blocked: a plan, nothing was changed. applied / "
-        "not_applied / unknown: a receipt, after re-reading Nexla"
+        "not_applied / unknown: a receipt, after re-reading Nexla. shadow: confirmed under the "
+        "shadow policy, nothing was sent (would_send lists it)"
     )
     tool: str = Field(description="The write tool")
     change: str = Field(description="The exact change, in one sentence")
@@ -143,6 +146,10 @@ class WriteResult(BaseModel):
     approval: ApprovalRecord | None = Field(None, description="Receipt: how it was approved")
     before: dict[str, Any] | None = Field(None, description="Receipt: state before")
     after: dict[str, Any] | None = Field(None, description="Receipt: state read back after")
+    would_send: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="shadow: each request the write would have sent (method, path, params, body)",
+    )
     verify_with: ReverseAction | None = Field(
         None, description="Receipt: the read that shows whether the change fixed the flow"
     )

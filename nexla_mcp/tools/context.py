@@ -31,9 +31,10 @@ class ServerContext(BaseModel):
     auth_mode: Literal["sandbox", "service_key", "access_token"] = Field(
         description="Which kind of Nexla credential the server uses (never its value)"
     )
-    write_policy: Literal["off", "confirm", "human"] = Field(
+    write_policy: Literal["off", "confirm", "human", "shadow"] = Field(
         description="off: no write tools; confirm: writes need a plan and confirmation; "
-        "human: writes need a human answer through the client"
+        "human: writes need a human answer through the client; shadow: writes plan and "
+        "confirm, then report what they would have sent and send nothing"
     )
     toolsets: list[str] = Field(description="Enabled toolsets")
     allow_flows: list[int] = Field(

@@ -1,4 +1,6 @@
-"""The ``control`` toolset: pause, activate and delete flows, and rename or re-tag resources.
+"""The ``control`` toolset: pause, activate and delete flows; relabel resources, repoint or retune
+a source or destination (``update_resource``) and replace a transform's code
+(``update_transform``).
 
 Every tool here is a write behind the gate (``_write_gate.py``): called without ``confirm`` it
 changes nothing and returns a plan with a ``plan_token``; called again with ``confirm=true``
@@ -11,7 +13,7 @@ fills resolver parameters from tool arguments by name and runs the resolver befo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
@@ -21,6 +23,7 @@ from nexla_mcp.server.approval import ApprovalForm, NotAsked
 from nexla_mcp.tools._common import (
     Client,
     FlowId,
+    OptionalCredentialId,
     OptionalFlowId,
     OptionalResourceId,
     OptionalResourceType,
@@ -31,6 +34,7 @@ from nexla_mcp.tools._common import (
 )
 from nexla_mcp.tools._flow_ops import ActivateFlow, DeleteFlow, FlowTarget, PauseFlow
 from nexla_mcp.tools._resource_ops import UpdateResource
+from nexla_mcp.tools._transform_ops import MAX_CODE_CHARS, CodeType, UpdateTransform
 from nexla_mcp.tools._write_gate import Gate, write_gate
 from nexla_mcp.tools._writes import Confirm, PlanToken, WriteResult
 
@@ -52,6 +56,20 @@ NewTags = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=100)]] | None,
     Field(max_length=50, description="The complete new tag list"),
 ]
+SettingName = Literal["timeout_ms", "page_size", "batch_size", "max_retries", "retry_backoff_ms"]
+NewSettings = Annotated[
+    dict[SettingName, int] | None,
+    Field(description="Connector settings to change (sources; destinations: no page_size)"),
+]
+NewSchedule = Annotated[
+    str | None,
+    Field(min_length=1, max_length=100, description='Source poll schedule, e.g. "every 2 hours"'),
+]
+TransformId = Annotated[int, Field(gt=0, le=2**53 - 1, description="Transform id (get_flow)")]
+NewCode = Annotated[
+    str, Field(min_length=1, max_length=MAX_CODE_CHARS, description="The complete new code")
+]
+NewCodeType = Annotated[CodeType | None, Field(description="Default: keep the current type")]
 
 
 async def _pause_approval(
@@ -84,19 +102,31 @@ async def _delete_approval(
 
 async def _update_approval(
     ctx: Context, gate: Gate, resource_type: ResourceTypeName, resource_id: int, name: str | None,
-    description: str | None, tags: list[str] | None, confirm: bool, plan_token: str | None,
+    description: str | None, tags: list[str] | None, credential_id: int | None,
+    poll_schedule: str | None, settings: dict[str, int] | None, confirm: bool,
+    plan_token: str | None,
 ) -> Asked:  # fmt: skip
     def build() -> UpdateResource:
         return UpdateResource(resource_type, resource_id, name=name, description=description,
-                              tags=tags)  # fmt: skip
+                              tags=tags, credential_id=credential_id,
+                              poll_schedule=poll_schedule, settings=settings)  # fmt: skip
 
     return await gate.ask(ctx, build, confirm, plan_token)
+
+
+async def _transform_approval(
+    ctx: Context, gate: Gate, transform_id: int, code: str, code_type: CodeType | None,
+    confirm: bool, plan_token: str | None,
+) -> Asked:  # fmt: skip
+    return await gate.ask(ctx, lambda: UpdateTransform(transform_id, code, code_type), confirm,
+                          plan_token)  # fmt: skip
 
 
 PauseApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_pause_approval)]
 ActivateApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_activate_approval)]
 DeleteApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_delete_approval)]
 UpdateApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_update_approval)]
+TransformApproval = Annotated[ElicitationResult[ApprovalForm], Resolve(_transform_approval)]
 
 
 def register(server: MCPServer, settings: Settings) -> None:
@@ -166,16 +196,38 @@ def register(server: MCPServer, settings: Settings) -> None:
         client: Client, gate: Gate, approval: UpdateApproval,
         resource_type: ResourceType, resource_id: ResourceId, name: NewName = None,
         description: NewDescription = None, tags: NewTags = None,
-        confirm: Confirm = False, plan_token: PlanToken = None,
+        credential_id: OptionalCredentialId = None, poll_schedule: NewSchedule = None,
+        settings: NewSettings = None, confirm: Confirm = False, plan_token: PlanToken = None,
     ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
-        """Rename, re-describe or re-tag a source, nexset or destination (nothing else); omitted
-        fields keep their value.
+        """Change a source, nexset or destination: name, description, tags; on a source or
+        destination also its credential (credential_id) and, to fix throttling or timeouts, a
+        source's poll_schedule and connector settings. Omitted fields keep their value.
 
         Without confirm nothing changes: you get a plan (old and new values, the undo call) and a
         plan_token valid 5 minutes. Show it to the user; only if they agree, repeat the call with
         confirm=true and plan_token (their client may ask them to approve).
         """
         operation = UpdateResource(resource_type, resource_id, name=name,
-                                   description=description, tags=tags)  # fmt: skip
+                                   description=description, tags=tags,
+                                   credential_id=credential_id, poll_schedule=poll_schedule,
+                                   settings=settings)  # fmt: skip
+        return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
+                              approval=approval)  # fmt: skip
+
+    @nexla_tool(server, name="update_transform", title="Update transform", read_only=False,
+                destructive=False, idempotent=True)  # fmt: skip
+    async def update_transform(
+        client: Client, gate: Gate, approval: TransformApproval, transform_id: TransformId,
+        code: NewCode, code_type: NewCodeType = None, confirm: Confirm = False,
+        plan_token: PlanToken = None,
+    ) -> Annotated[CallToolResult, WriteResult]:  # fmt: skip
+        """Replace a transform's code: a python or javascript script as text, other types a JSON
+        list of operations (as get_transform shows). Every nexset using it runs the new code.
+
+        Without confirm nothing changes: you get a plan (a diff against the current code, the
+        nexsets and flows that use it, the undo call) and a plan_token valid 5 minutes. Show it to
+        the user; only if they agree, repeat with confirm=true and plan_token.
+        """
+        operation = UpdateTransform(transform_id, code, code_type)
         return await gate.run(operation, client, confirm=confirm, plan_token=plan_token,
                               approval=approval)  # fmt: skip

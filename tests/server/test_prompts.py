@@ -85,7 +85,7 @@ async def test_troubleshooting_diagnoses_first_and_verifies_last(mcp_client: Cli
     )  # type: ignore[union-attr]
     names = tool_names_in(text)
     assert names[0] == "diagnose_flow"
-    assert text.index("check_flow_health") > text.index("rotate_credential")
+    assert text.index("`watch_flow`") > text.index("rotate_credential")
     assert "What the user noticed: not stated" in text
 
 
