@@ -695,6 +695,24 @@ ADVICE = [
     ),
 ]
 
+ADVICE.append(
+    Drill(
+        "rate limits at the source while the destination credential fails its probe",
+        ("advice", "overlap"),
+        9029,
+        {"timeline": tl(("rate_limited", 3)), "sink_credential": "expired"},
+        Expect(
+            "rate_limited",
+            SRC,
+            None,
+            "get_flow_logs",
+            WRITES,
+            require=("probe_credential",),
+            says=("fails its probe",),
+        ),
+    )
+)
+
 BLIND = [
     Drill(
         "probes fail: healthy runs, but not verified",

@@ -173,4 +173,12 @@ def next_actions(verdict: Verdict, evidence: FlowEvidence) -> list[NextAction]:
     for other in verdict.others:
         if other.persists and category != "flow_not_running":
             actions += [a for a in plan.fix(other.category, other) if a not in actions]
+    probed = {a.arguments.get("credential_id") for a in actions if a.tool == "probe_credential"}
+    users = evidence.flow.credential_users()
+    for credential in plan.refused:  # a refused credential the verdict is not about
+        if credential not in probed:
+            used = users.get(credential, [])
+            owner = f" of {evidence.flow.label(used[0])}" if used else ""
+            why = f"the credential{owner} fails its probe too; confirm it"
+            actions.append(tool_action("probe_credential", why, credential_id=credential))
     return actions[:MAX_ACTIONS]

@@ -27,7 +27,7 @@ scores close or key calls gave no answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -231,9 +231,15 @@ def _cause(
     flow = evidence.flow
     clusters = _ordered(error_clusters(logs))
     onset = group.first.started_at if group else None
+    probes = probe_signals(flow, evidence.probes) if current else []
+    if group is not None and group.resources:
+        # A refused credential of a resource whose runs did not fail is another problem (the
+        # next one, perhaps), not the cause of these failures: it no longer decides.
+        probes = [p if p.resource in group.resources else replace(p, tier=1, weight=1.0)
+                  for p in probes]  # fmt: skip
     signals = [
         *(log_signals(flow, logs.call, clusters) if logs else []),
-        *(probe_signals(flow, evidence.probes) if current else []),
+        *probes,
         *notification_signals(flow, evidence.notifications, onset),
         *change_signals(changes, onset),
     ]

@@ -170,6 +170,14 @@ def _others(evidence: FlowEvidence, verdict: Verdict) -> list[str]:
         )
         parts.append(f"Also: {cause_text(other, other.category)}{_where(evidence, other)}"
                      f"{span}{still}.")  # fmt: skip
+    shown = {s.call for s in verdict.signals if s.source == "probe"}
+    users = evidence.flow.credential_users()
+    for probe in evidence.probes:
+        if not probe.ok and probe.call not in shown:
+            used = users.get(probe.credential_id, [])
+            where = f" (used by {evidence.flow.label(used[0])})" if used else ""
+            parts.append(f"Also: {evidence.flow.credential_label(probe.credential_id)}{where} "
+                         "fails its probe; no failed run shows it yet.")  # fmt: skip
     return parts
 
 
