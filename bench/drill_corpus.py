@@ -697,6 +697,22 @@ ADVICE = [
 
 ADVICE.append(
     Drill(
+        "transform fails every record, nothing delivered: pausing may be planned (Kafka)",
+        ("advice",),
+        9008,
+        {"timeline": tl(("transform_error", 4))},
+        Expect(
+            "transform_error",
+            NEXSET,
+            None,
+            "get_flow_logs",
+            ("activate_flow",),
+            require=("get_resource", "pause_flow"),
+        ),
+    )
+)
+ADVICE.append(
+    Drill(
         "rate limits at the source while the destination credential fails its probe",
         ("advice", "overlap"),
         9029,

@@ -28,10 +28,11 @@ def _resource_args(key: ResourceKey) -> dict[str, int | str]:
 
 
 def _delivering(verdict: Verdict) -> bool:
-    """The latest run still wrote records: pausing would stop data that gets through."""
+    """The latest run still got records through (it succeeded or was partial, not failed):
+    pausing would stop data that is delivered."""
     facts = verdict.facts
     latest = facts.streak.latest if facts is not None else None
-    return latest is not None and latest.records > 0
+    return latest is not None and latest.status != "failed" and latest.records > 0
 
 
 class _Planner:
