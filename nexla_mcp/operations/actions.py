@@ -53,6 +53,9 @@ class ActionContext:
     checks: Mapping[str, Callable[..., Awaitable[dict[str, Any]]]] | None = None
     task_timeout_s: float = 120.0
     task_poll_s: float = 1.0
+    dry_run: bool = False
+    """A client that sends no change (shadow writes): probe with the plain GET, which it
+    passes through, rather than by creating an async task, which it would only record."""
 
 
 Action = Callable[[ActionContext, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -76,6 +79,9 @@ async def _probe(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
     """Probe through a ``CallProbe`` async task (fact sheet §14), polled until it finishes or
     ``task_timeout_s`` passes: a probe can take as long as the external system does."""
     credential_id = action["credential_id"]
+    if ctx.dry_run:
+        await ctx.client.probe_credential(credential_id)  # raises CredentialError on a 403
+        return {}
     task = await ctx.client.create_async_task(
         "CallProbe", {"type": "DataCredentials", "id": credential_id, "action": "authenticate"}
     )

@@ -152,7 +152,7 @@ class MigrateSchema(Journaled):
         outcome = await self._run(client, steps, extra)
         self.created = [outcome.results[seq]["id"] for seq in created]
         flow_id = view.nexset.get("flow_id")
-        if flow_id:
+        if flow_id and not self.workflows.dry_run:
             watched = await watch_recovery(
                 client, flow_id, since_ms=since_ms, timeout_s=self.workflows.verify_timeout_s
             )

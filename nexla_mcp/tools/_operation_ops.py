@@ -17,7 +17,13 @@ from typing import Any, ClassVar, Literal
 from nexla_mcp.errors import NexlaError, NotFoundError, ValidationError
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.operations.actions import ActionContext
-from nexla_mcp.operations.journal import UNFINISHED, Journal, OperationRecord, is_interrupted
+from nexla_mcp.operations.journal import (
+    UNFINISHED,
+    Journal,
+    MemoryJournal,
+    OperationRecord,
+    is_interrupted,
+)
 from nexla_mcp.operations.new_credentials import NewCredentials
 from nexla_mcp.operations.runner import Outcome, Progress, Runner, StepSpec
 from nexla_mcp.runbooks.migration import (
@@ -59,11 +65,15 @@ class Workflows:
     allow_flows: tuple[int, ...] = ()
     deny_flows: tuple[int, ...] = ()
     verify_timeout_s: float = 20.0
+    dry_run: bool = False
+    """Shadow writes: operations run against a client that sends no change, journaled only
+    in memory, and are not verified (no run can follow a change that was never made)."""
     live: set[str] = field(default_factory=set)
 
     def runner(self, client: NexlaClient, progress: Progress = silent) -> Runner:
-        context = ActionContext(client, self.new_credentials.body, CHECKS)
-        return Runner(self.journal, context, live=self.live, progress=progress)
+        context = ActionContext(client, self.new_credentials.body, CHECKS, dry_run=self.dry_run)
+        journal = MemoryJournal() if self.dry_run else self.journal
+        return Runner(journal, context, live=self.live, progress=progress)
 
     def scope(self, flow_ids: list[int]) -> FlowScope:
         """The scope the allow/deny lists judge: every flow must pass, so the first one that

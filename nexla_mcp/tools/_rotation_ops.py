@@ -147,6 +147,8 @@ class RotateCredential(Journaled):
         steps = rotation_steps(view, marker(f"{self.kind}-{since_ms}"))
         extra = {"flow_ids": [flow.flow_id for flow in view.flows]}
         outcome = await self._run(client, steps, extra)
+        if self.workflows.dry_run:
+            return
         new_id = self.new_credential_id or outcome.results[0]["id"]
         self.report = {
             "verification": await verify_rotation(

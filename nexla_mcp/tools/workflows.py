@@ -98,6 +98,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         allow_flows=settings.allow_flows,
         deny_flows=settings.deny_flows,
         verify_timeout_s=settings.verify_timeout_s,
+        dry_run=str(settings.write_policy) == "shadow",
     )
     machinery[server] = workflows
 
