@@ -4,6 +4,7 @@ across several flows, and nothing changed before confirmation."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,14 @@ async def test_a_rotation_moves_every_user_and_restores_every_flow_exactly(
     async with api(stack) as nexla:
         statuses_before = {flow: await flow_statuses(nexla, flow) for flow in scene.flows}
     arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    started = datetime.now(UTC).isoformat()
     async with stack.connect(stack.server(settings(stack))) as client:
         _, receipt = await plan_and_confirm(client, "rotate_credential", arguments)
         operation_id = receipt["after"]["operation"]["operation_id"]
         progress = await call_ok(client, "get_operation", {"operation_id": operation_id})
+        watched_by_tool = await call_ok(
+            client, "watch_flow", {"flow_id": EXPIRED_FLOW, "since": started, "timeout_s": 5}
+        )
     assert receipt["status"] == "applied", receipt
     async with api(stack) as nexla:
         assert await credentials_of(nexla, scene.users) == [scene.new_credential] * 4
@@ -76,6 +81,7 @@ async def test_a_rotation_moves_every_user_and_restores_every_flow_exactly(
     assert verification["probe"] == "ok"
     watched = {flow["flow_id"]: flow["verdict"] for flow in verification["flows"]}
     assert watched[EXPIRED_FLOW] == "recovered"
+    assert watched_by_tool["status"] == "recovered"
     [operation] = progress["operations"]
     assert operation["status"] == "completed" and not operation["interrupted"]
     assert {step["status"] for step in operation["steps"]} == {"done"}
@@ -188,3 +194,24 @@ async def test_without_a_usable_journal_no_rotation_starts(stack: WriteStack) ->
     assert error["type"] == "JournalError"
     assert await stack.digest() == before
     assert stack.writes() == []
+
+
+async def test_in_shadow_mode_a_rotation_is_reported_and_nothing_is_sent(stack: WriteStack) -> None:
+    """NEXLA_MCP_WRITES=shadow: the plan and confirmation as usual, the receipt lists the
+    pauses, repoints and activations the rotation would send, and nothing changes or is
+    journaled."""
+    scene = await rotation_scene(stack)
+    before = await stack.digest()
+    shadow = stack.settings(state_dir=stack.audit_dir / "state", writes="shadow")
+    arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
+    async with stack.connect(stack.server(shadow)) as client:
+        _, receipt = await plan_and_confirm(client, "rotate_credential", arguments)
+        journal = await call_ok(client, "get_operation", {})
+    assert receipt["status"] == "shadow"
+    sent = [f"{r['method']} {r['path']}" for r in receipt["would_send"]]
+    repoints = [f"PUT /{kind}/{ident}" for kind, ident in scene.users]
+    assert sorted(s for s in sent if s.count("/") == 2) == sorted(repoints)
+    assert any(s.endswith("/pause") for s in sent) and any(s.endswith("/activate") for s in sent)
+    assert await stack.digest() == before
+    assert stack.writes() == []
+    assert "operations" not in journal
