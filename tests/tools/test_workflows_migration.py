@@ -137,3 +137,20 @@ async def test_a_failing_destination_create_rolls_the_child_back(stack: WriteSta
     assert error["details"]["status"] == "rolled_back" and error["details"]["state_restored"]
     assert error["details"]["undone"][0].startswith("create a parallel destination")
     assert await stack.digest() == before
+
+
+async def test_in_shadow_mode_a_migration_reports_its_first_create_and_sends_nothing(
+    stack: WriteStack,
+) -> None:
+    before = await stack.digest()
+    settings = stack.settings(state_dir=stack.audit_dir / "state", writes="shadow")
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app))
+    async with (
+        http,
+        Client(build_server(settings, http_client=http, retry_policy=NO_BACKOFF)) as client,
+    ):
+        _, receipt = await plan_and_confirm(client, "migrate_schema", migration())
+    assert receipt["status"] == "shadow"
+    assert [(r["method"], r["path"]) for r in receipt["would_send"]] == [("POST", "/data_sets")]
+    assert receipt["would_send"][0]["body"]["parent_data_set_id"] == NEXSET
+    assert await stack.digest() == before
