@@ -30,10 +30,17 @@ def _demo_command(argv: list[str]) -> int:
 
 def _audit_command(argv: list[str]) -> int:
     import os
+    from pathlib import Path
 
-    from nexla_mcp.server.audit import audit_main
+    from nexla_mcp.server.audit_cli import AuditTarget, audit_main
+    from nexla_mcp.state import default_state_dir
 
-    return audit_main(argv, default_path=os.environ.get("NEXLA_MCP_AUDIT_LOG") or None)
+    target = AuditTarget(
+        state_dir=Path(os.environ.get("NEXLA_MCP_STATE_DIR") or default_state_dir()),
+        state_url=os.environ.get("NEXLA_MCP_STATE_URL") or None,
+        secret=os.environ.get("NEXLA_MCP_SECRET") or None,
+    )
+    return audit_main(argv, target)
 
 
 SUBCOMMANDS = {"sandbox": _sandbox_command, "demo": _demo_command, "audit": _audit_command}
@@ -45,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the Nexla MCP server (stdio by default).",
         epilog="Subcommands: 'nexla-mcp sandbox' serves the simulated Nexla API over HTTP; "
         "'nexla-mcp demo' runs a troubleshooting session against it; 'nexla-mcp audit verify' "
-        "checks the write audit log's hash chain. Credentials come from "
+        "checks the write audit chain. Credentials come from "
         "NEXLA_SERVICE_KEY or NEXLA_ACCESS_TOKEN (and NEXLA_API_URL); every flag also has a "
         "NEXLA_MCP_* environment variable.",
     )
@@ -123,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
 
+    from nexla_mcp.server.audit_file import AuditFileError
     from nexla_mcp.server.http import serve
 
-    serve(settings)
+    try:
+        serve(settings)
+    except AuditFileError as error:
+        print(f"nexla-mcp: cannot start\n{error}", file=sys.stderr)
+        return 2
     return 0

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nexla_mcp.state import default_state_dir
+
 __all__ = [
     "DEFAULT_API_URL",
     "LOOPBACK_HOSTS",
@@ -80,6 +82,19 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("NEXLA_MCP_HTTP_TOKEN")
     )
+    oauth_issuer: str | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_ISSUER"))
+    oauth_audience: str | None = Field(
+        None, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_AUDIENCE")
+    )
+    oauth_jwks_url: str | None = Field(
+        None, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_JWKS_URL")
+    )
+    oauth_read_scope: str = Field(
+        "nexla:read", min_length=1, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_READ_SCOPE")
+    )
+    oauth_write_scope: str = Field(
+        "nexla:write", min_length=1, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_WRITE_SCOPE")
+    )
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=AliasChoices("NEXLA_MCP_ALLOWED_HOSTS")
     )
@@ -110,17 +125,21 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("NEXLA_MCP_SECRET"),
     )
     audit_path: Path | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_AUDIT_LOG"))
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        validation_alias=AliasChoices("NEXLA_MCP_STATE_DIR"),
+    )
+    state_url: SecretStr | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_STATE_URL"))
     write_rate_limit: int = Field(
         10, ge=1, le=10_000, validation_alias=AliasChoices("NEXLA_MCP_WRITE_RATE_LIMIT")
+    )
+    write_rate_limit_per_user: int | None = Field(
+        None, ge=1, le=10_000, validation_alias=AliasChoices("NEXLA_MCP_WRITE_RATE_LIMIT_PER_USER")
     )
     write_rate_window_s: float = Field(
         600.0, gt=0, le=86_400, validation_alias=AliasChoices("NEXLA_MCP_WRITE_RATE_WINDOW")
     )
 
-    state_dir: Path = Field(
-        default_factory=lambda: Path.home() / ".local" / "state" / "nexla-mcp",
-        validation_alias=AliasChoices("NEXLA_MCP_STATE_DIR"),
-    )
     new_credentials_file: Path | None = Field(
         None, validation_alias=AliasChoices("NEXLA_MCP_NEW_CREDENTIALS_FILE")
     )
@@ -152,6 +171,22 @@ class Settings(BaseSettings):
             raise ValueError("NEXLA_MCP_SECRET must be at least 32 characters")
         return value
 
+    @field_validator("state_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("NEXLA_MCP_STATE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("oauth_issuer", "oauth_audience", "oauth_jwks_url")
+    @classmethod
+    def _oauth_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// (or http://) URL")
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -179,7 +214,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.transport == "http" and self.http_token is None:
+        if self.transport == "http" and self.http_token is None and self.oauth_issuer is None:
             # Without a token any local process (or a page a browser was tricked into
             # loading, past the Origin check) could call the write tools.
             if not self.http_writes_without_token:
@@ -191,12 +226,33 @@ class Settings(BaseSettings):
                 "no Nexla credentials: set NEXLA_SERVICE_KEY (recommended) or NEXLA_ACCESS_TOKEN, "
                 "or pass --sandbox to run against the embedded Nexla simulation"
             )
-        if self.transport == "http" and not is_loopback(self.host) and self.http_token is None:
+        if (self.oauth_issuer is None) != (self.oauth_audience is None):
+            raise ValueError(
+                "NEXLA_MCP_OAUTH_ISSUER and NEXLA_MCP_OAUTH_AUDIENCE go together: the issuer "
+                "whose tokens are accepted, and this server's resource URL they must be for"
+            )
+        if self.oauth_issuer is not None and self.http_token is not None:
+            raise ValueError(
+                "set either NEXLA_MCP_HTTP_TOKEN (one shared token) or NEXLA_MCP_OAUTH_ISSUER "
+                "(signed-in users), not both"
+            )
+        authenticated = self.http_token is not None or self.oauth_issuer is not None
+        if self.transport == "http" and not is_loopback(self.host) and not authenticated:
             raise ValueError(
                 f"refusing to serve HTTP on non-loopback host {self.host} without "
-                "NEXLA_MCP_HTTP_TOKEN: set a bearer token or bind to 127.0.0.1"
+                "NEXLA_MCP_HTTP_TOKEN or NEXLA_MCP_OAUTH_ISSUER: set one, or bind to 127.0.0.1"
+            )
+        if self.state_url is not None and "secret" not in self.model_fields_set:
+            raise ValueError(
+                "NEXLA_MCP_STATE_URL is for replicas, and replicas must share NEXLA_MCP_SECRET: "
+                "set it (32+ characters, the same on every replica)"
             )
         return self
+
+    @property
+    def secret_configured(self) -> bool:
+        """True when ``NEXLA_MCP_SECRET`` was set (not the random per-process default)."""
+        return "secret" in self.model_fields_set
 
     @property
     def auth_mode(self) -> Literal["sandbox", "service_key", "access_token"]:

@@ -30,6 +30,7 @@ from nexla_mcp.server.schemas import (  # without_property_titles: kept importab
 )
 from nexla_mcp.server.state import ServerState
 from nexla_mcp.settings import Settings
+from nexla_mcp.state import StateError, StateStore, store_for
 from nexla_mcp.tools import TOOLSET_SUMMARIES, register_toolsets
 
 if TYPE_CHECKING:
@@ -58,8 +59,10 @@ SANDBOX_API_URL = "http://sandbox.nexla.invalid"
 class NexlaMCPServer(MCPServer[ServerState]):
     """An MCPServer whose every failed tool call, argument errors included, is the envelope."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, state_store: StateStore | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.state_store = state_store
+        """Nonces, write-rate windows and the audit chain (opened by the lifespan)."""
         self.toolset_of: dict[str, str] = {}
         """Tool name -> the toolset that registered it."""
         self._arguments: dict[str, list[str]] = {}
@@ -193,6 +196,17 @@ def _new_client(
     )
 
 
+async def _open_store(store: StateStore, settings: Settings) -> None:
+    """Open the state store for a server that writes; a failure leaves the server up (reads
+    work, ``/readyz`` says not ready, writes are refused) rather than failing start-up."""
+    if settings.read_only:
+        return
+    try:
+        await store.open()
+    except StateError as error:
+        logger.error("state store unavailable, writes will be refused: %s", error)
+
+
 def build_server(
     settings: Settings,
     *,
@@ -211,11 +225,21 @@ def build_server(
     deadline stays ``settings.timeout_s``.
     """
     from nexla_mcp import __version__
+    from nexla_mcp.server.oauth import auth_settings, verifier_for
+
+    store = store_for(
+        settings.state_dir,
+        settings.state_url.get_secret_value() if settings.state_url is not None else None,
+    )
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         async with _new_client(settings, http_client, sandbox_app, retry_policy) as client:
-            yield ServerState(settings=settings, client=client)
+            await _open_store(store, settings)
+            try:
+                yield ServerState(settings=settings, client=client, store=store)
+            finally:
+                await store.close()
 
     server = NexlaMCPServer(
         name=SERVER_NAME,
@@ -226,6 +250,9 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.log_level,
         request_state_security=request_state_security_for(settings),
+        state_store=store,
+        token_verifier=verifier_for(settings),
+        auth=auth_settings(settings),
     )
     server.toolset_of.update(register_toolsets(server, settings))
     from nexla_mcp.server.prompts import register_prompts

@@ -1,121 +1,191 @@
-"""The write audit log: one JSON line per plan, approval, decline, refusal, execution and check.
+"""The write audit log: one record per plan, approval, decline, refusal, execution and check.
 
-Each record carries ``prev_hash`` (the previous record's ``hash``; 64 zeros for the first) and
-its own ``hash``, the SHA-256 of the record's canonical JSON without ``hash``. Editing,
-inserting, deleting or reordering a line breaks the chain at that line, which
-``verify_audit_log`` (and ``nexla-mcp audit verify``) reports. Cutting lines off the end
-cannot be detected from the file alone: ship the log off the host if that matters.
+Records live in the state store (``nexla_mcp.state``), one row each, numbered by ``seq``.
+Each carries ``prev_hash`` (the previous record's ``hash``; 64 zeros for the first) and its
+own ``hash``: an HMAC-SHA256 of the record's canonical JSON under a key derived from
+``NEXLA_MCP_SECRET`` (or, when that is unset, a key kept in the state directory), so an edited
+record cannot be re-hashed without the secret. The chain head (the count, the last hash and
+a MAC over both) is stored apart from the rows and moved in the same transaction, so
+deleting, editing, reordering or cutting off rows is detected by ``nexla-mcp audit verify``.
 
 Arguments and states are redacted before they are written; plan tokens appear only as a
-digest. The file is opened for each record (append, then fsync), so several server instances
-must not share one file: give each replica its own path.
+digest. Every write to the store and to the optional file copy (``audit_file.py``) runs off
+the event loop.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
+import hmac
 import json
-import os
-import sys
-import threading
-from collections.abc import Mapping
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 from nexla_mcp.redaction import redact_value
-from nexla_mcp.server.guard import canonical_json
+from nexla_mcp.server.audit_file import AuditFileError, MirrorFile, check_audit_path
+from nexla_mcp.server.guard import canonical_json, digest_of
+from nexla_mcp.state import AuditHead, AuditRow, Sealed, StateError, StateStore
 
 __all__ = [
     "GENESIS_HASH",
+    "MAX_RECORD_CHARS",
     "AuditError",
+    "AuditFileError",
     "AuditLog",
     "ChainCheck",
-    "audit_main",
-    "default_audit_path",
-    "verify_audit_log",
+    "ChainKey",
+    "verify_audit_file",
+    "verify_audit_store",
 ]
 
+logger = logging.getLogger(__name__)
+
 GENESIS_HASH = "0" * 64
-_TAIL_BYTES = 1 << 20
+MAX_RECORD_CHARS = 256_000
+_KEY_LABEL = b"nexla-mcp audit chain v1"
+_KEY_FILE = "audit.key"
+# Fields that can be large (states, arguments); a record over the cap keeps only their digests.
+_BULKY = ("before", "after", "args", "changes")
 
 
 class AuditError(Exception):
     """The audit log could not be written; the write it was recording must not go ahead."""
 
 
-def default_audit_path() -> Path:
-    """Where the audit log goes when ``NEXLA_MCP_AUDIT_LOG`` is unset."""
-    return Path.home() / ".local" / "state" / "nexla-mcp" / "audit.jsonl"
-
-
-def _record_hash(record: Mapping[str, Any]) -> str:
-    body = {key: value for key, value in record.items() if key != "hash"}
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class ChainKey:
+    """The HMAC key of the chain, derived from the server secret under its own label."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+        self.key_id = hashlib.sha256(b"key id" + self._key).hexdigest()[:16]
+
+    @classmethod
+    def for_settings(cls, secret: str | None, state_dir: Path) -> ChainKey:
+        """Under ``secret`` when it is configured; else under a random key made once and kept
+        (mode 0600) in ``state_dir``, so the chain still verifies after a restart."""
+        if secret:
+            return cls(secret)
+        path = state_dir / _KEY_FILE
+        try:
+            return cls(path.read_text().strip())
+        except FileNotFoundError:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key = secrets.token_hex(32)
+            try:
+                with path.open("x", encoding="utf-8") as handle:
+                    path.chmod(0o600)
+                    handle.write(key)
+            except FileExistsError:  # another process made it first: use theirs
+                key = path.read_text().strip()
+            return cls(key)
+
+    def mac(self, record: Mapping[str, Any]) -> str:
+        """The ``hash`` of a record: HMAC-SHA256 of its canonical JSON without ``hash``."""
+        body = {key: value for key, value in record.items() if key != "hash"}
+        return hmac.new(self._key, canonical_json(body).encode(), hashlib.sha256).hexdigest()
+
+    def head_mac(self, count: int, last_hash: str) -> str:
+        """The MAC of the chain head (count and last hash)."""
+        message = f"head:{count}:{last_hash}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def _capped(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields``, with the largest bulky ones replaced by their digests until the record fits."""
+    capped = dict(fields)
+    bulky = sorted((k for k in _BULKY if k in capped),
+                   key=lambda k: -len(canonical_json(capped[k])))  # fmt: skip
+    for key in bulky:
+        if len(canonical_json(capped)) <= MAX_RECORD_CHARS:
+            break
+        capped[key] = {
+            "omitted": "too large for the audit record",
+            "sha256": digest_of(capped[key]),
+        }
+    return capped
+
+
 class AuditLog:
-    """Appends hash-chained records to ``path``, continuing the chain already in the file."""
+    """Appends keyed, hash-chained records to the store (and keeps ``mirror`` caught up)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._last_hash: str | None = None
+    def __init__(self, store: StateStore, key: ChainKey, mirror: Path | None = None) -> None:
+        """Raises ``AuditFileError`` when ``mirror`` exists and is not a regular file."""
+        if mirror is not None:
+            check_audit_path(mirror)
+        self.store = store
+        self.key = key
+        self.mirror = mirror
+        self._mirror_lock = anyio.Lock()
 
-    def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Write one record (``ts``, ``event``, the redacted ``fields``) and return it.
+    async def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one record (``seq``, ``ts``, ``event``, the redacted ``fields``); return it.
 
         Raises:
-            AuditError: the file cannot be read or written.
+            AuditError: the store cannot be written.
         """
-        with self._lock:
-            try:
-                previous = self._last_hash or self._tail_hash()
-                record: dict[str, Any] = {"ts": _now_iso(), "event": event}
-                record.update(redact_value({k: v for k, v in fields.items() if v is not None}))
-                record["prev_hash"] = previous
-                record["hash"] = _record_hash(record)
-                self._write_line(canonical_json(record))
-            except OSError as error:
-                raise AuditError(f"cannot write the audit log: {error.strerror}") from error
-            self._last_hash = record["hash"]
-            return record
+        body = _capped(redact_value({k: v for k, v in fields.items() if v is not None}))
+        made: dict[str, Any] = {}
 
-    def _write_line(self, line: str) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        def seal(seq: int, previous: str) -> Sealed:
+            record: dict[str, Any] = {"seq": seq, "ts": _now_iso(), "event": event, **body}
+            record["key_id"] = self.key.key_id
+            record["prev_hash"] = previous or GENESIS_HASH
+            record["hash"] = self.key.mac(record)
+            made.update(record)
+            return Sealed(
+                record["hash"], canonical_json(record), self.key.head_mac(seq, record["hash"])
+            )
 
-    def _tail_hash(self) -> str:
-        """The hash of the file's last record (the chain continues across restarts)."""
-        if not self.path.exists():
-            return GENESIS_HASH
-        with self.path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - _TAIL_BYTES))
-            lines = [line for line in handle.read().splitlines() if line.strip()]
-        if not lines:
-            return GENESIS_HASH
         try:
-            last = json.loads(lines[-1])
-            return str(last["hash"])
-        except (ValueError, KeyError, TypeError):
-            # A damaged tail: chain on from its raw bytes so verification flags that line.
-            return hashlib.sha256(lines[-1]).hexdigest()
+            await self.store.append_audit(seal)
+        except StateError as error:
+            raise AuditError(f"cannot write the audit log: {error}") from error
+        if self.mirror is not None:
+            try:
+                await self.sync_mirror()
+            except (OSError, AuditFileError, StateError) as error:
+                # The record is durable in the store; the file catches up on the next append.
+                logger.error("audit file %s not updated: %s", self.mirror, error)
+        return made
+
+    async def sync_mirror(self) -> int:
+        """Bring the file copy up to date with the store; returns the records written.
+
+        Raises:
+            OSError, AuditFileError: the file cannot be used.
+            StateError: the store cannot be read.
+        """
+        if self.mirror is None:
+            return 0
+        path = self.mirror
+        written = 0
+        async with self._mirror_lock:
+            handle = await anyio.to_thread.run_sync(MirrorFile, path)
+            try:
+                seq = await anyio.to_thread.run_sync(handle.last_seq)
+                while rows := await self.store.audit_rows(after_seq=seq):
+                    await anyio.to_thread.run_sync(handle.append, [row.record for row in rows])
+                    seq, written = rows[-1].seq, written + len(rows)
+            finally:
+                await anyio.to_thread.run_sync(handle.close)
+        return written
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """The result of checking a log: how many records were sound and the first bad line."""
+    """The result of checking a chain: how many records were sound and the first bad one."""
 
     records: int
     bad_line: int | None = None
@@ -123,58 +193,102 @@ class ChainCheck:
 
     @property
     def ok(self) -> bool:
-        """True when every line is intact and chained to the one before."""
-        return self.bad_line is None
+        """True when every record is intact, chained to the one before, and (for the store)
+        matches the head."""
+        return self.bad_line is None and self.problem is None
 
 
-def verify_audit_log(path: Path) -> ChainCheck:
-    """Check every line's hash and link; stop at the first broken one (1-based line number).
+class _Walker:
+    """Checks records one at a time against the key, the sequence and the previous hash."""
+
+    def __init__(self, key: ChainKey) -> None:
+        self.key = key
+        self.previous = GENESIS_HASH
+        self.count = 0
+
+    def problem(self, raw: str | bytes) -> str | None:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return "not JSON"
+        if not isinstance(record, dict) or "hash" not in record or "seq" not in record:
+            return "not an audit record"
+        if record["seq"] != self.count + 1:
+            return (f"sequence number {record['seq']} where {self.count + 1} was expected "
+                    "(a record is missing, repeated or out of order)")  # fmt: skip
+        if record.get("prev_hash") != self.previous:
+            return "prev_hash does not match the record before (deleted or reordered)"
+        if record.get("key_id") != self.key.key_id:
+            return "written under another key (check NEXLA_MCP_SECRET)"
+        if not hmac.compare_digest(str(record["hash"]), self.key.mac(record)):
+            return "content does not match its MAC (edited)"
+        self.previous = record["hash"]
+        self.count += 1
+        return None
+
+
+def verify_audit_file(path: Path, key: ChainKey) -> ChainCheck:
+    """Check every line of a file copy; stop at the first broken one (1-based line number).
+
+    A last line without its line break is reported as torn (an interrupted write; a running
+    server cuts it off and writes the record again). Cutting whole lines off the end cannot be
+    seen in a file alone: verify the store for that.
 
     Raises:
-        OSError: the file cannot be read.
+        OSError, AuditFileError: the file cannot be read, or is not a regular file.
     """
-    previous = GENESIS_HASH
-    count = 0
+    check_audit_path(path)
+    walker = _Walker(key)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                return ChainCheck(count, number, "empty line")
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                return ChainCheck(count, number, "not JSON")
-            if not isinstance(record, dict) or "hash" not in record:
-                return ChainCheck(count, number, "not an audit record")
-            if record.get("prev_hash") != previous:
-                return ChainCheck(count, number, "prev_hash does not match the line before")
-            if record["hash"] != _record_hash(record):
-                return ChainCheck(count, number, "content does not match its hash (edited)")
-            previous = record["hash"]
-            count += 1
-    return ChainCheck(count)
+            if len(raw) > MAX_RECORD_CHARS * 4 or not raw.endswith(b"\n"):
+                torn = not raw.endswith(b"\n")
+                return ChainCheck(walker.count, number, "torn last line (interrupted write)"
+                                  if torn else "line too long")  # fmt: skip
+            problem = walker.problem(raw) if raw.strip() else "empty line"
+            if problem:
+                return ChainCheck(walker.count, number, problem)
+    return ChainCheck(walker.count)
 
 
-def audit_main(argv: list[str], default_path: str | None = None) -> int:
-    """``nexla-mcp audit verify [PATH]``: exit 0 if the chain is intact, 1 if not, 2 on error."""
-    parser = argparse.ArgumentParser(
-        prog="nexla-mcp audit", description="Check the write audit log's hash chain."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    verify = commands.add_parser("verify", help="verify the hash chain of an audit log")
-    verify.add_argument(
-        "path",
-        nargs="?",
-        help=f"audit log (default: NEXLA_MCP_AUDIT_LOG or {default_audit_path()})",
-    )
-    args = parser.parse_args(argv)
-    path = Path(args.path or default_path or default_audit_path())
-    try:
-        check = verify_audit_log(path)
-    except OSError as error:
-        print(f"nexla-mcp audit: cannot read {path}: {error.strerror}", file=sys.stderr)
-        return 2
-    if check.ok:
-        print(f"{path}: {check.records} records, chain intact")
-        return 0
-    print(f"{path}: line {check.bad_line}: {check.problem}", file=sys.stderr)
-    return 1
+async def _rows(store: StateStore) -> AsyncIterator[AuditRow]:
+    seq = 0
+    while rows := await store.audit_rows(after_seq=seq):
+        for row in rows:
+            yield row
+        seq = rows[-1].seq
+
+
+async def verify_audit_store(store: StateStore, key: ChainKey) -> ChainCheck:
+    """Check every row in order, then the rows against the separately stored head.
+
+    ``bad_line`` is the ``seq`` where the chain breaks; a sound chain that disagrees with the
+    head (rows cut off the end, or added without moving it) has ``problem`` set only.
+
+    Raises:
+        StateError: the store cannot be read.
+    """
+    walker = _Walker(key)
+    async for row in _rows(store):
+        problem = walker.problem(row.record)
+        if problem is None and (row.seq != walker.count or row.hash != walker.previous):
+            problem = "the row's columns do not match its record (edited)"
+        if problem:
+            return ChainCheck(walker.count, walker.count + 1, problem)
+    return _against_head(walker, await store.audit_head())
+
+
+def _against_head(walker: _Walker, head: AuditHead | None) -> ChainCheck:
+    if head is None:
+        if walker.count:
+            return ChainCheck(walker.count, None, "records exist but the chain head is missing")
+        return ChainCheck(0)
+    if not hmac.compare_digest(head.mac, walker.key.head_mac(head.count, head.hash)):
+        return ChainCheck(walker.count, None, "the chain head does not match its MAC (edited)")
+    if head.count != walker.count or head.hash != walker.previous:
+        return ChainCheck(
+            walker.count, None,
+            f"the head records {head.count} records, the chain has {walker.count} "
+            "(records cut off the end, or added outside the server)",
+        )  # fmt: skip
+    return ChainCheck(walker.count)

@@ -10,10 +10,10 @@ call and could echo it on its own. Consent comes from the human answer asked thr
 elicitation (``approval.py``); the token only guarantees that what is confirmed is exactly
 what was planned, against the state that was planned on, once.
 
-Single use is enforced twice. The nonce store refuses a second use within this process. It
-does not span replicas, so every write tool also refuses to plan a change that would change
-nothing: an executed plan always changes the state it was bound to, and a replayed token
-then fails the state check on any replica.
+Single use is enforced by the state store (``nexla_mcp.state``): a nonce is spent by inserting
+it under a unique key, so of any number of concurrent confirmations, in one process or across
+replicas sharing the store, exactly one goes ahead. When the HTTP transport signs users in, the
+token also names the principal who planned it, and only that principal can confirm it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from nexla_mcp.state import StateStore
 
 __all__ = [
     "MAX_TTL_S",
@@ -47,7 +49,9 @@ _VERSION = 1
 _KEY_LABEL = b"nexla-mcp plan tokens v1"
 _MAX_TOKEN_CHARS = 2048
 
-RejectReason = Literal["missing", "invalid", "expired", "other_tool", "other_arguments", "replayed"]
+RejectReason = Literal[
+    "missing", "invalid", "expired", "other_tool", "other_arguments", "other_principal", "replayed"
+]
 
 
 class PlanRejected(Exception):
@@ -90,35 +94,29 @@ class PlanClaims:
     state_fingerprint: str
     expires_at: int
     nonce: str
+    principal: str | None = None
 
 
 class NonceStore:
-    """Nonces already used in this process, forgotten once their token has expired anyway."""
+    """Used nonces, kept in the shared state store until their token has expired anyway."""
 
-    def __init__(self) -> None:
-        self._spent: dict[str, int] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
 
-    def is_spent(self, nonce: str) -> bool:
-        """True when ``nonce`` was used before."""
-        with self._lock:
-            return nonce in self._spent
+    async def is_spent(self, nonce: str) -> bool:
+        """True when ``nonce`` was used before (by any process sharing the store)."""
+        return await self.store.nonce_spent(nonce)
 
-    def spend(self, nonce: str, expires_at: int, now: float) -> bool:
-        """Mark ``nonce`` used; False when it already was (check and mark are one step)."""
-        with self._lock:
-            for old in [n for n, expiry in self._spent.items() if expiry < now]:
-                del self._spent[old]
-            if nonce in self._spent:
-                return False
-            self._spent[nonce] = expires_at
-            return True
+    async def spend(self, nonce: str, expires_at: int, now: float) -> bool:
+        """Mark ``nonce`` used; False when it already was (check and mark are one statement)."""
+        return await self.store.spend_nonce(nonce, expires_at, now)
 
 
 class PlanGuard:
     """Mints and verifies plan tokens under one secret.
 
-    ``clock`` returns epoch seconds; tests move it to expire tokens.
+    ``clock`` returns epoch seconds; tests move it to expire tokens. ``nonces`` is where used
+    tokens are recorded (``check_unused`` and ``spend`` need it; minting and ``verify`` do not).
     """
 
     def __init__(
@@ -136,17 +134,19 @@ class PlanGuard:
         self._key = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
         self.ttl_s = ttl_s
         self.clock = clock
-        self.nonces = nonces or NonceStore()
+        self.nonces = nonces
 
     def _mac(self, payload: str) -> str:
         return _b64encode(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
     def mint(
-        self, tool: str, arguments: Mapping[str, Any], state_fingerprint: str
-    ) -> tuple[str, int]:
-        """A token for running ``tool`` with ``arguments`` against that state; and its expiry."""
+        self, tool: str, arguments: Mapping[str, Any], state_fingerprint: str,
+        principal: str | None = None,
+    ) -> tuple[str, int]:  # fmt: skip
+        """A token for running ``tool`` with ``arguments`` against that state, confirmable only
+        by ``principal`` (None: whoever reaches this server); and its expiry."""
         expires_at = int(self.clock()) + self.ttl_s
-        claims = {
+        claims: dict[str, Any] = {
             "v": _VERSION,
             "tool": tool,
             "args": digest_of(dict(arguments)),
@@ -154,17 +154,21 @@ class PlanGuard:
             "exp": expires_at,
             "nonce": _b64encode(secrets.token_bytes(16)),
         }
+        if principal is not None:
+            claims["who"] = principal
         payload = _b64encode(canonical_json(claims).encode())
         return f"{payload}.{self._mac(payload)}", expires_at
 
-    def verify(self, token: str | None, tool: str, arguments: Mapping[str, Any]) -> PlanClaims:
-        """The claims of ``token`` if it authorises ``tool`` with ``arguments`` now.
-
-        Does not use the token up (see ``spend``), so it is safe to call before asking a person.
+    def verify(
+        self, token: str | None, tool: str, arguments: Mapping[str, Any],
+        principal: str | None = None,
+    ) -> PlanClaims:  # fmt: skip
+        """The claims of ``token`` if it authorises ``tool`` with ``arguments`` for
+        ``principal`` now. Checks the token alone: whether it was used is ``check_unused``.
 
         Raises:
             PlanRejected: missing, invalid (not minted with this secret), expired, minted for
-                another tool or other arguments, or already used in this process.
+                another tool, other arguments or another principal.
         """
         if not token:
             raise PlanRejected("missing")
@@ -176,17 +180,33 @@ class PlanGuard:
             raise PlanRejected("other_tool")
         if not hmac.compare_digest(claims.arguments_digest, digest_of(dict(arguments))):
             raise PlanRejected("other_arguments")
-        if self.nonces.is_spent(claims.nonce):
-            raise PlanRejected("replayed")
+        if claims.principal != principal:
+            raise PlanRejected("other_principal")
         return claims
 
-    def spend(self, claims: PlanClaims) -> None:
-        """Use the token up; from now on it is refused as replayed in this process.
+    def _nonces(self) -> NonceStore:
+        if self.nonces is None:
+            raise TypeError("this PlanGuard was built without a nonce store")
+        return self.nonces
+
+    async def check_unused(self, claims: PlanClaims) -> None:
+        """Refuse a token that was used before (safe to call before asking a person).
+
+        Raises:
+            PlanRejected: ``replayed``.
+            StateError: the state store cannot be read.
+        """
+        if await self._nonces().is_spent(claims.nonce):
+            raise PlanRejected("replayed")
+
+    async def spend(self, claims: PlanClaims) -> None:
+        """Use the token up; from now on every process sharing the store refuses it.
 
         Raises:
             PlanRejected: ``replayed`` when another call used it first.
+            StateError: the state store cannot be written.
         """
-        if not self.nonces.spend(claims.nonce, claims.expires_at, self.clock()):
+        if not await self._nonces().spend(claims.nonce, claims.expires_at, self.clock()):
             raise PlanRejected("replayed")
 
     def _authentic_claims(self, token: str) -> PlanClaims:
@@ -203,6 +223,7 @@ class PlanGuard:
                 state_fingerprint=str(raw["state"]),
                 expires_at=int(raw["exp"]),
                 nonce=str(raw["nonce"]),
+                principal=str(raw["who"]) if "who" in raw else None,
             )
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
             # Only reachable with a valid MAC, i.e. a token from a different version of us.

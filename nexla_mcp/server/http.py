@@ -121,6 +121,8 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         transport_security=transport_security(settings),
         host=settings.host,
     )
+    if settings.oauth_issuer is not None:
+        return app  # the SDK's bearer middleware checks JWTs (server/oauth.py)
     if settings.http_token is None:
         logger.warning(
             "HTTP transport without NEXLA_MCP_HTTP_TOKEN: any local process can call it%s",

@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.settings import Settings
+    from nexla_mcp.state import StateStore
 
 __all__ = ["ServerState"]
 
 
 @dataclass(frozen=True, slots=True)
 class ServerState:
-    """The settings the server was built with and the one Nexla client it owns."""
+    """The settings the server was built with, the one Nexla client it owns and its state
+    store (shared with other replicas)."""
 
     settings: Settings
     client: NexlaClient
+    store: StateStore | None = None

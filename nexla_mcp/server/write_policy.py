@@ -6,11 +6,11 @@ fooled assistant, the limit stops a bulk run ("pause every flow") after a few ch
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from nexla_mcp.state import RateKey, StateStore
 
 __all__ = ["FlowScope", "WriteRateLimiter", "flow_refusal"]
 
@@ -50,41 +50,42 @@ def flow_refusal(scope: FlowScope, allow: Iterable[int], deny: Iterable[int]) ->
 
 
 class WriteRateLimiter:
-    """At most ``limit`` writes in any ``window_s`` seconds, for the whole server.
+    """At most ``limit`` writes in any ``window_s`` seconds for the whole server (all replicas
+    sharing the state store), and at most ``per_principal`` for any one signed-in principal.
 
-    ``clock`` returns seconds (monotonic by default); tests move it.
+    The windows live in the state store, so the limit holds across processes. ``clock``
+    returns epoch seconds (wall time: replicas must agree on it); tests move it.
     """
 
     def __init__(
-        self, limit: int, window_s: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if limit < 1 or window_s <= 0:
+        self, store: StateStore, limit: int, window_s: float, *,
+        per_principal: int | None = None, clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        if limit < 1 or window_s <= 0 or (per_principal is not None and per_principal < 1):
             raise ValueError("the write rate limit needs limit >= 1 and window_s > 0")
+        self.store = store
         self.limit = limit
         self.window_s = window_s
+        self.per_principal = per_principal
         self.clock = clock
-        self._recent: deque[float] = deque()
-        self._lock = threading.Lock()
 
-    def _forget_old(self, now: float) -> None:
-        while self._recent and self._recent[0] <= now - self.window_s:
-            self._recent.popleft()
+    def _keys(self, principal: str | None) -> list[RateKey]:
+        keys = [RateKey("server", self.limit, self.window_s)]
+        if principal is not None and self.per_principal is not None:
+            keys.append(RateKey(f"principal:{principal}", self.per_principal, self.window_s))
+        return keys
 
-    def retry_after(self) -> float | None:
+    def describe(self, principal: str | None) -> str:
+        """The limits that apply to ``principal``, in words."""
+        text = f"This server allows {self.limit} writes per {self.window_s:g} s"
+        if principal is not None and self.per_principal is not None:
+            text += f", {self.per_principal} per user"
+        return text
+
+    async def retry_after(self, principal: str | None = None) -> float | None:
         """Seconds until another write is allowed, or None when one is allowed now."""
-        with self._lock:
-            now = self.clock()
-            self._forget_old(now)
-            if len(self._recent) < self.limit:
-                return None
-            return max(0.0, self._recent[0] + self.window_s - now)
+        return await self.store.write_wait(self._keys(principal), self.clock())
 
-    def acquire(self) -> float | None:
+    async def acquire(self, principal: str | None = None) -> float | None:
         """Count one write now; returns None, or (counting nothing) the seconds to wait."""
-        with self._lock:
-            now = self.clock()
-            self._forget_old(now)
-            if len(self._recent) >= self.limit:
-                return max(0.0, self._recent[0] + self.window_s - now)
-            self._recent.append(now)
-            return None
+        return await self.store.take_write_slot(self._keys(principal), self.clock())

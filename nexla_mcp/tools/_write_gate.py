@@ -1,14 +1,15 @@
 """The write gate: plan → confirm → approve → execute → verify, the same for every write tool.
 
-One gate per server instance (``write_gate``) holds the plan-token guard and its nonce store,
-the audit log, the rate limiter and the allow/deny lists. A write tool calls ``run`` with its
+One gate per server instance (``write_gate``) holds the plan-token guard, the audit log, the
+rate limiter and the allow/deny lists; nonces, rate windows and the audit chain live in the
+server's state store, which replicas share. A write tool calls ``run`` with its
 operation and the approval its resolver produced (``ask`` is that resolver's body).
 
 Order on a confirmed call, each step refusing with nothing changed and an audit record:
-verify the token (signature, expiry, tool, arguments, unused) → use it up → re-read the state
-and compare fingerprints → apply the approval (elicitation answer, or the token alone in
-``confirm`` mode when the client cannot ask and the change is not destructive) → rate limit →
-execute → re-read and classify (``_outcomes.verdict``: never more than was observed).
+verify the token (signature, expiry, tool, arguments, principal, unused) → use it up →
+re-read the state and compare fingerprints → apply the approval (elicitation answer, or the
+token alone in ``confirm`` mode when the client cannot ask and the change is not destructive)
+→ rate limit → execute → re-read and classify (``_outcomes.verdict``: never more than was observed).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from nexla_mcp.server.approval import (
     decide,
     question,
 )
-from nexla_mcp.server.audit import AuditError, AuditLog, default_audit_path
-from nexla_mcp.server.guard import PlanClaims, PlanGuard, PlanRejected, token_digest
+from nexla_mcp.server.audit import AuditError, AuditLog, ChainKey
+from nexla_mcp.server.guard import NonceStore, PlanClaims, PlanGuard, PlanRejected, token_digest
+from nexla_mcp.server.principal import Principal, current_principal
 from nexla_mcp.server.write_policy import FlowScope, WriteRateLimiter, flow_refusal
 from nexla_mcp.settings import Settings
+from nexla_mcp.state import StateError, StateStore, store_for
 from nexla_mcp.tools._common import server_state, tool_result
 from nexla_mcp.tools._outcomes import (
     CANCELLED_READBACK_S,
@@ -72,15 +75,22 @@ def _iso(epoch_s: float) -> str:
 class WriteGate:
     """Runs write operations under one server's policy, secret, audit log and rate limit."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: StateStore) -> None:
+        """Raises ``AuditFileError`` when ``NEXLA_MCP_AUDIT_LOG`` is not a regular file."""
         secret = settings.secret.get_secret_value()
         register_secret(secret, "plan_secret")
         self.policy = settings.write_policy
         self.allow_flows = settings.allow_flows
         self.deny_flows = settings.deny_flows
-        self.guard = PlanGuard(secret)
-        self.audit = AuditLog(settings.audit_path or default_audit_path())
-        self.limiter = WriteRateLimiter(settings.write_rate_limit, settings.write_rate_window_s)
+        self.write_scope = settings.oauth_write_scope
+        self.guard = PlanGuard(secret, nonces=NonceStore(store))
+        key = ChainKey.for_settings(secret if settings.secret_configured else None,
+                                    settings.state_dir)  # fmt: skip
+        self.audit = AuditLog(store, key, mirror=settings.audit_path)
+        self.limiter = WriteRateLimiter(
+            store, settings.write_rate_limit, settings.write_rate_window_s,
+            per_principal=settings.write_rate_limit_per_user,
+        )  # fmt: skip
         self.token_only_destructive = settings.allow_token_only_destructive
         self.unsettled = UnsettledWrites()
 
@@ -103,8 +113,10 @@ class WriteGate:
             return NotAsked(CLIENT_CANNOT_ASK)
         try:
             operation = build()
-            claims = self.guard.verify(plan_token, operation.tool, operation.arguments)
-            if self.limiter.retry_after() is not None:
+            who = _principal_id(current_principal())
+            claims = self.guard.verify(plan_token, operation.tool, operation.arguments, who)
+            await self.guard.check_unused(claims)
+            if await self.limiter.retry_after(who) is not None:
                 return NotAsked("rate_limited")
             observed = await operation.observe(server_state(ctx).client)
         except Exception as error:
@@ -127,27 +139,38 @@ class WriteGate:
             WriteRefusedError: the call was refused; nothing changed.
             NexlaError: reading the state or making the change failed.
         """
+        principal = current_principal()
         try:
+            if principal is not None and self.write_scope not in principal.scopes:
+                await self._refuse(
+                    operation, "insufficient_scope", plan_token,
+                    message=f"Not executed. Your sign-in does not grant the {self.write_scope} "
+                    "scope, which changes need.",
+                    hint=f"Nothing was changed. Sign in again with the {self.write_scope} scope.",
+                )  # fmt: skip
             denied = flow_refusal(_named(operation), (), self.deny_flows)
             if denied:
-                self._refuse(operation, "not_allowed", plan_token,
-                             message=f"Not executed: {denied}.", hint=FORBIDDEN)  # fmt: skip
+                await self._refuse(operation, "not_allowed", plan_token,
+                                   message=f"Not executed: {denied}.", hint=FORBIDDEN)  # fmt: skip
             if not confirm:
-                return await self._plan(operation, client)
-            return await self._confirm(operation, client, plan_token, approval)
-        except AuditError as error:
+                return await self._plan(operation, client, principal)
+            return await self._confirm(operation, client, plan_token, approval, principal)
+        except (AuditError, StateError) as error:
             # Every step before the write is audited first, so reaching here means unsent.
-            logger.error("write refused, audit log unavailable: %s", error)
+            logger.error("write refused, state store or audit log unavailable: %s", error)
             raise WriteRefusedError(
                 "audit_unavailable",
                 "Not executed. The audit log cannot be written, and no write happens unaudited.",
                 tool=operation.tool,
-                hint="Nothing was changed. The server's operator must fix NEXLA_MCP_AUDIT_LOG.",
+                hint="Nothing was changed. The server's operator must fix its state store "
+                "(NEXLA_MCP_STATE_DIR or NEXLA_MCP_STATE_URL).",
             ) from error
 
-    async def _plan(self, operation: WriteOperation, client: NexlaClient) -> CallToolResult:
+    async def _plan(
+        self, operation: WriteOperation, client: NexlaClient, principal: Principal | None
+    ) -> CallToolResult:
         observed, settled = await self._settle_earlier(operation, client)
-        self._check_scope(operation, observed, None)
+        await self._check_scope(operation, observed, None)
         result = WriteResult(
             status="planned", tool=operation.tool, change=observed.change,
             arguments=operation.arguments, changes=observed.changes,
@@ -162,8 +185,9 @@ class WriteGate:
             result.note = "Nothing would change, so there is nothing to confirm."
         else:
             token, expires_at = self.guard.mint(
-                operation.tool, operation.arguments, observed.fingerprint
-            )
+                operation.tool, operation.arguments, observed.fingerprint,
+                _principal_id(principal),
+            )  # fmt: skip
             result.plan_token, result.expires_at = token, _iso(expires_at)
             result.note = (
                 "Nothing has changed yet. Show this plan to the user; only they decide "
@@ -174,8 +198,9 @@ class WriteGate:
                     " This change cannot be undone: it goes ahead only when the user approves "
                     "it in the client's prompt, never on the plan token alone."
                 )
-        self.audit.append(
+        await self.audit.append(
             "plan", tool=operation.tool, args=operation.arguments, outcome=result.status,
+            principal=_named_principal(principal),
             plan_digest=token_digest(result.plan_token) if result.plan_token else None,
             before=observed.state, changes=[c.model_dump() for c in observed.changes],
         )  # fmt: skip
@@ -192,13 +217,14 @@ class WriteGate:
 
     async def _confirm(
         self, operation: WriteOperation, client: NexlaClient, plan_token: str | None,
-        approval: Any,
+        approval: Any, principal: Principal | None,
     ) -> CallToolResult:  # fmt: skip
-        claims = self._verified(operation, plan_token)
+        who = _principal_id(principal)
+        claims = await self._verified(operation, plan_token, who)
         before = await operation.observe(client)
-        self._check_scope(operation, before, plan_token)
+        await self._check_scope(operation, before, plan_token)
         if before.fingerprint != claims.state_fingerprint:
-            self._refuse(operation, "state_changed", plan_token)
+            await self._refuse(operation, "state_changed", plan_token)
         decision = decide(
             approval, self.policy, person_required=self._needs_person(operation, before)
         )
@@ -207,23 +233,23 @@ class WriteGate:
             reason = decision.refusal or "not_approved"
             if decision.answer == "not_asked":
                 # The resolver does not ask while the limit is reached; say so, with the wait.
-                wait = self.limiter.retry_after() if reason == "not_approved" else None
+                wait = await self.limiter.retry_after(who) if reason == "not_approved" else None
                 if wait is not None:
-                    self._refuse_rate_limited(operation, plan_token, wait, record)
-                self._refuse(operation, reason, plan_token)
-            self.audit.append(
+                    await self._refuse_rate_limited(operation, plan_token, wait, record, who)
+                await self._refuse(operation, reason, plan_token)
+            await self.audit.append(
                 "decline", tool=operation.tool, args=operation.arguments,
                 plan_digest=token_digest(plan_token or ""), approval=record.model_dump(),
-                outcome="refused", reason=reason,
+                outcome="refused", reason=reason, principal=_named_principal(principal),
             )  # fmt: skip
-            self._refuse(operation, reason, plan_token, audit=False)
-        wait = self.limiter.acquire()
+            await self._refuse(operation, reason, plan_token, audit=False)
+        wait = await self.limiter.acquire(who)
         if wait is not None:
-            self._refuse_rate_limited(operation, plan_token, wait, record)
-        self.audit.append(
+            await self._refuse_rate_limited(operation, plan_token, wait, record, who)
+        await self.audit.append(
             "approval", tool=operation.tool, args=operation.arguments,
             plan_digest=token_digest(plan_token or ""), approval=record.model_dump(),
-            outcome="approved",
+            outcome="approved", principal=_named_principal(principal),
         )  # fmt: skip
         return await self._execute(operation, client, plan_token or "", before, record)
 
@@ -242,7 +268,7 @@ class WriteGate:
         try:
             await self._send(operation, client, steps)
             after = await self._reread(operation, client)
-            return self._receipt(operation, before, after, approval, steps)
+            return await self._receipt(operation, before, after, approval, steps)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._settle_cancelled(operation, client, before, approval, steps)
@@ -254,15 +280,16 @@ class WriteGate:
         except NexlaError as error:
             if not error.outcome_unknown:
                 steps.recorded_execution = True
-                self._record_after(operation, "execution", plan_digest=steps.digest,
-                                   outcome="failed", error=type(error).__name__)  # fmt: skip
+                await self._record_after(operation, "execution", plan_digest=steps.digest,
+                                         outcome="failed", error=type(error).__name__)  # fmt: skip
                 raise
             # The request may have reached Nexla: never resend it, read back what happened.
             steps.unanswered = unanswered(error)
-            self._record_after(operation, "execution", plan_digest=steps.digest,
-                               outcome="ambiguous", error=type(error).__name__)  # fmt: skip
+            await self._record_after(operation, "execution", plan_digest=steps.digest,
+                                     outcome="ambiguous", error=type(error).__name__)  # fmt: skip
         else:
-            self._record_after(operation, "execution", plan_digest=steps.digest, outcome="sent")
+            await self._record_after(operation, "execution", plan_digest=steps.digest,
+                                     outcome="sent")  # fmt: skip
         steps.recorded_execution = True
 
     async def _settle_cancelled(
@@ -271,14 +298,14 @@ class WriteGate:
     ) -> None:  # fmt: skip
         if not steps.recorded_execution:
             steps.unanswered = "the call was cancelled while the request was in flight"
-            self._record_after(operation, "execution", plan_digest=steps.digest,
-                               outcome="cancelled")  # fmt: skip
+            await self._record_after(operation, "execution", plan_digest=steps.digest,
+                                     outcome="cancelled")  # fmt: skip
         if steps.recorded_verification:
             return
         after = None
         with anyio.move_on_after(CANCELLED_READBACK_S):
             after = await self._reread(operation, client)
-        self._receipt(operation, before, after, approval, steps)
+        await self._receipt(operation, before, after, approval, steps)
 
     async def _shadow(
         self, operation: WriteOperation, client: NexlaClient, before: Observation,
@@ -293,8 +320,8 @@ class WriteGate:
             logger.info("shadow %s stopped after its write: %s", operation.tool,
                         type(error).__name__)  # fmt: skip
         would_send = [asdict(request) for request in sent]
-        self._record_after(operation, "execution", plan_digest=digest, outcome="shadow",
-                           would_send=would_send)  # fmt: skip
+        await self._record_after(operation, "execution", plan_digest=digest, outcome="shadow",
+                                 would_send=would_send)  # fmt: skip
         result = WriteResult(
             status="shadow", tool=operation.tool, change=before.change,
             arguments=operation.arguments, changes=before.changes, approval=approval,
@@ -305,11 +332,11 @@ class WriteGate:
         calls = "; ".join(f"{r['method']} {r['path']}" for r in would_send) or "no request"
         return tool_result(result, f"SHADOW, nothing sent: {before.change} Would send: {calls}.")
 
-    def _record_after(self, operation: WriteOperation, event: str, **fields: Any) -> None:
+    async def _record_after(self, operation: WriteOperation, event: str, **fields: Any) -> None:
         """Audit a step after the write was sent: a failure is logged, never raised, because
         the change may already be made and the caller must still learn what happened."""
         try:
-            self.audit.append(event, tool=operation.tool, args=operation.arguments, **fields)
+            await self.audit.append(event, tool=operation.tool, args=operation.arguments, **fields)
         except AuditError:
             logger.exception("could not audit the %s of %s", event, operation.tool)
 
@@ -320,7 +347,7 @@ class WriteGate:
             logger.warning("could not re-read after %s: %s", operation.tool, type(error).__name__)
             return None
 
-    def _receipt(
+    async def _receipt(
         self, operation: WriteOperation, before: Observation, after: Observation | None,
         approval: ApprovalRecord, steps: Steps,
     ) -> CallToolResult:  # fmt: skip
@@ -333,8 +360,10 @@ class WriteGate:
             verify_with=before.follow_up if status == "applied" else None, note=note,
         )  # fmt: skip
         steps.recorded_verification = True
-        self._record_after(operation, "verification", plan_digest=steps.digest, outcome=status,
-                           before=before.state, after=result.after)  # fmt: skip
+        await self._record_after(
+            operation, "verification", plan_digest=steps.digest, outcome=status,
+            before=before.state, after=result.after,
+        )  # fmt: skip
         if status == "unknown":
             self.unsettled.remember(operation.tool, operation.arguments, steps.digest,
                                     steps.unanswered or "not visible")  # fmt: skip
@@ -361,7 +390,7 @@ class WriteGate:
                 "show yet; it may still land, so read the state again before confirming."
             )
         self.unsettled.settle(operation.tool, operation.arguments)
-        self.audit.append(
+        await self.audit.append(
             "reconciliation", tool=operation.tool, args=operation.arguments,
             plan_digest=earlier.plan_digest, outcome="applied", cause=earlier.cause,
             after=observed.state,
@@ -373,12 +402,14 @@ class WriteGate:
 
     # --- checks ------------------------------------------------------------------------------
 
-    def _verified(self, operation: WriteOperation, plan_token: str | None) -> PlanClaims:
+    async def _verified(
+        self, operation: WriteOperation, plan_token: str | None, who: str | None
+    ) -> PlanClaims:
         try:
-            claims = self.guard.verify(plan_token, operation.tool, operation.arguments)
-            self.guard.spend(claims)
+            claims = self.guard.verify(plan_token, operation.tool, operation.arguments, who)
+            await self.guard.spend(claims)
         except PlanRejected as rejected:
-            self._refuse(operation, rejected.reason, plan_token)
+            await self._refuse(operation, rejected.reason, plan_token)
         return claims
 
     def _needs_person(self, operation: WriteOperation, observed: Observation) -> bool:
@@ -387,33 +418,33 @@ class WriteGate:
     def _scope_refusal(self, observed: Observation) -> str | None:
         return flow_refusal(observed.scope, self.allow_flows, self.deny_flows)
 
-    def _check_scope(
+    async def _check_scope(
         self, operation: WriteOperation, observed: Observation, plan_token: str | None
     ) -> None:
         refusal = self._scope_refusal(observed)
         if refusal:
-            self._refuse(operation, "not_allowed", plan_token, message=f"Not executed: {refusal}.",
-                         hint=FORBIDDEN)  # fmt: skip
+            await self._refuse(operation, "not_allowed", plan_token,
+                               message=f"Not executed: {refusal}.", hint=FORBIDDEN)  # fmt: skip
 
-    def _refuse_rate_limited(
+    async def _refuse_rate_limited(
         self, operation: WriteOperation, plan_token: str | None, wait: float,
-        approval: ApprovalRecord,
+        approval: ApprovalRecord, who: str | None,
     ) -> NoReturn:  # fmt: skip
-        self._refuse(
+        await self._refuse(
             operation, "rate_limited", plan_token, retry_after=round(wait, 1), approval=approval,
-            message=f"This server allows {self.limiter.limit} writes per "
-            f"{self.limiter.window_s:g} s and that limit is reached.",
+            message=f"{self.limiter.describe(who)}, and that limit is reached.",
             hint=f"Nothing was changed. Wait {wait:.0f} s, then get a fresh plan.",
         )  # fmt: skip
 
-    def _refuse(
+    async def _refuse(
         self, operation: WriteOperation, reason: str, plan_token: str | None, *,
         message: str | None = None, hint: str | None = None, retry_after: float | None = None,
         approval: ApprovalRecord | None = None, audit: bool = True,
     ) -> NoReturn:  # fmt: skip
         if audit:
-            self.audit.append(
+            await self.audit.append(
                 "refusal", tool=operation.tool, args=operation.arguments, outcome="refused",
+                principal=_named_principal(current_principal()),
                 reason=reason, plan_digest=token_digest(plan_token) if plan_token else None,
                 approval=approval.model_dump() if approval else None,
             )  # fmt: skip
@@ -437,6 +468,14 @@ def _question_text(observed: Observation) -> str:
     return "\n".join(lines)
 
 
+def _principal_id(principal: Principal | None) -> str | None:
+    return principal.id if principal else None
+
+
+def _named_principal(principal: Principal | None) -> dict[str, Any] | None:
+    return principal.audit_fields() if principal else None
+
+
 def _named(operation: WriteOperation) -> FlowScope:
     return FlowScope(origin_id=None, named_ids=operation.named_flow_ids)
 
@@ -448,8 +487,15 @@ def write_gate(server: MCPServer[Any], settings: Settings) -> WriteGate:
     """The server's one gate (the control and access toolsets share its nonces and limit)."""
     gate = _gates.get(server)
     if gate is None:
-        gate = _gates[server] = WriteGate(settings)
+        store = getattr(server, "state_store", None) or store_for(
+            settings.state_dir, _secret_text(settings.state_url)
+        )
+        gate = _gates[server] = WriteGate(settings, store)
     return gate
+
+
+def _secret_text(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _gate_of_request(ctx: Context[Any, Any]) -> WriteGate:

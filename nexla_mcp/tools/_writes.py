@@ -49,6 +49,7 @@ REFUSALS: dict[str, str] = {
     "expired": "The plan expired (plans are valid for 5 minutes).",
     "other_tool": "The plan token was issued for a different tool.",
     "other_arguments": "The plan token was issued for different arguments.",
+    "other_principal": "The plan was made by another user; only they can confirm it.",
     "replayed": "This plan was already used; a plan can be confirmed only once.",
     "state_changed": "The state changed since the plan was made, so the plan no longer "
     "describes what would happen.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from nexla_mcp.server.guard import (
     digest_of,
     token_digest,
 )
+from nexla_mcp.state.sqlite import SQLiteStore
 
 SECRET = "guard-test-secret-0123456789abcdefghij"
 ARGS = {"flow_id": 9001, "all": False}
@@ -87,16 +89,34 @@ def test_a_token_claiming_a_far_future_expiry_is_refused() -> None:
     assert reason_of(PlanGuard(SECRET, clock=clock), token) == "expired"
 
 
-def test_a_spent_token_is_refused_as_replayed() -> None:
-    """After spend, verify and a second spend both refuse the token."""
-    guard = PlanGuard(SECRET)
+@pytest.mark.anyio
+async def test_a_spent_token_is_refused_as_replayed(tmp_path: Path) -> None:
+    """After spend, the unused check and a second spend both refuse the token, also through
+    another guard (a replica) on the same state store."""
+    guard = PlanGuard(SECRET, nonces=NonceStore(SQLiteStore(tmp_path)))
     token, _ = guard.mint("pause_flow", ARGS, STATE)
-    guard.spend(guard.verify(token, "pause_flow", ARGS))
-    assert reason_of(guard, token) == "replayed"
-    claims = PlanGuard(SECRET).verify(token, "pause_flow", ARGS)
+    await guard.spend(guard.verify(token, "pause_flow", ARGS))
+    replica = PlanGuard(SECRET, nonces=NonceStore(SQLiteStore(tmp_path)))
+    claims = replica.verify(token, "pause_flow", ARGS)
+    for attempt in (guard.check_unused, replica.check_unused, replica.spend):
+        with pytest.raises(PlanRejected) as rejected:
+            await attempt(claims)
+        assert rejected.value.reason == "replayed"
+
+
+def test_a_token_names_the_principal_who_planned_it() -> None:
+    """Minted for user A, it verifies for A only: not for B, nor for a caller with no identity;
+    a token minted without a principal is refused to a signed-in caller too."""
+    guard = PlanGuard(SECRET)
+    token, _ = guard.mint("pause_flow", ARGS, STATE, principal="user-a")
+    assert guard.verify(token, "pause_flow", ARGS, "user-a").principal == "user-a"
     with pytest.raises(PlanRejected) as rejected:
-        guard.spend(claims)
-    assert rejected.value.reason == "replayed"
+        guard.verify(token, "pause_flow", ARGS, "user-b")
+    assert rejected.value.reason == "other_principal"
+    assert reason_of(guard, token) == "other_principal"
+    anonymous, _ = guard.mint("pause_flow", ARGS, STATE)
+    with pytest.raises(PlanRejected):
+        guard.verify(anonymous, "pause_flow", ARGS, "user-a")
 
 
 def test_a_token_from_another_secret_is_invalid() -> None:
@@ -157,14 +177,32 @@ def test_ttl_above_five_minutes_is_rejected_at_construction() -> None:
         PlanGuard(SECRET, ttl_s=MAX_TTL_S + 1)
 
 
-def test_nonce_store_forgets_nonces_once_their_tokens_expired() -> None:
+@pytest.mark.anyio
+async def test_nonce_store_forgets_nonces_once_their_tokens_expired(tmp_path: Path) -> None:
     """Spent nonces are kept only as long as their token could still verify."""
-    store = NonceStore()
-    assert store.spend("a", expires_at=100, now=50)
-    assert not store.spend("a", expires_at=100, now=60)
-    assert store.spend("b", expires_at=300, now=200)
-    assert not store.is_spent("a")
-    assert store.is_spent("b")
+    store = NonceStore(SQLiteStore(tmp_path))
+    assert await store.spend("a", expires_at=100, now=50)
+    assert not await store.spend("a", expires_at=100, now=60)
+    assert await store.spend("b", expires_at=300, now=200)
+    assert not await store.is_spent("a")
+    assert await store.is_spent("b")
+
+
+@pytest.mark.anyio
+async def test_of_many_concurrent_spends_exactly_one_wins(tmp_path: Path) -> None:
+    """Fifty tasks on two store connections spend one nonce at once: one True, 49 False."""
+    import anyio
+
+    stores = [NonceStore(SQLiteStore(tmp_path)) for _ in range(2)]
+    results: list[bool] = []
+
+    async def spend(n: int) -> None:
+        results.append(await stores[n % 2].spend("once", expires_at=2_000_000_000, now=1.0))
+
+    async with anyio.create_task_group() as group:
+        for n in range(50):
+            group.start_soon(spend, n)
+    assert sorted(results) == [False] * 49 + [True]
 
 
 def test_token_digest_names_a_token_without_revealing_it() -> None:

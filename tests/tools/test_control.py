@@ -370,8 +370,11 @@ async def test_a_write_nexla_refuses_returns_its_error_and_is_audited_as_failed(
 async def test_no_write_happens_when_the_audit_log_cannot_be_written(
     stack: WriteStack, tmp_path: Path
 ) -> None:
-    """An unwritable audit log refuses even the plan: nothing goes unaudited."""
-    server = stack.server(stack.settings(audit_path=tmp_path))
+    """A state store that cannot be opened (its directory would sit under a file) refuses even
+    the plan: nothing goes unaudited."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    server = stack.server(stack.settings(state_dir=blocker / "state"))
     async with stack.connect(server) as client:
         error = await call_error(client, "pause_flow", {"flow_id": ORDERS})
     assert (error["type"], error["details"]["reason"]) == ("WriteRefusedError",

@@ -212,8 +212,9 @@ async def test_read_only_mode_registers_no_write_tool_and_sends_no_write(
 async def test_two_replicas_sharing_the_secret_honour_each_other_s_plans_once(
     stack: WriteStack, mode: Any
 ) -> None:
-    """Planned on A, confirmed on B; the replay is refused on A (the state moved on, A never
-    saw the nonce) and on B (nonce spent); a replica with another secret refuses it."""
+    """Planned on A, confirmed on B; the replay is refused as replayed on both (they share the
+    state store, so B's use of the nonce is A's too); a replica with another secret refuses
+    it."""
     replica_a, replica_b = stack.server(), stack.server()
     stranger = stack.server(stack.settings(secret="a-different-secret-0123456789abcdefgh"))
     async with stack.connect(replica_a, mode=mode) as a, stack.connect(replica_b, mode=mode) as b:
@@ -228,7 +229,7 @@ async def test_two_replicas_sharing_the_secret_honour_each_other_s_plans_once(
         on_a = await confirm(a, "pause_flow", {"flow_id": ORDERS}, plan["plan_token"])
         on_b = await confirm(b, "pause_flow", {"flow_id": ORDERS}, plan["plan_token"])
     assert receipt["status"] == "applied"
-    assert (on_a, on_b) == ("state_changed", "replayed")
+    assert (on_a, on_b) == ("replayed", "replayed")
     assert await stack.digest() == after
     assert stack.writes() == ["PUT /flows/9001/pause"]
 

@@ -1,0 +1,141 @@
+"""The state store's contract: what replicas share, whichever database keeps it.
+
+Three kinds of state, each enforced by the database rather than by process memory:
+
+- **used plan nonces**: a nonce is spent by inserting it under a unique key, so of any number
+  of concurrent confirmations (in one process or across replicas) exactly one succeeds;
+- **write-rate windows**: the write times per key (the server, a principal), counted and
+  appended in one serialised transaction;
+- **the audit chain**: rows numbered by ``seq`` with the chain head (last hash, count and its
+  MAC) in a separate row, updated in the same transaction as each append, so a deleted,
+  edited or cut-off row no longer matches the head.
+
+The store knows nothing of hashing: ``append_audit`` hands the caller the sequence number and
+previous hash under the transaction's lock, and stores the strings the caller sealed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "AuditHead",
+    "AuditRow",
+    "RateKey",
+    "Sealed",
+    "StateError",
+    "StateStore",
+    "rate_wait",
+]
+
+SCHEMA_VERSION = 1
+
+
+class StateError(Exception):
+    """The state store cannot be reached, created or written."""
+
+
+@dataclass(frozen=True)
+class RateKey:
+    """One write-rate window: at most ``limit`` writes per ``window_s`` seconds under ``name``."""
+
+    name: str
+    limit: int
+    window_s: float
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One stored audit record: its position, its hash and its canonical JSON."""
+
+    seq: int
+    hash: str
+    record: str
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The chain head, kept apart from the rows: how many there are and the last one's hash."""
+
+    count: int
+    hash: str
+    mac: str
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What the caller made of a record once it knew its place: the row and the new head."""
+
+    hash: str
+    record: str
+    head_mac: str
+
+
+Seal = Callable[[int, str], Sealed]
+"""``seal(seq, prev_hash)``: the record at position ``seq`` (1-based), chained to ``prev_hash``."""
+
+
+def rate_wait(times: Sequence[float], key: RateKey, now: float) -> float | None:
+    """Seconds until ``key`` allows another write, given its write ``times`` inside the window."""
+    if len(times) < key.limit:
+        return None
+    return max(0.0, min(times) + key.window_s - now)
+
+
+class StateStore(ABC):
+    """Shared state for one server (or many replicas); every method is safe to call concurrently.
+
+    ``open`` and ``close`` nest: a store opened by several lifespans closes with the last.
+    Every other method opens the store first if needed.
+    """
+
+    engine: str
+    """``sqlite`` or ``postgresql``."""
+    location: str
+    """Where the state lives, for messages (a path, or the URL without its password)."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create or migrate the schema.
+
+        Raises:
+            StateError: the database cannot be reached or its schema is newer than this code.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release this opener's hold; the connection closes with the last one."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StateError`` unless the store answers a query now."""
+
+    @abstractmethod
+    async def spend_nonce(self, nonce: str, expires_at: int, now: float) -> bool:
+        """Mark ``nonce`` used (until ``expires_at``); False when it already was."""
+
+    @abstractmethod
+    async def nonce_spent(self, nonce: str) -> bool:
+        """True when ``nonce`` was used before."""
+
+    @abstractmethod
+    async def take_write_slot(self, keys: Sequence[RateKey], now: float) -> float | None:
+        """Count one write under every key now, or none and return the longest wait (s)."""
+
+    @abstractmethod
+    async def write_wait(self, keys: Sequence[RateKey], now: float) -> float | None:
+        """Seconds until every key allows a write, or None when all allow one now."""
+
+    @abstractmethod
+    async def append_audit(self, seal: Seal) -> AuditRow:
+        """Append the record ``seal`` makes for the next position, and move the head, atomically."""
+
+    @abstractmethod
+    async def audit_rows(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRow]:
+        """Up to ``limit`` rows with ``seq > after_seq``, in order."""
+
+    @abstractmethod
+    async def audit_head(self) -> AuditHead | None:
+        """The stored chain head, or None before the first record."""
