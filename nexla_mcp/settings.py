@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     )
 
     timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=AliasChoices("NEXLA_MCP_TIMEOUT"))
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, le=3600, validation_alias=AliasChoices("NEXLA_MCP_SHUTDOWN_GRACE")
+    )
     log_level: LogLevel = Field("WARNING", validation_alias=AliasChoices("NEXLA_MCP_LOG_LEVEL"))
 
     @field_validator(

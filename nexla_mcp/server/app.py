@@ -63,6 +63,12 @@ class NexlaMCPServer(MCPServer[ServerState]):
         super().__init__(**kwargs)
         self.state_store = state_store
         """Nonces, write-rate windows and the audit chain (opened by the lifespan)."""
+        self.serving: ServerState | None = None
+        """The running lifespan's state (its Nexla client), for ``/readyz``."""
+        self.draining = False
+        """Set when HTTP shutdown begins: ``/readyz`` answers 503 from then on."""
+        self.in_flight = 0
+        """Tool calls running now."""
         self.toolset_of: dict[str, str] = {}
         """Tool name -> the toolset that registered it."""
         self._arguments: dict[str, list[str]] = {}
@@ -93,8 +99,18 @@ class NexlaMCPServer(MCPServer[ServerState]):
         """Call a tool; failures the SDK would report as plain text become the error envelope.
 
         Unknown argument names are refused too: the SDK would drop them silently, and a
-        misspelt filter would then look applied.
+        misspelt filter would then look applied. ``in_flight`` counts the calls running, so a
+        stopping HTTP server can wait for them.
         """
+        self.in_flight += 1
+        try:
+            return await self._call_tool(name, arguments, context)
+        finally:
+            self.in_flight -= 1
+
+    async def _call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[ServerState, Any] | None
+    ) -> CallToolResult | InputRequiredResult:
         valid = await self._argument_names(name)
         unknown = sorted(set(arguments) - set(valid)) if valid is not None else []
         if unknown:
@@ -233,11 +249,14 @@ def build_server(
     )
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+    async def lifespan(running: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         async with _new_client(settings, http_client, sandbox_app, retry_policy) as client:
             await _open_store(store, settings)
+            state = ServerState(settings=settings, client=client, store=store)
+            if isinstance(running, NexlaMCPServer):
+                running.serving = state
             try:
-                yield ServerState(settings=settings, client=client, store=store)
+                yield state
             finally:
                 await store.close()
 

@@ -30,7 +30,12 @@ import anyio
 import anyio.to_thread
 
 from nexla_mcp.redaction import redact_value
-from nexla_mcp.server.audit_file import AuditFileError, MirrorFile, check_audit_path
+from nexla_mcp.server.audit_file import (
+    MAX_LINE_BYTES,
+    AuditFileError,
+    MirrorFile,
+    check_audit_path,
+)
 from nexla_mcp.server.guard import canonical_json, digest_of
 from nexla_mcp.state import AuditHead, AuditRow, Sealed, StateError, StateStore
 
@@ -65,41 +70,64 @@ def _now_iso() -> str:
 
 
 class ChainKey:
-    """The HMAC key of the chain, derived from the server secret under its own label."""
+    """The HMAC key of the chain, derived from the server secret under its own label.
 
-    def __init__(self, secret: str) -> None:
-        self._key = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
-        self.key_id = hashlib.sha256(b"key id" + self._key).hexdigest()[:16]
+    Built from a key file (``for_settings`` without a secret), it reads or creates the file on
+    first use, so a server whose state directory is unusable still starts (and refuses writes).
+    """
+
+    def __init__(self, secret: str | None = None, *, key_file: Path | None = None) -> None:
+        self._secret = secret
+        self._key_file = key_file
+        self._key = b""
 
     @classmethod
     def for_settings(cls, secret: str | None, state_dir: Path) -> ChainKey:
         """Under ``secret`` when it is configured; else under a random key made once and kept
         (mode 0600) in ``state_dir``, so the chain still verifies after a restart."""
-        if secret:
-            return cls(secret)
-        path = state_dir / _KEY_FILE
+        return cls(secret) if secret else cls(key_file=state_dir / _KEY_FILE)
+
+    def load(self) -> bytes:
+        """The key bytes (reading or creating the key file the first time).
+
+        Raises:
+            OSError: the key file cannot be read or created.
+        """
+        if not self._key:
+            secret = self._secret if self._secret is not None else self._read_key_file()
+            self._key = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+        return self._key
+
+    def _read_key_file(self) -> str:
+        path = self._key_file
+        assert path is not None
         try:
-            return cls(path.read_text().strip())
+            return path.read_text().strip()
         except FileNotFoundError:
-            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             key = secrets.token_hex(32)
             try:
                 with path.open("x", encoding="utf-8") as handle:
                     path.chmod(0o600)
                     handle.write(key)
             except FileExistsError:  # another process made it first: use theirs
-                key = path.read_text().strip()
-            return cls(key)
+                return path.read_text().strip()
+            return key
+
+    @property
+    def key_id(self) -> str:
+        """A short public name of the key, so verify can tell "another key" from "edited"."""
+        return hashlib.sha256(b"key id" + self.load()).hexdigest()[:16]
 
     def mac(self, record: Mapping[str, Any]) -> str:
         """The ``hash`` of a record: HMAC-SHA256 of its canonical JSON without ``hash``."""
         body = {key: value for key, value in record.items() if key != "hash"}
-        return hmac.new(self._key, canonical_json(body).encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.load(), canonical_json(body).encode(), hashlib.sha256).hexdigest()
 
     def head_mac(self, count: int, last_hash: str) -> str:
         """The MAC of the chain head (count and last hash)."""
         message = f"head:{count}:{last_hash}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.new(self.load(), message, hashlib.sha256).hexdigest()
 
 
 def _capped(fields: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +177,9 @@ class AuditLog:
             )
 
         try:
+            await anyio.to_thread.run_sync(self.key.load)
             await self.store.append_audit(seal)
-        except StateError as error:
+        except (StateError, OSError) as error:
             raise AuditError(f"cannot write the audit log: {error}") from error
         if self.mirror is not None:
             try:
@@ -240,11 +269,13 @@ def verify_audit_file(path: Path, key: ChainKey) -> ChainCheck:
     check_audit_path(path)
     walker = _Walker(key)
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if len(raw) > MAX_RECORD_CHARS * 4 or not raw.endswith(b"\n"):
-                torn = not raw.endswith(b"\n")
-                return ChainCheck(walker.count, number, "torn last line (interrupted write)"
-                                  if torn else "line too long")  # fmt: skip
+        # readline with a limit: a file of zeros without a line break is not read whole.
+        lines = iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b"")
+        for number, raw in enumerate(lines, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                return ChainCheck(walker.count, number, "line too long")
+            if not raw.endswith(b"\n"):
+                return ChainCheck(walker.count, number, "torn last line (interrupted write)")
             problem = walker.problem(raw) if raw.strip() else "empty line"
             if problem:
                 return ChainCheck(walker.count, number, problem)

@@ -1,8 +1,11 @@
 """Transports: stdio (the default) and streamable HTTP with bearer auth and Origin checks.
 
-HTTP serves MCP at ``/mcp`` and an unauthenticated liveness probe at ``/healthz``. With
-``NEXLA_MCP_HTTP_TOKEN`` set every other request needs ``Authorization: Bearer <token>``
-(settings refuse a non-loopback bind without one). DNS-rebinding protection is always on and
+HTTP serves MCP at ``/mcp``, an unauthenticated liveness probe at ``/healthz`` and a readiness
+probe at ``/readyz`` (``readiness.py``). With ``NEXLA_MCP_HTTP_TOKEN`` set every other request
+needs ``Authorization: Bearer <token>``; with ``NEXLA_MCP_OAUTH_ISSUER`` it needs a JWT from
+that issuer (``oauth.py``); settings refuse a non-loopback bind with neither. On SIGTERM or
+SIGINT the server stops accepting connections, ``/readyz`` turns 503, and calls in flight get
+up to ``NEXLA_MCP_SHUTDOWN_GRACE`` seconds to finish. DNS-rebinding protection is always on and
 configured explicitly: the SDK would switch it off for any host that is not loopback.
 """
 
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nexla_mcp.settings import LOOPBACK_HOSTS, Settings, is_loopback
 
 if TYPE_CHECKING:
+    import uvicorn
     from mcp.server.mcpserver import MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,18 +26,21 @@ if TYPE_CHECKING:
 __all__ = [
     "HEALTH_PATH",
     "MCP_PATH",
+    "READY_PATH",
     "BearerTokenMiddleware",
     "http_app",
     "run_http",
     "run_stdio",
     "serve",
     "transport_security",
+    "uvicorn_server",
 ]
 
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
 _WILDCARD_BINDS = ("0.0.0.0", "::", "")
 
 
@@ -116,6 +123,16 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    @server.custom_route(READY_PATH, methods=["GET"])
+    async def readyz(_: Request) -> Response:
+        from nexla_mcp.server.app import NexlaMCPServer
+        from nexla_mcp.server.readiness import readiness
+
+        if not isinstance(server, NexlaMCPServer):
+            return JSONResponse({"status": "ready"})
+        ready, document = await readiness(server)
+        return JSONResponse(document, status_code=200 if ready else 503)
+
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=transport_security(settings),
@@ -130,13 +147,47 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         )
         return app
     return BearerTokenMiddleware(
-        app, settings.http_token.get_secret_value(), public_paths=frozenset({HEALTH_PATH})
+        app,
+        settings.http_token.get_secret_value(),
+        public_paths=frozenset({HEALTH_PATH, READY_PATH}),
     )
 
 
-def run_http(server: MCPServer, settings: Settings) -> None:
-    """Serve streamable HTTP with uvicorn until interrupted."""
+def uvicorn_server(server: MCPServer, settings: Settings) -> uvicorn.Server:
+    """The uvicorn server ``run_http`` runs, with a drain before uvicorn's own shutdown.
+
+    On the first SIGTERM/SIGINT ``/readyz`` turns 503 and the server waits (up to
+    ``NEXLA_MCP_SHUTDOWN_GRACE`` seconds) for the tool calls in flight to finish before
+    uvicorn stops: uvicorn alone would end SSE response streams at once, so a 2025-era call
+    in flight would lose its answer. A second signal stops at once.
+    """
+    import asyncio
+
     import uvicorn
+
+    grace_s = settings.shutdown_grace_s
+
+    class Draining(uvicorn.Server):
+        loop: asyncio.AbstractEventLoop | None = None
+        drain: asyncio.Future[None] | None = None
+
+        async def startup(self, sockets: Any = None) -> None:
+            self.loop = asyncio.get_running_loop()
+            await super().startup(sockets=sockets)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.loop is None or self.drain is not None or not hasattr(server, "draining"):
+                super().handle_exit(sig, frame)
+                return
+            server.draining = True
+            logger.warning("shutting down: waiting up to %g s for calls in flight", grace_s)
+            self.drain = asyncio.run_coroutine_threadsafe(self._drain(sig, frame), self.loop)  # type: ignore[assignment]
+
+        async def _drain(self, sig: int, frame: Any) -> None:
+            deadline = asyncio.get_running_loop().time() + grace_s
+            while getattr(server, "in_flight", 0) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
         http_app(server, settings),
@@ -145,8 +196,14 @@ def run_http(server: MCPServer, settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         log_config=None,  # keep uvicorn on the root handler, which redacts secrets
         server_header=False,
+        timeout_graceful_shutdown=5,  # streams still open after the drain
     )
-    uvicorn.Server(config).run()
+    return Draining(config)
+
+
+def run_http(server: MCPServer, settings: Settings) -> None:
+    """Serve streamable HTTP with uvicorn until SIGTERM/SIGINT, then drain."""
+    uvicorn_server(server, settings).run()
 
 
 def run_stdio(server: MCPServer) -> None:

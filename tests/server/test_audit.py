@@ -175,6 +175,14 @@ async def test_a_torn_last_line_is_cut_off_and_written_again_whole(tmp_path: Pat
     assert verify_audit_file(mirror, ChainKey(SECRET)).records == 3
 
 
+def test_verify_reads_a_file_without_line_breaks_in_bounded_pieces(tmp_path: Path) -> None:
+    """A regular file of 3 MB of zeros is "line too long" at line 1, not read into memory."""
+    zeros = tmp_path / "zeros.jsonl"
+    zeros.write_bytes(bytes(3 << 20))
+    check = verify_audit_file(zeros, ChainKey(SECRET))
+    assert (check.ok, check.bad_line, check.problem) == (False, 1, "line too long")
+
+
 async def test_export_writes_the_whole_chain_to_a_new_file(tmp_path: Path) -> None:
     """A file copy can be made at any time from the store."""
     await write_records(audit_log(tmp_path), 3)
@@ -297,8 +305,9 @@ def test_audit_verify_without_the_secret_uses_the_state_directory_key(
     """A server without NEXLA_MCP_SECRET keys the chain with a key file in its state directory,
     so the chain verifies after a restart and from the command line."""
     key = ChainKey.for_settings(None, tmp_path)
-    assert (tmp_path / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "audit.key").exists(), "made on first use, not when built"
     assert ChainKey.for_settings(None, tmp_path).key_id == key.key_id
+    assert (tmp_path / "audit.key").stat().st_mode & 0o777 == 0o600
     anyio.run(lambda: AuditLog(SQLiteStore(tmp_path), key).append("plan", tool="pause_flow"))
     monkeypatch.setenv("NEXLA_MCP_STATE_DIR", str(tmp_path))
     assert cli_main(["audit", "verify"]) == 0

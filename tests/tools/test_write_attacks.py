@@ -235,10 +235,12 @@ async def test_two_replicas_sharing_the_secret_honour_each_other_s_plans_once(
 
 
 async def test_the_audit_log_records_every_attempt_in_order_and_detects_an_edit(
-    stack: WriteStack, capsys: pytest.CaptureFixture[str]
+    stack: WriteStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """plan, refusal, plan, decline, plan, approval, execution, verification, in that order,
-    with no secret or token in the file; `audit verify` passes, then catches an edited line."""
+    with no secret or token in the file; `audit verify` (given the server's secret, which
+    keys the chain) passes, then catches an edited line."""
+    monkeypatch.setenv("NEXLA_MCP_SECRET", SECRET)
     path = stack.audit_dir / "audit.jsonl"
     server = stack.server()
     tokens = []
@@ -264,4 +266,4 @@ async def test_the_audit_log_records_every_attempt_in_order_and_detects_an_edit(
     lines[3] = lines[3].replace('"decline"', '"accept"')
     path.write_text("\n".join(lines) + "\n")
     assert cli_main(["audit", "verify", str(path)]) == 1
-    assert "line 4" in capsys.readouterr().err
+    assert "record 4: content does not match its MAC" in capsys.readouterr().err
