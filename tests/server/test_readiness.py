@@ -154,3 +154,8 @@ async def test_shutdown_lets_a_call_in_flight_finish_and_turns_readiness_off(
     finally:
         web.should_exit = True
         sock.close()
+        # sse-starlette records a uvicorn shutdown process-wide (and then ends every SSE stream
+        # at once); this process goes on serving other tests' servers.
+        from sse_starlette.sse import AppStatus
+
+        AppStatus.should_exit = False
