@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nexla_mcp.operations.journal import JOURNAL_FILE
 from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.testing import call_error, call_ok
 
@@ -178,10 +179,13 @@ async def test_a_rotation_reaches_every_user_on_every_page_of_a_large_org(
 
 
 async def test_without_a_usable_journal_no_rotation_starts(stack: WriteStack) -> None:
-    """The journal is written before the first request; if it cannot be, nothing is sent."""
+    """The journal is written before the first request; if it cannot be, nothing is sent.
+    (Only the journal's file is broken: the state store beside it, which the plan's audit
+    record needs, still works.)"""
     scene = await rotation_scene(stack)
-    (stack.audit_dir / "blocked").write_text("a file where the state directory should be")
-    broken = stack.settings(state_dir=stack.audit_dir / "blocked" / "state")
+    state_dir = stack.audit_dir / "state"
+    (state_dir / JOURNAL_FILE).mkdir(parents=True)  # a directory where the journal file goes
+    broken = stack.settings(state_dir=state_dir)
     arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
     before = await stack.digest()
     async with stack.connect(stack.server(broken)) as client:
