@@ -121,7 +121,9 @@ def _state(evidence: FlowEvidence, verdict: Verdict, pause: Change | None) -> st
         after = f"{len(state.primary.runs)} failing run(s)"
         return (f"{head}: its last {state.successes_since} run(s) succeeded, after {after}; "
                 f"the latest started {age}{usual}")  # fmt: skip
-    return f"{head}: its last {n} runs succeeded; the latest started {age}{usual}"
+    empty = sum(run.status == "empty" for run in facts.recent)
+    moved = f" ({empty} moved no records, not enough to call it stale)" if empty else ""
+    return f"{head}: its last {n} runs succeeded{moved}; the latest started {age}{usual}"
 
 
 def _recovery(evidence: FlowEvidence, verdict: Verdict) -> str:
