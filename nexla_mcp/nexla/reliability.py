@@ -1,9 +1,16 @@
-"""Retry policy, backoff, Retry-After parsing, per-host retry budget and circuit breaker.
+"""Retry policy, backoff, Retry-After parsing, per-host retry budget, per-endpoint breakers.
 
 The figures come from ``docs/reliability-security-performance.md`` §A2: three attempts, full-jitter
 exponential backoff capped at 5 s, Retry-After honoured up to 30 s, a 20 s deadline per call, a
-token-bucket retry budget per host (500 / 5 / 10 / 1, after botocore) and a per-host breaker that
-opens after 5 consecutive 5xx/timeouts and half-opens after 30 s (after pybreaker).
+token-bucket retry budget per host (500 / 5 / 10 / 1, after botocore) and a breaker that opens
+after 5 consecutive 5xx/timeouts and half-opens after 30 s (after pybreaker).
+
+Two departures from those figures. A retry after a 429 costs 25 tokens, not 5: a throttled API
+must see fewer attempts, and at 5 a storm of 30 calls never drained the budget (90 attempts
+where 30 were refused); at 25 a full budget pays for 20 throttled retries, then each call
+makes one attempt until successes refill it. And there is one breaker per endpoint family
+(``/flows/{id}``, ``/data_credentials/{id}/probe``, ...) rather than per host: one failing
+path (a flow whose document Nexla cannot render) must not take every tool offline.
 
 These are small pure classes with the clock passed in, so tests can drive them without waiting.
 Budget and breaker state is process-wide per host (one registry), because the point of both is
@@ -29,6 +36,7 @@ __all__ = [
     "HostGuard",
     "RetryBudget",
     "RetryPolicy",
+    "endpoint_family",
     "guard_for_host",
     "parse_retry_after",
     "reset_host_guards",
@@ -52,6 +60,7 @@ class RetryPolicy:
     budget_capacity: int = 500
     retry_cost: int = 5
     timeout_retry_cost: int = 10
+    throttle_retry_cost: int = 25
     success_refund: int = 1
     breaker_threshold: int = 5
     breaker_reset_s: float = 30.0
@@ -138,7 +147,8 @@ class BreakerState(StrEnum):
 
 
 class CircuitBreaker:
-    """Per-host breaker: opens after N consecutive failures, lets one trial through after a pause.
+    """One endpoint family's breaker: opens after N consecutive failures, then lets one trial
+    through after a pause.
 
     Only 5xx replies, timeouts and connection failures count as failures; a 4xx proves the host is
     up and counts as success.
@@ -194,12 +204,32 @@ class CircuitBreaker:
             self._trial_in_flight = False
 
 
+def endpoint_family(path: str) -> str:
+    """The endpoint a path belongs to, ids masked: ``/flows/42/pause`` → ``/flows/{id}/pause``."""
+    segments = path.split("?", 1)[0].strip("/").split("/")
+    return "/" + "/".join("{id}" if part.isdigit() else part for part in segments if part)
+
+
 @dataclass
 class HostGuard:
-    """The shared reliability state for one upstream host."""
+    """The shared reliability state for one upstream host: one retry budget, and a breaker
+    per endpoint family (created on first use)."""
 
     budget: RetryBudget
-    breaker: CircuitBreaker
+    threshold: int
+    reset_s: float
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def breaker_for(self, path: str) -> CircuitBreaker:
+        """The breaker of ``path``'s endpoint family."""
+        family = endpoint_family(path)
+        with self._lock:
+            breaker = self.breakers.get(family)
+            if breaker is None:
+                breaker = CircuitBreaker(threshold=self.threshold, reset_s=self.reset_s)
+                self.breakers[family] = breaker
+            return breaker
 
 
 _guards: dict[str, HostGuard] = {}
@@ -213,9 +243,8 @@ def guard_for_host(host: str, policy: RetryPolicy) -> HostGuard:
         if guard is None:
             guard = HostGuard(
                 budget=RetryBudget(policy.budget_capacity, refund=policy.success_refund),
-                breaker=CircuitBreaker(
-                    threshold=policy.breaker_threshold, reset_s=policy.breaker_reset_s
-                ),
+                threshold=policy.breaker_threshold,
+                reset_s=policy.breaker_reset_s,
             )
             _guards[host] = guard
         return guard

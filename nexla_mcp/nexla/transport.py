@@ -52,7 +52,7 @@ from nexla_mcp.nexla.outcomes import (
     error_from_reply,
     too_large,
 )
-from nexla_mcp.nexla.reliability import RetryPolicy, guard_for_host
+from nexla_mcp.nexla.reliability import RetryPolicy, endpoint_family, guard_for_host
 from nexla_mcp.redaction import install_redaction
 
 __all__ = ["ACCEPT", "ApiResponse", "Transport", "user_agent"]
@@ -193,7 +193,7 @@ class Transport:
         state: _CallState,
     ) -> ApiResponse:
         """Attempt loop; returns any non-retry-worthy reply, raises once retrying must stop."""
-        breaker, budget = self.guard.breaker, self.guard.budget
+        breaker, budget = self.guard.breaker_for(path), self.guard.budget
         start = self._clock()
         spent = 0
         last: AttemptFailure | None = None
@@ -201,7 +201,8 @@ class Transport:
             if not breaker.try_acquire(self._clock()):
                 wait = breaker.seconds_until_trial(self._clock()) or 1.0
                 raise CircuitOpenError(
-                    f"Nexla API at {self.host} is failing; circuit open, retry in {wait:.0f} s.",
+                    f"Nexla API at {self.host} is failing on {endpoint_family(path)}; circuit "
+                    f"open, retry in {wait:.0f} s.",
                     retry_after=wait,
                     context={"method": method, "path": path},
                     original_error=last.error if last else None,
@@ -230,7 +231,7 @@ class Transport:
             delay = self._retry_delay(outcome, attempt, start)
             if delay is None:
                 raise outcome.error
-            cost = self.policy.timeout_retry_cost if outcome.is_timeout else self.policy.retry_cost
+            cost = self._retry_cost(outcome)
             if not budget.try_spend(cost):
                 raise RetryBudgetExhaustedError(
                     f"Stopped retrying {method} {path}: the retry budget for {self.host} is "
@@ -262,6 +263,11 @@ class Transport:
             await self._sleep(delay)
         assert last is not None  # the loop either returned or recorded a failure
         raise last.error
+
+    def _retry_cost(self, failure: AttemptFailure) -> int:
+        if failure.error.status_code == 429:
+            return self.policy.throttle_retry_cost
+        return self.policy.timeout_retry_cost if failure.is_timeout else self.policy.retry_cost
 
     def _retry_delay(self, failure: AttemptFailure, attempt: int, start: float) -> float | None:
         """Seconds to sleep before the next attempt, or None to stop and raise now."""

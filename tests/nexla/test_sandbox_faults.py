@@ -18,10 +18,12 @@ from starlette.applications import Starlette
 
 from nexla_mcp.errors import (
     AmbiguousWriteError,
+    CircuitOpenError,
     CredentialError,
     NetworkError,
     NexlaError,
     RateLimitError,
+    RetryBudgetExhaustedError,
     ServerError,
     UpstreamTimeoutError,
 )
@@ -217,3 +219,58 @@ async def test_no_secret_reaches_errors_logs_models_or_reprs(
     assert session_token and session_token not in haystack
     for secret in (DEFAULT_SERVICE_KEY, *PLANTED_SECRETS):
         assert secret not in haystack, f"leaked: {secret[:6]}…"
+
+
+def counted_client(app: Starlette, fake_time: FakeTime, sent: list[str]) -> NexlaClient:
+    """A client on the sandbox that records the path of every request it sends."""
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                             event_hooks={"request": [record]})  # fmt: skip
+    return NexlaClient(
+        api_url=SANDBOX_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http,
+        sleep=fake_time.sleep, clock=fake_time.clock, rng=random.Random(1),
+    )  # fmt: skip
+
+
+async def test_a_429_storm_is_met_with_fewer_attempts_not_three_times_the_load(
+    app: Starlette, control: httpx.AsyncClient, fake_time: FakeTime
+) -> None:
+    """The sandbox throttles every flow read: 30 calls send 50 requests (the budget pays 20
+    throttled retries, then each call makes one attempt), not 90."""
+    await set_faults(control, rate_limit_rate=1.0, retry_after_s=0, paths=["/flows"])
+    sent: list[str] = []
+    async with counted_client(app, fake_time, sent) as client:
+        for _ in range(30):
+            with pytest.raises((RateLimitError, RetryBudgetExhaustedError)):
+                await client.get_flow(HEALTHY_FLOW)
+    assert len([path for path in sent if path.startswith("/flows")]) == 50
+
+
+async def test_one_failing_flow_path_leaves_the_other_endpoints_working(
+    app: Starlette, control: httpx.AsyncClient, fake_time: FakeTime
+) -> None:
+    """503s on one flow's path open the breaker of GET /flows/{id}; listing flows, listing
+    sources and probing a credential still reach the sandbox and answer."""
+    scenarios = (await control.get("/_sandbox/scenarios")).json()["scenarios"]
+    healthy = next(row for row in scenarios if row["flow_id"] == HEALTHY_FLOW)
+    await set_faults(control, error_rate=1.0, error_status=503, paths=[f"/flows/{HEALTHY_FLOW}"])
+    sent: list[str] = []
+    async with counted_client(app, fake_time, sent) as client:
+        with pytest.raises(ServerError):
+            await client.get_flow(HEALTHY_FLOW)
+        with pytest.raises(CircuitOpenError):
+            await client.get_flow(HEALTHY_FLOW)
+        failed = len(sent)
+        assert (await client.list_flows()).flows
+        assert (await client.list_sources(per_page=1)).items
+        probe = await client.probe_credential(healthy["data_credentials_id"])
+    credential = healthy["data_credentials_id"]
+    assert [path for path in sent[failed:] if not path.startswith("/token")] == [
+        "/flows",
+        "/data_sources",
+        f"/data_credentials/{credential}/probe",
+    ]
+    assert probe.ok

@@ -102,12 +102,14 @@ async def test_garbage_or_negative_retry_after_falls_back_to_backoff(
 async def test_429_storm_drains_the_budget_then_fails_fast_and_refills(
     fake_time: FakeTime,
 ) -> None:
-    """Row 5: constant 429s spend the 500-token budget (10 per call), then calls fail fast."""
+    """Row 5: a throttled retry costs 25 of the 500 tokens, so constant 429s drain the budget
+    after 10 calls (3 attempts each); then every call makes one attempt and fails fast. In
+    all, 30 calls send 50 requests, where a budget that never drains sent 90."""
     nexla = FakeNexla()
     nexla.default = status(429)
     outcomes: list[type[Exception]] = []
     async with make_client(nexla, fake_time) as client:
-        for _ in range(55):
+        for _ in range(30):
             requests_before, sleeps_before = len(nexla.requests), len(fake_time.sleeps)
             with pytest.raises((RateLimitError, RetryBudgetExhaustedError)) as caught:
                 await client.get_flow(1)
@@ -115,18 +117,18 @@ async def test_429_storm_drains_the_budget_then_fails_fast_and_refills(
             if isinstance(caught.value, RetryBudgetExhaustedError):
                 assert len(nexla.requests) - requests_before == 1
                 assert len(fake_time.sleeps) == sleeps_before
-        assert outcomes[:50] == [RateLimitError] * 50
-        assert outcomes[50:] == [RetryBudgetExhaustedError] * 5
+        assert outcomes == [RateLimitError] * 10 + [RetryBudgetExhaustedError] * 20
+        assert len(nexla.requests) == 50
         assert client._transport.guard.budget.tokens == 0
 
         nexla.default = OK_FLOWS
-        for _ in range(5):
+        for _ in range(25):
             await client.get_flow(1)
         nexla.default = status(429)
         sleeps_before = len(fake_time.sleeps)
         with pytest.raises(RetryBudgetExhaustedError) as caught:
             await client.get_flow(1)
-    assert len(fake_time.sleeps) - sleeps_before == 1, "5 refunded tokens paid for one retry"
+    assert len(fake_time.sleeps) - sleeps_before == 1, "25 refunded tokens paid for one retry"
     assert caught.value.status_code == 429
     assert isinstance(caught.value.original_error, RateLimitError)
 
@@ -227,7 +229,7 @@ async def test_connect_timeouts_are_retried_then_raise_upstream_timeout(
         with pytest.raises(UpstreamTimeoutError) as caught:
             await client.get_flow(1)
         assert isinstance(caught.value, TimeoutError)
-        assert client._transport.guard.breaker._failures == 3
+        assert client._transport.guard.breaker_for("/flows/1")._failures == 3
     assert len(nexla.requests) == 3
 
 
@@ -345,7 +347,7 @@ async def test_breaker_opens_after_five_failures_fails_fast_then_half_opens(
     nexla = FakeNexla()
     nexla.default = status(503)
     async with make_client(nexla, fake_time) as client:
-        breaker = client._transport.guard.breaker
+        breaker = client._transport.guard.breaker_for("/flows/1")
         with pytest.raises(ServerError):
             await client.get_flow(1)
         with pytest.raises(CircuitOpenError):
@@ -364,6 +366,30 @@ async def test_breaker_opens_after_five_failures_fails_fast_then_half_opens(
         nexla.default = OK_FLOWS
         await client.get_flow(1)
         assert breaker.state is BreakerState.CLOSED
+
+
+async def test_one_failing_endpoint_opens_only_its_own_breaker(fake_time: FakeTime) -> None:
+    """Five 503s on one flow's path open the breaker of /flows/{id} only: the flow list and a
+    credential probe still go out and answer, and the open breaker names the endpoint."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/flows/7"):
+            return status(503)
+        if request.url.path.endswith("/flows"):
+            return httpx.Response(200, json=[])
+        return httpx.Response(200, json={"status": "ok", "message": "Ok"})
+
+    nexla = FakeNexla()
+    nexla.default = answer
+    async with make_client(nexla, fake_time) as client:
+        for error in (ServerError, CircuitOpenError):
+            with pytest.raises(error) as caught:
+                await client.get_flow(7)
+        sent = len(nexla.requests)
+        assert "/flows/{id}" in caught.value.message
+        await client.list_flows()
+        assert (await client.probe_credential(3)).ok
+    assert len(nexla.requests) == sent + 2
 
 
 async def test_half_open_trial_failure_reopens_the_breaker(fake_time: FakeTime) -> None:
@@ -391,7 +417,7 @@ async def test_4xx_does_not_count_toward_the_breaker(fake_time: FakeTime) -> Non
         for _ in range(8):
             with pytest.raises(NotFoundError):
                 await client.get_flow(1)
-        assert client._transport.guard.breaker.state is BreakerState.CLOSED
+        assert client._transport.guard.breaker_for("/flows/1").state is BreakerState.CLOSED
 
 
 async def test_cancellation_during_a_retry_sleep_stops_at_once() -> None:
