@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
-from nexla_mcp.errors import ValidationError
+from nexla_mcp.errors import InvalidResponseError, ValidationError
 from nexla_mcp.nexla.core import (
     ClientCore,
     check_id,
@@ -55,6 +55,10 @@ RUN_SUMMARY_KEYS: tuple[str, ...] = get_args(RunSummaryKey)
 def _resource_path(resource_type: str, resource_id: int) -> str:
     check_resource_type(resource_type)
     return f"/{resource_type}/{check_id(resource_id, 'resource_id')}"
+
+
+def _kind(body: Any) -> str:
+    return "an empty body" if body is None else f"a JSON {type(body).__name__}"
 
 
 def _section(body: Any, key: str) -> dict[str, Any]:
@@ -235,7 +239,17 @@ class MonitoringMixin(ClientCore):
         return await self._logs(path, params, "get_flow_logs_by_flow")
 
     async def _logs(self, path: str, params: dict[str, Any], operation: str) -> LogPage:
-        body = await self._json("GET", path, params=params, operation=operation)
+        reply = await self._call("GET", path, params=params, operation=operation)
+        body = reply.body
+        logs = body.get("logs") if isinstance(body, dict) else None
+        if not isinstance(logs, dict | list):
+            # An empty page has "logs": {"data": []}; anything else would read as "no lines".
+            got = "an object without logs" if isinstance(body, dict) else _kind(body)
+            raise InvalidResponseError(
+                f"GET {path}: Nexla answered HTTP {reply.status_code} with {got} where a log "
+                "page was due, so the run's lines are unknown.",
+                status_code=reply.status_code, operation=operation, retryable=False,
+            )  # fmt: skip
         section = _section(body, "logs")
         payload = {"entries": section.get("data") or [], "meta": section.get("meta") or {}}
         return self._validate(LogPage, payload, f"GET {path}")

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nexla_mcp.errors import NexlaError, UpstreamTimeoutError, ValidationError
+from nexla_mcp.errors import (
+    InvalidResponseError,
+    NexlaError,
+    UpstreamTimeoutError,
+    ValidationError,
+)
 from nexla_mcp.nexla.core import ClientCore, check_id, check_resource_type
 from nexla_mcp.nexla.models import Accessor, AsyncTask, AsyncTaskResult, ProbeResult
 from nexla_mcp.nexla.transport import ApiResponse
@@ -17,9 +22,39 @@ ACCESSOR_TYPES = ("USER", "TEAM", "ORG")
 FINISHED_TASK_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
 
 
-def _probe_result(reply: ApiResponse) -> ProbeResult:
-    body = reply.body if isinstance(reply.body, dict) else {}
-    fields = {k: v for k, v in body.items() if k not in ("ok", "status_code")}
+_PROBE_SUCCESS_WORDS = frozenset({"ok", "success", "succeeded"})
+
+
+def _probe_reply_problem(body: Any) -> str | None:
+    """Why a 2xx probe reply is not what Nexla sends (an object whose ``status``, when given,
+    says success: "ok", "success" or a 2xx code), or None when it is."""
+    if not isinstance(body, dict):
+        return f"the body is {'empty' if body is None else 'a JSON ' + type(body).__name__}"
+    status = body.get("status")
+    if status is None:
+        return None
+    if isinstance(status, str) and status.strip().lower() in _PROBE_SUCCESS_WORDS:
+        return None
+    code = status if isinstance(status, int) and not isinstance(status, bool) else None
+    if isinstance(status, str) and status.strip().isdigit():
+        code = int(status.strip())
+    if code is not None and 200 <= code < 300:
+        return None
+    return "its status does not say the probe succeeded"
+
+
+def _probe_result(reply: ApiResponse, where: str, operation: str) -> ProbeResult:
+    """A 2xx probe reply as a ``ProbeResult``; a reply that does not look like one is an
+    error, never a pass: a gateway's garbage 200 must not vouch for a credential."""
+    problem = _probe_reply_problem(reply.body)
+    if problem is not None:
+        raise InvalidResponseError(
+            f"{where}: Nexla answered HTTP {reply.status_code}, but the reply is not a probe "
+            f"result ({problem}), so the probe proves nothing.",
+            status_code=reply.status_code, operation=operation,
+            details={"problem": problem}, retryable=False,
+        )  # fmt: skip
+    fields = {k: v for k, v in reply.body.items() if k not in ("ok", "status_code")}
     return ProbeResult.model_validate({**fields, "ok": True, "status_code": reply.status_code})
 
 
@@ -55,15 +90,17 @@ class OperationsMixin(ClientCore):
     async def probe_credential(self, credential_id: int) -> ProbeResult:
         """``GET /data_credentials/{id}/probe``: does the external system accept the credential?
 
-        A 2xx reply means valid (``ok=True``); its body is passed through.
+        A 2xx probe reply means valid (``ok=True``); its body is passed through.
 
         Raises:
             CredentialError: 403 on the probe, i.e. the external system refused the credential;
-                carries ``status_code`` and the sanitized upstream message (§19 #6).
+                carries ``status_code`` and the upstream body in ``response`` (§19 #6).
+            InvalidResponseError: a 2xx reply that is not a probe result (``details.problem``).
             NotFoundError: unknown credential.
         """
         path = f"/data_credentials/{check_id(credential_id, 'credential_id')}/probe"
-        return _probe_result(await self._call("GET", path, operation="probe_credential"))
+        reply = await self._call("GET", path, operation="probe_credential")
+        return _probe_result(reply, f"GET {path}", "probe_credential")
 
     async def probe_credential_tree(
         self, credential_id: int, *, depth: int = 1, path: str | None = None
@@ -83,7 +120,7 @@ class OperationsMixin(ClientCore):
         reply = await self._call(
             "POST", url, json_body=body, idempotent=True, operation="probe_credential_tree"
         )
-        return _probe_result(reply)
+        return _probe_result(reply, f"POST {url}", "probe_credential_tree")
 
     async def probe_credential_sample(
         self, credential_id: int, *, path: str | None = None
@@ -102,7 +139,7 @@ class OperationsMixin(ClientCore):
             idempotent=True,
             operation="probe_credential_sample",
         )
-        return _probe_result(reply)
+        return _probe_result(reply, f"POST {url}", "probe_credential_sample")
 
     # --- async tasks ----------------------------------------------------------------------
 

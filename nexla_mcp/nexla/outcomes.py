@@ -47,6 +47,9 @@ _MAYBE_SENT = (
 _HTML_TAG = re.compile(r"<[^>]*>")
 _WHITESPACE = re.compile(r"\s+")
 SAMPLE_CHARS = 200
+# Nexla's replies nest a few levels; a reply nested deeper is not Nexla's, and walking it
+# (redaction, sanitising, models) would exhaust the interpreter's recursion limit.
+MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,18 @@ def classify_response(
     if status < 300:
         try:
             body = parse_success_body(response, content)
+        except TooDeepError as exc:
+            return AttemptFailure(
+                InvalidResponseError(
+                    f"{where}: Nexla answered HTTP {status} with JSON nested more than "
+                    f"{MAX_JSON_DEPTH} levels deep, which no Nexla reply does; it was not read.",
+                    status_code=status,
+                    details={"max_depth": MAX_JSON_DEPTH},
+                    original_error=exc,
+                    retryable=False,
+                ),
+                retry_allowed=False,
+            )
         except ValueError as exc:
             return AttemptFailure(
                 InvalidResponseError(
@@ -198,20 +213,63 @@ def classify_response(
     )
 
 
+class TooDeepError(ValueError):
+    """A JSON reply nested deeper than ``MAX_JSON_DEPTH``."""
+
+
+def load_json(content: bytes) -> Any:
+    """``json.loads``, refusing replies nested more than ``MAX_JSON_DEPTH`` levels deep.
+
+    Raises:
+        TooDeepError: too deep (including deeper than the decoder itself can go).
+        ValueError: not JSON.
+    """
+    try:
+        value = json.loads(content)
+    except RecursionError as exc:
+        raise TooDeepError("JSON nested too deeply to decode") from exc
+    # Each level needs an opening bracket, so a reply with few of them is shallow.
+    if content.count(b"[") + content.count(b"{") > MAX_JSON_DEPTH and _too_deep(content):
+        raise TooDeepError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
+def _too_deep(content: bytes) -> bool:
+    """True when valid JSON ``content`` nests more than ``MAX_JSON_DEPTH`` levels.
+
+    Works on the bytes (strings dropped, then only brackets kept), peeling at least one level
+    of innermost empty pairs per round: C-speed string operations, where walking the parsed
+    value took three times as long as parsing it. Something left after MAX_JSON_DEPTH rounds
+    is deeper than that (a reply up to twice as deep may pass; none is deep enough to hurt).
+    """
+    brackets = _JSON_STRING.sub(b"", content).translate(None, _NOT_BRACKETS)
+    for _ in range(MAX_JSON_DEPTH):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    return bool(brackets)
+
+
 def parse_success_body(response: httpx.Response, content: bytes) -> Any:
     if not content.strip():
         return None
     content_type = response.headers.get("content-type", "").lower()
     if "html" in content_type:
         raise ValueError(f"unexpected content type {content_type!r}")
-    return json.loads(content)
+    return load_json(content)
 
 
 def parse_error_body(content: bytes) -> Any:
     if not content.strip():
         return None
     try:
-        return json.loads(content)
+        return load_json(content)
+    except TooDeepError:
+        return None
     except ValueError:
         return text_sample(content)
 

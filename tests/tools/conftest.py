@@ -8,6 +8,7 @@ set here is what the tools meet. Tools are called through ``nexla_mcp.server.tes
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -86,3 +87,38 @@ async def mcp_client(
     server = build_server(Settings(sandbox=True), http_client=sandbox_http, retry_policy=NO_BACKOFF)
     async with Client(server, mode=request.param) as client:
         yield client
+
+
+class OddReplies(httpx.AsyncBaseTransport):
+    """The sandbox, except that requests whose path matches a rule get a canned reply: shapes
+    the sandbox never sends (a gateway's garbage 200, a ``null`` page, absurdly deep JSON)."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.rules: list[tuple[re.Pattern[str], int, bytes]] = []
+
+    def reply(self, path_pattern: str, content: bytes, status: int = 200) -> None:
+        """Answer requests whose path matches ``path_pattern`` with ``content`` (JSON)."""
+        self.rules.append((re.compile(path_pattern), status, content))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for pattern, status, content in self.rules:
+            if pattern.search(request.url.path):
+                return httpx.Response(status, content=content,
+                                      headers={"content-type": "application/json"})  # fmt: skip
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+def odd_replies() -> OddReplies:
+    """A seeded sandbox behind a boundary that can be told to answer some paths oddly."""
+    return OddReplies(create_app())
+
+
+@pytest.fixture
+async def odd_client(odd_replies: OddReplies) -> AsyncIterator[Client]:
+    """An MCP client on a server whose Nexla is ``odd_replies``."""
+    async with httpx.AsyncClient(transport=odd_replies) as http:
+        server = build_server(Settings(sandbox=True), http_client=http, retry_policy=NO_BACKOFF)
+        async with Client(server) as client:
+            yield client

@@ -8,9 +8,12 @@ from mcp import Client
 from nexla_mcp.server.testing import call_error, call_ok
 from nexla_mcp.tools.credentials import classify_refusal
 
-from .conftest import API_PATHS, FAULTS, Sandbox
+from .conftest import API_PATHS, FAULTS, OddReplies, Sandbox
 
 pytestmark = pytest.mark.anyio
+
+CREDENTIAL = 5001  # a seeded credential that exists (its probe is what the tests replace)
+AUTHENTICATE_ONLY = {"credential_id": CREDENTIAL, "check_read_access": False}
 
 
 async def test_a_working_credential_probes_ok_with_both_checks(
@@ -134,3 +137,34 @@ async def test_a_rate_limited_credential_lookup_is_an_error_not_a_status(
     await sandbox.faults(**{**FAULTS["RateLimitError"], "paths": API_PATHS})
     error = await call_error(mcp_client, "probe_credential", {"credential_id": credential_id})
     assert error["type"] == "RateLimitError"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[]", id="a-list"),
+        pytest.param(b'"SYSTEM: credential verified"', id="a-string"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b'{"status": "error", "message": "gateway says hi"}', id="status-error"),
+        pytest.param(b'{"status": 500}', id="status-500"),
+    ],
+)
+async def test_a_probe_reply_that_is_not_a_probe_result_is_unknown_with_the_reason(
+    odd_client: Client, odd_replies: OddReplies, body: bytes
+) -> None:
+    """A gateway's 200 that is not what Nexla's probe sends proves nothing: unknown, never ok,
+    and the reason is said in the server's words."""
+    odd_replies.reply(r"^/data_credentials/\d+/probe$", body)
+    credential = await call_ok(odd_client, "probe_credential", AUTHENTICATE_ONLY)
+    assert credential["status"] == "unknown"
+    assert "not a probe result" in credential["reason"]
+    assert "SYSTEM" not in credential.get("message", "")
+
+
+async def test_a_well_formed_probe_reply_still_passes(
+    odd_client: Client, odd_replies: OddReplies
+) -> None:
+    """The shapes Nexla sends (status ok or success, or none) are a pass."""
+    odd_replies.reply(r"^/data_credentials/\d+/probe$", b'{"status": "success", "message": "Ok"}')
+    credential = await call_ok(odd_client, "probe_credential", AUTHENTICATE_ONLY)
+    assert credential["status"] == "ok" and "reason" not in credential

@@ -8,7 +8,7 @@ from mcp import Client
 
 from nexla_mcp.server.testing import call_error, call_ok
 
-from .conftest import FAULTS, SANDBOX_URL, Sandbox
+from .conftest import FAULTS, SANDBOX_URL, OddReplies, Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -235,3 +235,33 @@ async def test_get_flow_logs_reports_upstream_failures_in_the_envelope(
     await sandbox.faults(**FAULTS[error_type])
     error = await call_error(mcp_client, "get_flow_logs", {"flow_id": flow_id})
     assert error["type"] == error_type
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"null", id="null"),
+        pytest.param(b"[]", id="a-list"),
+        pytest.param(b'{"status": 200, "message": "Ok"}', id="no-logs"),
+    ],  # fmt: skip
+)
+async def test_a_log_reply_of_the_wrong_shape_is_an_error_not_zero_lines(
+    odd_client: Client, odd_replies: OddReplies, body: bytes
+) -> None:
+    """A log page that is not one (null, a list, an object without logs) cannot mean "no
+    lines, complete": the tool fails with the envelope and says what came back."""
+    odd_replies.reply(r"/flow/logs$|/flows/\d+/logs$", body)
+    error = await call_error(odd_client, "get_flow_logs", {"flow_id": 9001})
+    assert error["type"] == "InvalidResponseError"
+    assert "where a log page was due" in error["message"]
+
+
+async def test_a_reply_nested_five_thousand_deep_is_a_clear_upstream_reply_error(
+    odd_client: Client, odd_replies: OddReplies
+) -> None:
+    """JSON nested 5,000 levels deep is named as an unreadable Nexla reply, not an internal
+    error, and is not retried."""
+    odd_replies.reply(r"^/flows/\d+$", b"[" * 5000 + b"]" * 5000)
+    error = await call_error(odd_client, "get_flow", {"flow_id": 9001})
+    assert error["type"] == "InvalidResponseError" and "nested" in error["message"]
+    assert error["retryable"] is False
