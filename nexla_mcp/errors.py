@@ -419,14 +419,12 @@ def error_for_response(
 ) -> NexlaError:
     """Map one HTTP error reply onto the hierarchy (SDK mapping plus fixes from the fact sheet).
 
-    ``body`` is the parsed JSON, the text, or None for an empty body. ``path`` is the request path
-    without the base URL; its query string is dropped so no parameter leaks into messages.
+    ``body`` is the parsed JSON, the text, or None for an empty body; it becomes ``response``
+    and never part of the message. ``path`` is the request path without the base URL; its
+    query string is dropped so no parameter leaks into messages.
     """
     path = path.split("?", 1)[0]
     resource_type, resource_id = _resource_from_path(path, body)
-    upstream = upstream_message(body)
-    if upstream is not None:
-        upstream = _truncate(upstream, MAX_RESPONSE_TEXT_CHARS)
     context: dict[str, Any] = {"method": method.upper(), "path": path, "status_code": status_code}
     if request_id:
         context["request_id"] = request_id
@@ -439,10 +437,13 @@ def error_for_response(
         "response": body if body not in ("", None) else None,
     }
     where = f"{method.upper()} {path}"
+    # The message is ours (what happened, with the status); Nexla's own words stay in
+    # ``response``, as data: an error body can carry text written to steer a model.
 
     if status_code == 403 and _PROBE_PATH.match(path):
         return CredentialError(
-            f"Credential probe failed: {upstream or 'the external system refused the credential'}",
+            "Credential probe refused (HTTP 403): the external system did not accept the "
+            "credential; its answer is in response.",
             **common,
         )
     if status_code == 429:
@@ -453,12 +454,10 @@ def error_for_response(
             f"Rate limited by Nexla on {where}{wait}", retry_after=retry_after, **common
         )
     if status_code == 401:
-        detail = f": {upstream}" if upstream else ""
-        return AuthenticationError(f"Authentication failed (HTTP 401){detail}", **common)
+        return AuthenticationError("Authentication failed (HTTP 401)", **common)
     if status_code == 404:
         target = f"{resource_type or 'unknown'}/{resource_id if resource_id is not None else '?'}"
-        detail = f" ({upstream})" if upstream else ""
-        return NotFoundError(f"Resource not found: {target}{detail}", **common)
+        return NotFoundError(f"Resource not found: {target} (HTTP 404)", **common)
 
     error_class = _STATUS_CLASSES.get(status_code)
     if error_class is None:
@@ -469,7 +468,7 @@ def error_for_response(
     if 300 <= status_code < 400:
         text = f"unexpected redirect (HTTP {status_code}), not followed so credentials stay put"
     else:
-        text = upstream or f"HTTP {status_code}"
+        text = f"HTTP {status_code}"
     return error_class(f"{where} failed: {text}", **common)
 
 

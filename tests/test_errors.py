@@ -84,7 +84,8 @@ def test_error_for_response_fills_resource_and_context_from_the_path() -> None:
     assert (error.resource_type, error.resource_id) == ("flows", 5059)
     assert error.operation == "delete_request"
     assert error.context == {"method": "DELETE", "path": "/flows/5059", "status_code": 405}
-    assert "must be paused" in error.message
+    assert error.message == "DELETE /flows/5059 failed: HTTP 405", "our words, not Nexla's"
+    assert "must be paused" in error.response["message"]
     assert error.response["data_sinks"] == [5029]
     assert not error.retryable
 
@@ -92,7 +93,7 @@ def test_error_for_response_fills_resource_and_context_from_the_path() -> None:
 def test_not_found_message_names_the_resource() -> None:
     """A 404 with an empty body still says which resource was missing."""
     error = error_for_response(404, None, method="GET", path="/data_sources/77")
-    assert error.message == "Resource not found: data_sources/77"
+    assert error.message == "Resource not found: data_sources/77 (HTTP 404)"
 
 
 def test_credential_probe_403_carries_status_and_sanitized_upstream_message() -> None:
@@ -102,7 +103,7 @@ def test_credential_probe_403_carries_status_and_sanitized_upstream_message() ->
     assert isinstance(error, CredentialError)
     assert error.status_code == 403
     assert error.resource_id == 5001
-    assert "Access denied" in error.message
+    assert "Access denied" in error.response["message"] and "Access" not in error.message
     assert "AKIAIOSFODNN7EXAMPLE" not in json.dumps(error.get_error_summary())
 
 

@@ -127,8 +127,19 @@ class ClientCore:
         try:
             return model.model_validate(body)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            # Only where the shape broke: pydantic's text quotes the offending (Nexla) values.
+            fields = sorted({".".join(map(str, e["loc"])) for e in _errors_of(exc)})[:5]
             raise InvalidResponseError(
                 f"{where}: the reply does not have the documented shape ({model.__name__}).",
-                original_error=exc,
+                original_error=type(exc).__name__,
+                details={"fields": fields} if fields else None,
                 retryable=False,
             ) from exc
+
+
+def _errors_of(exc: ValueError) -> list[Any]:
+    errors = getattr(exc, "errors", None)
+    try:
+        return list(errors(include_input=False, include_url=False)) if errors else []
+    except TypeError:
+        return []

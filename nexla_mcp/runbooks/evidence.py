@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from nexla_mcp.errors import CredentialError, NexlaError
+from nexla_mcp.errors import CredentialError, NexlaError, upstream_message
 from nexla_mcp.nexla import (
     AuditLogEntry,
     FlowMetrics,
@@ -249,7 +249,9 @@ async def probe(client: NexlaClient, credential_id: int) -> ProbeOutcome:
     try:
         reply: ProbeResult = await client.probe_credential(credential_id)
     except CredentialError as error:
-        return ProbeOutcome(credential_id, call, ok=False, message=error.message,
+        # The external system's answer is in the body; the message is only our words.
+        message = upstream_message(error.response) or error.message
+        return ProbeOutcome(credential_id, call, ok=False, message=message,
                             status_code=error.status_code)  # fmt: skip
     return ProbeOutcome(credential_id, call, ok=reply.ok, status_code=reply.status_code)
 

@@ -167,7 +167,8 @@ class AccessWrite(WriteOperation):
             match = next((entry for entry in entries if ref.matches(entry)), None)
             if match is not None and _is_owner(match):
                 raise ValidationError(
-                    f"{_label(match)} owns this resource; the owner's access cannot change.",
+                    f"{match.type} {match.id} owns this resource; the owner's access cannot "
+                    "change.",
                     operation="validate_arguments", hint="Leave the owner out of accessors.",
                 )  # fmt: skip
             now = sorted(match.access_roles) if match else None

@@ -11,11 +11,13 @@ re-activates it; the plan says so. The receipt's undo restores the old values.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
 from nexla_mcp.errors import NotFoundError, ValidationError
 from nexla_mcp.nexla import Destination, NexlaClient, Resource, ResourceType, Source
+from nexla_mcp.runbooks.clustering import FORMAT_CHARS
 from nexla_mcp.server.text import sanitize_text
 from nexla_mcp.server.write_policy import FlowScope
 from nexla_mcp.tools._flow_ops import NOUNS, subject
@@ -52,9 +54,13 @@ _SHOWN_CHARS = 300
 _ACTIVE = "ACTIVE"
 
 
+_HIDDEN = re.compile(f"[{FORMAT_CHARS}]")
+
+
 def _check_text(field: str, value: str, *, multiline: bool) -> None:
     allowed = {"\n", "\t"} if multiline else set()
-    bad = [ch for ch in value if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cf")]
+    bad = [ch for ch in value if ch not in allowed and (
+        unicodedata.category(ch) in ("Cc", "Cf") or _HIDDEN.match(ch))]  # fmt: skip
     if bad:
         raise ValidationError(
             f"{field} contains control or invisible characters (U+{ord(bad[0]):04X}).",
@@ -259,24 +265,40 @@ class UpdateResource(WriteOperation):
         return BlastRadius(summary=summary, affected=[label], notes=notes)
 
     def _reverse(self, current: dict[str, Any], differing: list[str]) -> ReverseAction:
+        """The undo call. Its arguments are Nexla text handed back to the model as a call to
+        make, so a name, description or tag goes in only as it was: one that sanitising would
+        change (hidden or control characters, a secret, over 300 characters) is left out."""
         undo: dict[str, Any] = {"resource_type": self.resource_type,
                                 "resource_id": self.resource_id}  # fmt: skip
         lost: list[str] = []
+        withheld: list[str] = []
         settings: dict[str, int] = {}
         for key in differing:
             old = current.get(key)
             if key == "description":
-                undo[key] = old or ""  # an unset description comes back as empty
-            elif old is None:
+                old = old or ""  # an unset description comes back as empty
+            if old is None:
                 lost.append(_wire_field(key, self.resource_type))
+            elif key in SAFE_FIELDS and _shown(old) != old:
+                withheld.append(key)
             elif key.startswith("settings."):
                 settings[key.removeprefix("settings.")] = old
             else:
                 undo[key] = old
         if settings:
             undo["settings"] = settings
-        note = (f"{', '.join(lost)} had no value before and cannot be unset again."
-                if lost else None)  # fmt: skip
+        notes = []
+        if lost:
+            notes.append(f"{', '.join(lost)} had no value before and cannot be unset again.")
+        if withheld:
+            them = "it" if len(withheld) == 1 else "them"
+            notes.append(
+                f"The old {' and '.join(withheld)} held hidden or control characters, a secret "
+                f"or more than 300 characters, so the undo leaves {them} out; restore by hand."
+            )
+        note = " ".join(notes) or None
+        if len(undo) == 2 and withheld:  # nothing left to restore: no call to make
+            return ReverseAction(note=note)
         return ReverseAction(tool=self.tool, arguments=undo, note=note)
 
     async def execute(self, client: NexlaClient) -> None:

@@ -195,8 +195,8 @@ class WriteGate:
             )
             if self._needs_person(operation, observed):
                 result.note += (
-                    " This change cannot be undone: it goes ahead only when the user approves "
-                    "it in the client's prompt, never on the plan token alone."
+                    " This change is destructive: it goes ahead only when the user approves it "
+                    "in the client's prompt, never on the plan token alone."
                 )
         await self.audit.append(
             "plan", tool=operation.tool, args=operation.arguments, outcome=result.status,

@@ -57,7 +57,7 @@ REFUSALS: dict[str, str] = {
     "not approved.",
     "human_required": "This server requires a person to approve every write in the client's "
     "prompt, and this client cannot show one.",
-    "person_required": "This change cannot be undone, so only a person may approve it, in the "
+    "person_required": "This change is destructive, so only a person may approve it, in the "
     "client's prompt, and this client cannot show one.",
     "declined": "The user declined the change.",
     "cancelled": "The user dismissed the approval prompt without answering.",

@@ -90,8 +90,8 @@ def test_summary_keys_carry_the_reference_fields() -> None:
     body = envelope_of(error_result(response_error(404, upstream)))
     assert (body["status_code"], body["resource_type"], body["resource_id"]) == (404, "flows", 42)
     assert body["context"]["path"] == "/flows/42"
-    assert "no such flow" in body["message"]
-    assert body["response"] == {"error_code": "FLOW_404"}, "what message and status_code say"
+    assert body["message"] == "Resource not found: flows/42 (HTTP 404)"
+    assert body["response"] == {"message": "no such flow", "error_code": "FLOW_404"}
 
 
 def test_context_keeps_method_and_path_but_nothing_said_elsewhere() -> None:
