@@ -114,16 +114,18 @@ def _clean(value: Any) -> Any:
 
 
 def _clean_response(response: Any, message: str, status_code: int | None) -> Any:
-    """Nexla's error body, less what ``message`` and ``status_code`` already say."""
+    """Nexla's error body (data, never our message), less what ``message``, ``status_code``
+    or another of its keys already says."""
     response = _clean(response)
     if isinstance(response, str):
         return None if response in message else response
     if isinstance(response, dict):
-        response = {
-            key: value
-            for key, value in response.items()
-            if value != status_code and not (isinstance(value, str) and value in message)
-        }
+        kept: dict[str, Any] = {}
+        for key, value in response.items():
+            said = isinstance(value, str) and (value in message or value in kept.values())
+            if value != status_code and not said:
+                kept[key] = value  # Nexla often repeats its text as message and error
+        response = kept
     if not response:
         return None
     rendered = json.dumps(response, separators=(",", ":"), ensure_ascii=False, default=str)

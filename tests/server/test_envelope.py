@@ -281,3 +281,11 @@ async def test_the_server_log_keeps_the_request_id_the_envelope_leaves_out(
             body = await call_error(client, "probe_flow", {"flow_id": 42})
     assert "req-404-abc" not in json.dumps(body)
     assert any("req-404-abc" in record.getMessage() for record in caplog.records)
+
+
+def test_a_body_that_repeats_its_text_is_shown_once() -> None:
+    """Nexla often sends the same text as message and error; the envelope keeps it once."""
+    upstream = {"status": 501, "message": "Injected fault", "error": "Injected fault"}
+    body = envelope_of(error_result(response_error(501, upstream)))
+    assert body["message"] == "GET /flows/42 failed: HTTP 501"
+    assert body["response"] == {"message": "Injected fault"}
