@@ -108,7 +108,7 @@ def register_resources(server: MCPServer, prompts: list[PromptSpec]) -> None:
         except NotFoundError as error:
             raise ResourceNotFoundError(f"no flow {flow_id}") from error
         except NexlaError as error:
-            # Nexla's text, cleaned as the error envelope cleans it (markup, escapes, secrets).
+            # Our words with the status, cleaned as the error envelope cleans them.
             message = error_payload(error)["error"]["message"]
             raise ResourceError(f"{type(error).__name__}: {message}") from error
         return json.dumps(flow_summary(flow), separators=(",", ":"))

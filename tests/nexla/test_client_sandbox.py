@@ -16,6 +16,7 @@ from nexla_mcp.errors import (
     ResourceConflictError,
     UpstreamTimeoutError,
     ValidationError,
+    upstream_message,
 )
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
@@ -330,12 +331,14 @@ async def test_probe_of_a_valid_credential_is_ok(client: NexlaClient) -> None:
 
 
 async def test_probe_of_an_expired_credential_raises_credential_error(client: NexlaClient) -> None:
-    """A 403 on the probe path is a CredentialError with the status and a sanitized reason."""
+    """A 403 on the probe path is a CredentialError with the status; the external system's
+    reason is in the body it carries, not in the message."""
     with pytest.raises(CredentialError) as caught:
         await client.probe_credential(EXPIRED_CREDENTIAL)
     assert caught.value.status_code == 403
     assert caught.value.resource_id == EXPIRED_CREDENTIAL
-    assert "expired" in caught.value.message
+    assert "expired" in (upstream_message(caught.value.response) or "")
+    assert "expired" not in caught.value.message
 
 
 async def test_probe_tree_and_sample_return_output(client: NexlaClient) -> None:
