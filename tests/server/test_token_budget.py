@@ -38,8 +38,9 @@ pytestmark = pytest.mark.anyio
 # 10), then 16,268 with the six workflows tools (+3,079: each of the five writes carries the
 # shared WriteResult output schema, ~400), then 17,041 with watch_flow (384) and the
 # receipts' verify_with (30 on each write tool), then 18,042 with update_transform (655), the fix
-# fields of update_resource (~150) and the shadow receipts' would_send (17 on each write tool).
-# Target 3,500 assumed about 12 tools; --toolsets and --read-only shrink the list.
+# fields of update_resource (~150) and the shadow receipts' would_send (17 on each write tool),
+# then +4 with probe_credential's reason (issue 14). Target 3,500 assumed about 12 tools;
+# --toolsets and --read-only shrink the list.
 TOOLS_LIST_BUDGET = 18_050
 # The heaviest tool (diagnose_flow, 774 after its output schema was trimmed; was 1,061; 903
 # since it names the resource, the recovery and the other overlapping causes, issue 10).
