@@ -1,16 +1,18 @@
 """``nexla-mcp demo``: a scripted assistant session against the sandbox, through a real MCP client.
 
 It plays what an assistant would do with "which flows are broken, since when, and why?":
-list flows with recent errors, then for each one read the flow, its clustered error logs,
-the run metrics of the resource that logs the errors, and probe the source's credential.
-It prints each call and the server's summary, then its findings. The likely cause of each
-failure is read from what the tools returned (probe status, log templates, flow status),
-using the troubleshooting table's vocabulary; nothing about the seeded flows is built in.
+list flows with recent errors, then for each one, worst first, read the flow, its clustered
+error logs, the run metrics of the resource that logs the errors, and probe the source's
+credential. It prints its findings first (worst flow first), then the transcript of every
+call with the server's summary, then the next step. The likely cause of each failure is read
+from what the tools returned (probe status, log templates, flow status), using the
+troubleshooting table's vocabulary; nothing about the seeded flows is built in.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
 import time
@@ -21,7 +23,7 @@ import anyio
 from mcp import Client
 from mcp.types import TextContent
 
-__all__ = ["CAUSES", "Finding", "likely_cause", "main", "run_demo"]
+__all__ = ["CAUSES", "NEXT_STEPS", "Finding", "likely_cause", "main", "run_demo", "worst_first"]
 
 MAX_FLOWS = 25
 
@@ -165,6 +167,26 @@ async def _investigate(session: Session, row: dict[str, Any]) -> Finding:
     return finding
 
 
+# Worst first: a failing flow before a degraded one, then stale, then anything else; among
+# equals the one failing longest (oldest failing_since) first.
+_HEALTH_RANK = {"failing": 0, "degraded": 1, "stale": 2}
+
+
+def worst_first(findings: list[Finding]) -> list[Finding]:
+    """Findings ordered by how badly the flow is broken."""
+    return sorted(
+        findings,
+        key=lambda f: (_HEALTH_RANK.get(f.health, 3), f.failing_since or "~", f.flow_id),
+    )
+
+
+NEXT_STEPS = (
+    "Next: point it at your org. Set NEXLA_SERVICE_KEY (and NEXLA_API_URL if your org is not\n"
+    "on dataops.nexla.io), run `nexla-mcp doctor` until every check passes, then add the\n"
+    "server to your MCP host (README, 'Set up a host': Claude Desktop, Claude Code, Cursor,\n"
+    "VS Code)."
+)
+
 _LOG_KINDS = {"SOURCE": "data_sources", "DATASET": "data_sets", "SINK": "data_sinks"}
 
 
@@ -174,7 +196,7 @@ def _resource_of(label: str) -> tuple[str, int] | None:
 
 
 def _report(findings: list[Finding], out: TextIO) -> None:
-    print("\n== Findings ==", file=out)
+    print("== Findings, worst flow first ==", file=out)
     if not findings:
         print("No broken flows: every flow's recent runs are clean.", file=out)
     for finding in findings:
@@ -209,7 +231,8 @@ async def _diagnose(session: Session, findings: list[Finding], out: TextIO) -> N
 
 
 async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> list[Finding]:
-    """Run the session against a fresh sandbox, printing the transcript to ``out``."""
+    """Run the session against a fresh sandbox; print the findings (worst first), then the
+    transcript, then the next step, to ``out``."""
     from nexla_mcp.server.app import build_server
     from nexla_mcp.settings import Settings
 
@@ -218,14 +241,10 @@ async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> 
         read_only=True,
         toolsets=("flows", "metrics", "logs", "credentials", "runbooks"),
     )
+    transcript = io.StringIO()
     started = time.perf_counter()
     async with Client(build_server(settings), mode=mode) as client:
-        session = Session(client, out)
-        print(
-            f"nexla-mcp demo: an assistant session over MCP (protocol {mode}) against the "
-            "embedded Nexla sandbox.\n",
-            file=out,
-        )
+        session = Session(client, transcript)
         broken = await session.call("list_flows", {"has_recent_errors": True, "limit": MAX_FLOWS})
         everything = await session.call(
             "list_flows", {"has_recent_errors": False, "limit": MAX_FLOWS}
@@ -233,19 +252,34 @@ async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> 
         rows = list((broken or {}).get("flows", []))
         rows += [row for row in (everything or {}).get("flows", []) if row.get("health") == "stale"]
         findings = []
-        for row in rows:
-            print(f"\n-- investigating flow {row['flow_id']} '{row.get('name', '?')}' --", file=out)
+        for row in sorted(rows, key=lambda row: _HEALTH_RANK.get(row.get("health", ""), 3)):
+            print(
+                f"\n-- investigating flow {row['flow_id']} '{row.get('name', '?')}' --",
+                file=transcript,
+            )
             findings.append(await _investigate(session, row))
-        await _diagnose(session, findings, out)
-        _report(findings, out)
-        elapsed = time.perf_counter() - started
-        print(f"\n{session.calls} tool calls in {elapsed:.1f} s.", file=out)
+        await _diagnose(session, findings, transcript)
+    elapsed = time.perf_counter() - started
+    print(
+        f"nexla-mcp demo: an assistant session over MCP (protocol {mode}) against the embedded "
+        f"Nexla sandbox; {session.calls} tool calls in {elapsed:.1f} s.\n",
+        file=out,
+    )
+    findings = worst_first(findings)
+    _report(findings, out)
+    print("\n== Transcript ==", file=out)
+    print(transcript.getvalue().strip("\n"), file=out)
+    print(f"\n{NEXT_STEPS}", file=out)
     return findings
 
 
 def main(argv: list[str] | None = None) -> int:
     """``nexla-mcp demo [--protocol auto|legacy]``; prints the transcript, returns 0."""
-    parser = argparse.ArgumentParser(prog="nexla-mcp demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nexla-mcp demo",
+        description="Run a scripted assistant session over MCP against the embedded Nexla "
+        "sandbox: find the broken flows and say why, worst first.",
+    )
     parser.add_argument(
         "--protocol",
         choices=["auto", "legacy"],

@@ -5,6 +5,7 @@ NexlaError                        base; .retryable, .retry_after, .hint, get_err
 ├── AuthenticationError           401: token missing/invalid/expired and renewal did not help
 ├── AuthorizationError            403: the principal lacks a role on the resource
 ├── NotFoundError                 404: unknown id or route
+├── ApiUrlError                   NEXLA_API_URL points at something that is not the Nexla API
 ├── ValidationError               400 / 422: bad parameters, body or business rule
 ├── ResourceConflictError         409 duplicates; 405 state conflicts (see its docstring)
 ├── RateLimitError                429: .retry_after seconds when Nexla said so
@@ -14,12 +15,18 @@ NexlaError                        base; .retryable, .retry_after, .hint, get_err
 │       ├── CircuitOpenError      the host's circuit breaker is open
 │       └── RetryBudgetExhaustedError  too many retries against the host recently
 ├── NetworkError                  connect errors, dropped connections, protocol errors
+│   ├── UnreachableError          the host does not resolve or refuses the connection
+│   ├── TlsError                  the TLS handshake failed (certificate, protocol)
 │   ├── UpstreamTimeoutError      connect/read/pool timeout or the call deadline (a TimeoutError)
 │   └── AmbiguousWriteError       a write failed after it may have reached the server
 ├── CredentialError               a credential failed its probe (403 on a probe path)
 ├── FlowError                     a flow operation failed (.step names where)
 └── TransformError                a transform failed
 ```
+
+Configuration faults (a wrong API URL, an unreachable host, a TLS failure, a rejected key, an
+expired access token, a skewed clock) carry ``fault`` and a hint naming the setting to fix;
+:mod:`nexla_mcp.faults` classifies and explains them.
 
 Everything an error exposes as text (``str``, ``repr``, ``get_error_summary()``) passes through
 :mod:`nexla_mcp.redaction`, so errors can be logged and shown to a model as they are.
@@ -36,6 +43,7 @@ from nexla_mcp.redaction import redact_text, redact_value
 
 __all__ = [
     "AmbiguousWriteError",
+    "ApiUrlError",
     "AuthenticationError",
     "AuthorizationError",
     "CircuitOpenError",
@@ -49,8 +57,10 @@ __all__ = [
     "ResourceConflictError",
     "RetryBudgetExhaustedError",
     "ServerError",
+    "TlsError",
     "TransformError",
     "UnavailableError",
+    "UnreachableError",
     "UpstreamTimeoutError",
     "ValidationError",
     "error_for_response",
@@ -78,6 +88,7 @@ class NexlaError(Exception):
 
     default_retryable: ClassVar[bool] = False
     default_hint: ClassVar[str | None] = None
+    default_fault: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -95,6 +106,7 @@ class NexlaError(Exception):
         retryable: bool | None = None,
         retry_after: float | None = None,
         hint: str | None = None,
+        fault: str | None = None,
     ) -> None:
         # Stored already redacted so that code reading attributes directly cannot leak either;
         # the summary redacts again to catch literals registered after construction.
@@ -112,6 +124,7 @@ class NexlaError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         self.hint = hint if hint is not None else self.default_hint
+        self.fault: str | None = fault if fault is not None else self.default_fault
 
     @property
     def outcome_unknown(self) -> bool:
@@ -219,6 +232,18 @@ class NotFoundError(NexlaError):
     default_hint = "Check the id; list the resources to find a valid one."
 
 
+class ApiUrlError(NexlaError):
+    """The configured API URL answers, but not as Nexla: a 404/405/501 or a non-JSON page on
+    ``POST /token``, a web page where JSON was due, a reply without a token. Not retryable: the
+    setting is wrong, not the service."""
+
+    default_fault = "api_url"
+    default_hint = (
+        "Set NEXLA_API_URL to your Nexla API base URL, which ends in /nexla-api (default "
+        "https://dataops.nexla.io/nexla-api); `nexla-mcp doctor` checks it."
+    )
+
+
 class ValidationError(NexlaError):
     """400/422: the request was rejected as invalid (parameters, body or a business rule).
 
@@ -294,6 +319,30 @@ class NetworkError(NexlaError):
 
     default_retryable = True
     default_hint = "Could not reach Nexla; check NEXLA_API_URL and network connectivity."
+
+
+class UnreachableError(NetworkError):
+    """The host name does not resolve, or nothing listens at the host and port."""
+
+    default_fault = "unreachable"
+    default_hint = (
+        "Check the host and port in NEXLA_API_URL, and that this machine can reach it "
+        "(VPN, firewall; set HTTPS_PROXY if you need a proxy)."
+    )
+
+
+class TlsError(NetworkError):
+    """The TLS handshake failed: an untrusted certificate, or not TLS at that port.
+
+    Not retryable: the same handshake fails the same way next time.
+    """
+
+    default_retryable = False
+    default_fault = "tls"
+    default_hint = (
+        "Check that NEXLA_API_URL uses https:// only where the server speaks TLS; behind a "
+        "TLS-inspecting proxy, point SSL_CERT_FILE at its CA bundle."
+    )
 
 
 class UpstreamTimeoutError(NetworkError, TimeoutError):
@@ -440,6 +489,13 @@ def error_for_response(
     # The message is ours (what happened, with the status); Nexla's own words stay in
     # ``response``, as data: an error body can carry text written to steer a model.
 
+    if _not_nexla(status_code, body, path):
+        seen = "a reply without JSON" if not isinstance(body, Mapping) else "a reply"
+        return ApiUrlError(
+            f"{where} answered HTTP {status_code} with {seen} that is not from Nexla: "
+            "NEXLA_API_URL does not point at the Nexla API.",
+            **common,
+        )
     if status_code == 403 and _PROBE_PATH.match(path):
         return CredentialError(
             "Credential probe refused (HTTP 403): the external system did not accept the "
@@ -470,6 +526,26 @@ def error_for_response(
     else:
         text = f"HTTP {status_code}"
     return error_class(f"{where} failed: {text}", **common)
+
+
+def _not_nexla(status_code: int, body: Any, path: str) -> bool:
+    """Replies only a server that is not the Nexla API gives.
+
+    ``POST /token`` exists on every Nexla API, so 404/405/501 there, or an error that is not
+    Nexla's JSON, means the base URL is wrong. Elsewhere a 501 (Nexla implements what it
+    routes) or an HTML 404 page says the same; an empty 404 is Nexla's unknown id.
+    """
+    if path.rstrip("/") == "/token":
+        return status_code in (404, 405, 501) or (
+            status_code not in (401, 403, 429) and status_code < 500 and not _nexla_body(body)
+        )
+    if status_code == 501:
+        return not _nexla_body(body)
+    return status_code == 404 and isinstance(body, str) and bool(body.strip())
+
+
+def _nexla_body(body: Any) -> bool:
+    return isinstance(body, Mapping) and upstream_message(body) is not None
 
 
 def _number(value: Any) -> float | None:

@@ -170,9 +170,69 @@ def _high_entropy(match: re.Match[str]) -> str:
     return text
 
 
-_CREDENTIAL_WORD = (
-    r"(?:(?=[A-Za-z]*[0-9._~+/:-])[A-Za-z0-9._~+/:-]{6,}|[A-Za-z]{20,})=*(?![A-Za-z0-9._~+/:=-])"
+# Values that stand for a secret without being one: placeholders, references, masks, nulls,
+# and the opening of a nested object or list (its own keys are judged one by one).
+_NOT_A_VALUE = re.compile(
+    r"«.*|<.*|\$\{.*|[{\[].*|\*+|(?i:null|none|nil|undefined|true|false|bearer|basic)[.:]?"
 )
+# After "key: " (a colon and a space, no quote) the text may be prose: "token: could not
+# connect", "NEXLA_MCP_HTTP_TOKEN: any local process", "session: expired, renewing". There a
+# plain word, CamelCase or CONSTANT_CASE name, number or path is the sentence going on when
+# more words follow it, or when it is a status word; at the end of the text ("password:
+# letmein") it is the value. A digit between letters, inner punctuation or mixed case make
+# a secret either way. A status word ("expired") is never a secret value, in any syntax, and
+# a number after a credential key is its id ("credential: 5009").
+_PROSE_WORD = re.compile(
+    r"\(?(?:[A-Za-z][a-z]{0,15}|[A-Z]{1,16}(?:_[A-Z]{1,16}){0,5}|(?:[A-Z][a-z]+){2,4}"
+    r"|[a-z]+(?:_[a-z]+)+|[0-9]+(?:[/.,][0-9]+)*"
+    r"|/[\w/.-]*)[.:!?]?"
+)
+_SENTENCE_GOES_ON = re.compile(r"[),.;:!?\"'\]]*[ \t]+[\w(/]")
+_NUMBER = re.compile(r"[0-9]{1,12}")
+_STATUS_WORDS = frozenset(
+    "missing expired invalid required empty unset present provided rejected revoked denied "
+    "ok set unknown absent renewed refreshed valid disabled enabled redacted hidden masked".split()
+)
+
+
+def _is_prose_separator(sep: str) -> bool:
+    return ":" in sep and "=" not in sep and not any(q in sep for q in "\"'") and sep != ":"
+
+
+def _redact_pair(match: re.Match[str], kind: str | None) -> str:
+    """``key<sep>value`` with the value redacted when the key names a secret and the value is
+    one (see ``_NOT_A_VALUE`` and ``_PROSE_WORD``)."""
+    value, sep = match.group("value"), match.group("sep")
+    scheme = match.groupdict().get("scheme") or ""
+    if kind is None or _NOT_A_VALUE.fullmatch(value):
+        return match.group(0)
+    if value.rstrip(".:!?").lower() in _STATUS_WORDS:
+        return match.group(0)
+    if not scheme and _is_prose_separator(sep) and _PROSE_WORD.fullmatch(value):
+        if _SENTENCE_GOES_ON.match(match.string, match.end()):
+            return match.group(0)
+        if kind == "credentials" and _NUMBER.fullmatch(value.rstrip(".:!?")):
+            return match.group(0)
+    return f"{match.group('key')}{sep}{redacted(kind)}"
+
+
+_CREDENTIAL_WORD = r"[A-Za-z0-9._~+/:-]{6,}=*(?![A-Za-z0-9._~+/:=-])"
+
+
+def _scheme_credential(kind: str) -> Any:
+    """Redact the word after "Bearer"/"Basic" when it looks generated: a digit in it, or 24+
+    characters of mixed case. That spares prose ("basic authentication", "Bearer token
+    missing") and names ("Bearer NEXLA_MCP_HTTP_TOKEN", "Bearer /token")."""
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group("credential")
+        generated = any(c.isdigit() for c in word) or (
+            len(word) >= 24 and any(c.isupper() for c in word) and any(c.islower() for c in word)
+        )
+        return redacted(kind) if generated else match.group(0)
+
+    return replace
+
 
 _TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
     # PEM first: its body would otherwise be chewed up piecemeal by the other patterns.
@@ -189,15 +249,17 @@ _TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
     ),
     (
         re.compile(
-            r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
-            r"(?:(?:bearer|basic|token)\s+)?[^\s\"',;]+"
+            r"(?i)(?P<key>\b(?:proxy-)?authorization)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
+            r"(?P<scheme>(?:bearer|basic|token)\s+)?(?P<value>[^\s\"',;]+)"
         ),
-        lambda m: f"{m.group(1)}{redacted('authorization')}",
+        lambda m: _redact_pair(m, "authorization"),
     ),
-    # A credential after "Bearer"/"Basic" has a digit or punctuation, which keeps prose such as
-    # "basic authentication" intact; "=" only as trailing base64 padding.
-    (re.compile(rf"(?i)\bbearer\s+{_CREDENTIAL_WORD}"), redacted("bearer")),
-    (re.compile(rf"(?i)\bbasic\s+{_CREDENTIAL_WORD}"), redacted("basic")),
+    # "=" only as trailing base64 padding.
+    (
+        re.compile(rf"(?i)\bbearer\s+(?P<credential>{_CREDENTIAL_WORD})"),
+        _scheme_credential("bearer"),
+    ),
+    (re.compile(rf"(?i)\bbasic\s+(?P<credential>{_CREDENTIAL_WORD})"), _scheme_credential("basic")),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?"), redacted("jwt")),
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), redacted("aws_access_key")),
     # key=value / "key": "value" pairs inside free text (log lines, error messages, query strings).
@@ -207,20 +269,16 @@ _TEXT_PATTERNS: list[tuple[re.Pattern[str], str | Any]] = [
     (
         re.compile(
             r"""(?ix)
-            (?P<key>\b[a-z0-9_.-]{0,40}?
+            (?<![/\w.-])  # a whole identifier, not a path segment ("POST /token: ...")
+            (?P<key>[a-z0-9_.-]{0,80}?
                 (?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key
                    |private[_-]?key|service[_-]?key|session|signature|auth|cookie|credentials?)
                 [a-z0-9_.-]{0,40}?)
             (?P<sep>["']?\s*[:=]\s*["']?)
-            (?P<value>[^\s"'&,;}\]\)]+)
+            (?P<value>[^\s"'`&,;}\]\)]+)
             """
         ),
-        lambda m: (
-            m.group(0)
-            if secret_kind_of_key(m.group("key")) is None or m.group("value").startswith("«")
-            else f"{m.group('key')}{m.group('sep')}"
-            f"{redacted(secret_kind_of_key(m.group('key')) or 'secret')}"
-        ),
+        lambda m: _redact_pair(m, secret_kind_of_key(m.group("key"))),
     ),
     # Well-known token formats (GitHub, Slack, Stripe, Google, Shopify).
     (

@@ -8,7 +8,9 @@ mirrored by command line flags. Tests build ``Settings(...)`` directly with fiel
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,12 +22,16 @@ from nexla_mcp.state import default_state_dir
 __all__ = [
     "DEFAULT_API_URL",
     "LOOPBACK_HOSTS",
+    "SANDBOX_API_URL",
     "Settings",
     "WritePolicy",
     "is_loopback",
+    "sandbox_run_dir",
 ]
 
 DEFAULT_API_URL = "https://dataops.nexla.io/nexla-api"
+# Where the in-process sandbox answers; the name never resolves, requests never leave the process.
+SANDBOX_API_URL = "http://sandbox.nexla.invalid"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 WritePolicy = Literal["off", "confirm", "human", "shadow"]
@@ -52,6 +58,19 @@ def _secret_for_this_process() -> SecretStr:
     if _process_secret is None:
         _process_secret = secrets.token_urlsafe(32)
     return SecretStr(_process_secret)
+
+
+_sandbox_run_dir: Path | None = None
+
+
+def sandbox_run_dir() -> Path:
+    """Where a sandbox run keeps its audit log and state: one directory per process under the
+    system's temporary directory (created by whoever writes first), never the live location."""
+    global _sandbox_run_dir
+    if _sandbox_run_dir is None:
+        name = f"nexla-mcp-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
+        _sandbox_run_dir = Path(tempfile.gettempdir()) / name
+    return _sandbox_run_dir
 
 
 def _split_csv(value: Any) -> Any:
@@ -152,6 +171,9 @@ class Settings(BaseSettings):
         30.0, ge=0, le=3600, validation_alias=AliasChoices("NEXLA_MCP_SHUTDOWN_GRACE")
     )
     log_level: LogLevel = Field("WARNING", validation_alias=AliasChoices("NEXLA_MCP_LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=AliasChoices("NEXLA_MCP_LOG_FORMAT")
+    )
 
     @field_validator(
         "toolsets", "allowed_hosts", "allowed_origins", "allow_flows", "deny_flows", mode="before"
@@ -263,6 +285,14 @@ class Settings(BaseSettings):
         if self.sandbox:
             return "sandbox"
         return "service_key" if self.service_key is not None else "access_token"
+
+    @property
+    def effective_state_dir(self) -> Path:
+        """``state_dir``, except in sandbox mode without NEXLA_MCP_STATE_DIR: the run's own
+        directory (``sandbox_run_dir``), so simulated operations never mix with live ones."""
+        if self.sandbox and "state_dir" not in self.model_fields_set:
+            return sandbox_run_dir() / "state"
+        return self.state_dir
 
     @property
     def write_policy(self) -> WritePolicy:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
 import pytest
 
 from nexla_mcp.cli import main, parse_settings
@@ -52,9 +58,19 @@ def test_unknown_toolset_exits_2_listing_valid_toolsets(
     """A typo in --toolsets is reported with the names that would have worked."""
     assert main(["--sandbox", "--toolsets", "flows,metrix"]) == 2
     err = capsys.readouterr().err
-    assert "metrix" in err and "NEXLA_MCP_TOOLSETS" in err
+    assert err.startswith("nexla-mcp: --toolsets: unknown toolset(s) metrix;")
+    assert err.count("\n") == 1, "one line"
     for name in TOOLSET_NAMES:
         assert name in err
+
+
+def test_a_bad_variable_is_reported_under_the_variable_name(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same mistake made in the environment names the variable, not the flag."""
+    monkeypatch.setenv("NEXLA_MCP_TOOLSETS", "metrix")
+    assert main(["--sandbox"]) == 2
+    assert capsys.readouterr().err.startswith("nexla-mcp: NEXLA_MCP_TOOLSETS: unknown toolset")
 
 
 def test_public_http_without_token_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,11 +87,11 @@ def test_malformed_flag_exits_2_with_usage(capsys: pytest.CaptureFixture[str]) -
     assert "usage: nexla-mcp" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("subcommand", ["sandbox", "demo"])
+@pytest.mark.parametrize("subcommand", ["sandbox", "demo", "doctor"])
 def test_subcommands_dispatch_to_their_own_parsers(
     subcommand: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`nexla-mcp sandbox` and `nexla-mcp demo` hand their arguments to their own mains."""
+    """`nexla-mcp sandbox`, `demo` and `doctor` hand their arguments to their own mains."""
     with pytest.raises(SystemExit) as caught:
         main([subcommand, "--help"])
     assert caught.value.code == 0
@@ -88,3 +104,55 @@ def test_help_mentions_the_subcommands(capsys: pytest.CaptureFixture[str]) -> No
         main(["--help"])
     out = capsys.readouterr().out
     assert "nexla-mcp sandbox" in out and "nexla-mcp demo" in out
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`nexla-mcp --version` says the installed version and exits 0."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out == f"nexla-mcp {version('nexla-mcp')}\n"
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something already listens on."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]
+
+
+def _one_line(command: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "nexla_mcp", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**environ, **(env or {})},
+    )
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    return run.returncode, run.stderr
+
+
+def test_http_on_a_busy_port_is_one_line_naming_the_flag(busy_port: int) -> None:
+    """`--transport http --port <busy>` ends in one line that names --port, exit 2."""
+    code, err = _one_line(["--sandbox", "--transport", "http", "--port", str(busy_port)])
+    assert code == 2
+    assert f"(--port {busy_port}): Address already in use; choose another port with --port" in err
+
+
+def test_http_on_a_busy_port_from_the_environment_names_the_variable(busy_port: int) -> None:
+    """The port came from NEXLA_MCP_PORT, so the message names NEXLA_MCP_PORT."""
+    code, err = _one_line(
+        ["--sandbox"], {"NEXLA_MCP_TRANSPORT": "http", "NEXLA_MCP_PORT": str(busy_port)}
+    )
+    assert code == 2 and f"(NEXLA_MCP_PORT {busy_port})" in err
+
+
+def test_sandbox_on_a_busy_port_is_one_line_naming_the_flag(busy_port: int) -> None:
+    """`nexla-mcp sandbox --port <busy>` used to end in a traceback."""
+    code, err = _one_line(["sandbox", "--port", str(busy_port)])
+    assert code == 2
+    assert err.startswith(f"nexla-mcp sandbox: cannot listen on 127.0.0.1:{busy_port} (--port")

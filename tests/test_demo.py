@@ -6,7 +6,7 @@ import anyio
 import httpx
 import pytest
 
-from nexla_mcp.demo import Finding, likely_cause, main
+from nexla_mcp.demo import NEXT_STEPS, Finding, likely_cause, main
 from nexla_mcp.sandbox import PLANTED_SECRETS, create_app
 
 # Scenario kinds the demo must name as broken: every flow with failing runs, and stale data.
@@ -79,3 +79,31 @@ def test_likely_cause_weighs_credential_evidence_before_log_wording() -> None:
     finding.probe_status = "expired"
     assert likely_cause(finding) == "credential_expired"
     assert likely_cause(Finding(flow_id=2, name="g", health="degraded")) == "unknown"
+
+
+def test_demo_leads_with_findings_worst_first_and_ends_with_the_next_step(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Findings come before the ~150-line transcript, failing before degraded before stale,
+    and the last lines say how to go from the sandbox to a real org and a host."""
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.index("== Findings, worst flow first ==") < out.index("== Transcript ==")
+    assert out.index("== Transcript ==") < out.index("> list_flows(")
+    healths = re.findall(r"^- Flow \d+ '[^']*' \((\w+)", out, flags=re.MULTILINE)
+    rank = {"failing": 0, "degraded": 1, "stale": 2}
+    assert [rank[h] for h in healths] == sorted(rank[h] for h in healths)
+    assert healths[0] == "failing" and healths[-1] == "stale"
+    since = re.findall(r"^- Flow \d+ '[^']*' \(failing, failing since (\S+)\)", out, re.MULTILINE)
+    assert since == sorted(since), "among failing flows, the longest failing comes first"
+    assert out.rstrip().endswith(NEXT_STEPS)
+    assert "nexla-mcp doctor" in NEXT_STEPS and "NEXLA_SERVICE_KEY" in NEXT_STEPS
+
+
+def test_demo_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """`nexla-mcp demo --help` shows no docstring markup."""
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "usage: nexla-mcp demo" in out

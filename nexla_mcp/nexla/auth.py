@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from nexla_mcp.errors import AuthenticationError, NexlaError
+from nexla_mcp.errors import ApiUrlError, AuthenticationError
 from nexla_mcp.redaction import register_secret
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME_S", "TokenManager", "renewal_margin"]
@@ -113,11 +113,12 @@ class TokenManager:
                 body = await self._fetch_token()
             except AuthenticationError as exc:
                 raise AuthenticationError(
-                    "Nexla rejected the service key while obtaining a session token.",
-                    hint=SERVICE_KEY_HINT,
+                    exc.message,
+                    hint=exc.hint if exc.fault else SERVICE_KEY_HINT,
                     status_code=exc.status_code,
                     context=exc.context,
                     operation="obtain_session_token",
+                    fault=exc.fault or "service_key",
                 ) from exc
             token, lifetime = _parse_token_body(body)
             register_secret(token, "access_token")
@@ -136,10 +137,10 @@ class TokenManager:
 
 def _parse_token_body(body: Any) -> tuple[str, float]:
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise NexlaError(
-            "POST /token succeeded but returned no access_token.",
+        raise ApiUrlError(
+            "POST /token succeeded but returned no access_token: NEXLA_API_URL does not point "
+            "at the Nexla API.",
             operation="obtain_session_token",
-            hint="The Nexla API URL may point at something that is not the Nexla API.",
         )
     expires_in = body.get("expires_in")
     lifetime = (

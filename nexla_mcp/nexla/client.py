@@ -133,6 +133,15 @@ class NexlaClient(FlowsMixin, ResourcesMixin, MonitoringMixin, OperationsMixin):
         """How many session tokens this client has obtained (service-key mode)."""
         return self._transport.tokens.renewals
 
+    async def authenticate(self) -> None:
+        """Obtain a session token now (service-key mode); with an access token, nothing to do.
+
+        Raises:
+            NexlaError: AuthenticationError for a rejected key, ApiUrlError when the API URL
+                is not Nexla's, a NetworkError when the host cannot be reached.
+        """
+        await self._transport.tokens.token()
+
     async def __aenter__(self) -> NexlaClient:
         return self
 
@@ -161,4 +170,4 @@ class NexlaClient(FlowsMixin, ResourcesMixin, MonitoringMixin, OperationsMixin):
 
     def __repr__(self) -> str:
         mode = "service_key" if self._transport.tokens.can_renew else "access_token"
-        return f"NexlaClient(api_url={self.api_url!r}, auth={mode})"
+        return f"NexlaClient(api_url={self.api_url!r}, auth_mode={mode})"

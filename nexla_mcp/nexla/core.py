@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel
 
-from nexla_mcp.errors import InvalidResponseError, ValidationError
+from nexla_mcp.errors import InvalidResponseError, NexlaError, ValidationError
+from nexla_mcp.faults import fault_of
 from nexla_mcp.nexla.models import Page, ResourceType
 from nexla_mcp.nexla.transport import ApiResponse, Transport
 
-__all__ = ["ClientCore", "check_id", "check_resource_type", "epoch_ms", "epoch_s", "iso_date"]
+__all__ = [
+    "ClientCore",
+    "UpstreamOutcome",
+    "check_id",
+    "check_resource_type",
+    "epoch_ms",
+    "epoch_s",
+    "iso_date",
+]
 
 M = TypeVar("M", bound=BaseModel)
 RESOURCE_TYPES: tuple[str, ...] = get_args(ResourceType)
@@ -71,10 +82,29 @@ def header_int(reply: ApiResponse, name: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+@dataclass(frozen=True)
+class UpstreamOutcome:
+    """How one API call ended: ``ok``, or the failure class (``faults.FAULTS``) and type."""
+
+    outcome: str
+    at: float
+    error: str | None = None
+
+    @classmethod
+    def of(cls, error: NexlaError | None) -> UpstreamOutcome:
+        """The outcome now: ok without ``error``, else its fault and class name."""
+        if error is None:
+            return cls("ok", time.time())
+        return cls(fault_of(error), time.time(), type(error).__name__)
+
+
 class ClientCore:
     """Request helpers used by the endpoint mixins; ``NexlaClient`` sets ``_transport``."""
 
     _transport: Transport
+
+    last_outcome: UpstreamOutcome | None = None
+    """How the latest API call ended (None before the first), for get_server_context."""
 
     async def _call(
         self,
@@ -87,15 +117,21 @@ class ClientCore:
         operation: str | None = None,
         ok_statuses: frozenset[int] = frozenset(),
     ) -> ApiResponse:
-        return await self._transport.request(
-            method,
-            path,
-            params=params,
-            json_body=json_body,
-            idempotent=idempotent,
-            operation=operation,
-            ok_statuses=ok_statuses,
-        )
+        try:
+            reply = await self._transport.request(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                idempotent=idempotent,
+                operation=operation,
+                ok_statuses=ok_statuses,
+            )
+        except NexlaError as error:
+            self.last_outcome = UpstreamOutcome.of(error)
+            raise
+        self.last_outcome = UpstreamOutcome.of(None)
+        return reply
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return (await self._call(method, path, **kwargs)).body

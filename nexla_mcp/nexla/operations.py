@@ -85,6 +85,17 @@ class OperationsMixin(ClientCore):
     _sleep: Callable[[float], Awaitable[Any]]
     _clock: Callable[[], float]
 
+    # --- identity ---------------------------------------------------------------------------
+
+    async def get_current_user(self) -> dict[str, Any]:
+        """``GET /users/current``: who the credential acts as, with its org (as Nexla sends it).
+
+        Raises:
+            NexlaError: AuthenticationError for a rejected credential, or a network error.
+        """
+        body = await self._json("GET", "/users/current", operation="get_current_user")
+        return body if isinstance(body, dict) else {}
+
     # --- credential probes ----------------------------------------------------------------
 
     async def probe_credential(self, credential_id: int) -> ProbeResult:

@@ -20,9 +20,11 @@ from nexla_mcp.errors import (
     InvalidResponseError,
     NetworkError,
     NexlaError,
+    UnreachableError,
     UpstreamTimeoutError,
     error_for_response,
 )
+from nexla_mcp.faults import connect_error
 from nexla_mcp.nexla.reliability import parse_retry_after
 from nexla_mcp.redaction import redact_text
 
@@ -96,6 +98,14 @@ def text_sample(content: bytes) -> str:
     return redact_text(_WHITESPACE.sub(" ", text).strip())[:SAMPLE_CHARS]
 
 
+def _host_of(exc: httpx.HTTPError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an exception raised without a request attached
+        return "the Nexla API host"
+    return f"{url.host}:{url.port}" if url.port else str(url.host)
+
+
 def classify_exception(
     exc: httpx.HTTPError, method: str, path: str, idempotent: bool
 ) -> AttemptFailure:
@@ -103,14 +113,19 @@ def classify_exception(
     context = {"method": method, "path": path}
     timeout = isinstance(exc, httpx.TimeoutException)
     if isinstance(exc, _NEVER_SENT):
-        error_class = UpstreamTimeoutError if timeout else NetworkError
-        return AttemptFailure(
-            error_class(
-                f"{where}: could not connect to Nexla ({type(exc).__name__}).",
+        if timeout:
+            error: NexlaError = UpstreamTimeoutError(
+                f"{where}: could not connect to {_host_of(exc)} in time ({type(exc).__name__}).",
                 original_error=exc,
                 context=context,
-            ),
-            retry_allowed=True,
+                fault="unreachable",
+                hint=UnreachableError.default_hint,
+            )
+        else:
+            error = connect_error(where, _host_of(exc), exc)
+        return AttemptFailure(
+            error,
+            retry_allowed=error.retryable,
             is_timeout=timeout,
             breaker_failure=True,
         )

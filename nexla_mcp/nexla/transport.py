@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -35,13 +36,18 @@ from typing import Any
 import anyio
 import httpx
 
+from nexla_mcp.correlation import HEADER as CORRELATION_HEADER
+from nexla_mcp.correlation import correlation_id
 from nexla_mcp.errors import (
     AmbiguousWriteError,
+    ApiUrlError,
     CircuitOpenError,
+    InvalidResponseError,
     NexlaError,
     RetryBudgetExhaustedError,
     UpstreamTimeoutError,
 )
+from nexla_mcp.faults import clock_skew_s, explain_token_rejection
 from nexla_mcp.nexla.auth import TokenManager
 from nexla_mcp.nexla.outcomes import (
     ApiResponse,
@@ -136,10 +142,11 @@ class Transport:
                 )
             if reply.status_code >= 300 and reply.status_code not in ok_statuses:
                 error = error_from_reply(method, path, reply, operation)
-                if reply.status_code == 401 and not self.tokens.can_renew:
-                    error.hint = (
-                        "The access token was rejected and cannot be renewed: set "
-                        "NEXLA_SERVICE_KEY or a fresh NEXLA_ACCESS_TOKEN."
+                if reply.status_code == 401:
+                    explain_token_rejection(
+                        error,
+                        skew_s=clock_skew_s(reply.headers.get("date"), time.time()),
+                        renewable=self.tokens.can_renew,
                     )
                 raise error
             return reply
@@ -148,9 +155,31 @@ class Transport:
     async def fetch_token(self, service_key: str) -> Any:
         """``POST /token`` with the raw key as Basic credentials; the parsed body."""
         state = _CallState()
-        reply = await self._send("POST", "/token", f"Basic {service_key}", None, None, True, state)
+        try:
+            reply = await self._send(
+                "POST", "/token", f"Basic {service_key}", None, None, True, state
+            )
+        except InvalidResponseError as error:
+            if error.status_code is None or error.status_code >= 300:
+                raise
+            # A 2xx page that is not JSON: a web server (or a UI) answers at NEXLA_API_URL.
+            raise ApiUrlError(
+                f"POST /token answered HTTP {error.status_code} with a page that is not JSON: "
+                "NEXLA_API_URL does not point at the Nexla API.",
+                status_code=error.status_code,
+                response=error.response,
+                operation="obtain_session_token",
+            ) from error
         if reply.status_code >= 300:
-            raise error_from_reply("POST", "/token", reply, "obtain_session_token")
+            error = error_from_reply("POST", "/token", reply, "obtain_session_token")
+            if reply.status_code == 401:
+                explain_token_rejection(
+                    error,
+                    skew_s=clock_skew_s(reply.headers.get("date"), time.time()),
+                    renewable=True,
+                    key=True,
+                )
+            raise error
         return reply.body
 
     async def logout(self, token: str) -> None:
@@ -167,6 +196,8 @@ class Transport:
         self, method: str, path: str, auth: str, params: Any, json_body: Any
     ) -> httpx.Request:
         headers = {"Accept": ACCEPT, "User-Agent": self._user_agent, "Authorization": auth}
+        if (call_id := correlation_id()) is not None:
+            headers[CORRELATION_HEADER] = call_id
         content: bytes | None = None
         if json_body is not None:
             headers["Content-Type"] = "application/json"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -67,6 +69,13 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Ite
         thread.join(timeout=_STARTUP_TIMEOUT_S)
 
 
+def bind_error_reason(error: OSError) -> str:
+    """The reason alone: ``create_server`` appends "(while attempting to bind ...)"."""
+    if error.errno and error.errno > 0:
+        return os.strerror(error.errno)
+    return str(error.strerror or error).split(" (while attempting")[0]
+
+
 def main(argv: list[str]) -> int:
     """`nexla-mcp sandbox --port 8800 [--host H] [--service-key K] [--flows N] [--token-ttl S]`."""
     parser = argparse.ArgumentParser(
@@ -90,8 +99,21 @@ def main(argv: list[str]) -> int:
     ):
         parser.error("--flows, --token-ttl and --port must not be negative")
     app = create_app(service_key=args.service_key, token_ttl_s=args.token_ttl, flows=args.flows)
-    # Bind first, so the printed URL carries the real port even when --port 0 picks one.
-    listener = socket.create_server((args.host, args.port))
+    # Bind first, so the printed URL carries the real port even when --port 0 picks one, and
+    # a busy port or an unknown host is one line rather than a traceback.
+    try:
+        listener = socket.create_server((args.host, args.port))
+    except OSError as error:
+        flag = "--host" if (error.errno or 0) < 0 else "--port"  # resolver errors are negative
+        value = args.host if flag == "--host" else args.port
+        reason = bind_error_reason(error)
+        given = f"{flag} {value}" if flag in argv else f"default {flag} {value}"
+        print(
+            f"nexla-mcp sandbox: cannot listen on {args.host}:{args.port} ({given}): {reason}; "
+            f"choose another {flag} (--port 0 picks a free port)",
+            file=sys.stderr,
+        )
+        return 2
     port = listener.getsockname()[1]
     print(f"Nexla sandbox API at http://{args.host}:{port}", flush=True)
     print(f"Service key: {args.service_key}", flush=True)

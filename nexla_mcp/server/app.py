@@ -29,7 +29,7 @@ from nexla_mcp.server.schemas import (  # without_property_titles: kept importab
     without_property_titles,
 )
 from nexla_mcp.server.state import ServerState
-from nexla_mcp.settings import Settings
+from nexla_mcp.settings import SANDBOX_API_URL, Settings
 from nexla_mcp.state import StateError, StateStore, store_for
 from nexla_mcp.tools import TOOLSET_SUMMARIES, register_toolsets
 
@@ -52,8 +52,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "nexla-mcp"
-# Where the in-process sandbox answers; the name never resolves, requests never leave the process.
-SANDBOX_API_URL = "http://sandbox.nexla.invalid"
 
 
 class NexlaMCPServer(MCPServer[ServerState]):

@@ -29,6 +29,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from nexla_mcp.correlation import correlation_id
 from nexla_mcp.redaction import redact_value
 from nexla_mcp.server.audit_file import (
     MAX_LINE_BYTES,
@@ -148,10 +149,20 @@ def _capped(fields: dict[str, Any]) -> dict[str, Any]:
 class AuditLog:
     """Appends keyed, hash-chained records to the store (and keeps ``mirror`` caught up)."""
 
-    def __init__(self, store: StateStore, key: ChainKey, mirror: Path | None = None) -> None:
-        """Raises ``AuditFileError`` when ``mirror`` exists and is not a regular file."""
+    def __init__(
+        self,
+        store: StateStore,
+        key: ChainKey,
+        mirror: Path | None = None,
+        environment: str = "live",
+    ) -> None:
+        """Raises ``AuditFileError`` when ``mirror`` exists and is not a regular file.
+
+        ``environment="sandbox"`` marks every record, so simulated writes never pass for
+        writes to a real org."""
         if mirror is not None:
             check_audit_path(mirror)
+        self.environment = environment
         self.store = store
         self.key = key
         self.mirror = mirror
@@ -164,6 +175,10 @@ class AuditLog:
             AuditError: the store cannot be written.
         """
         body = _capped(redact_value({k: v for k, v in fields.items() if v is not None}))
+        if (call_id := correlation_id()) is not None:
+            body = {"correlation_id": call_id, **body}
+        if self.environment != "live":
+            body = {"environment": self.environment, **body}
         made: dict[str, Any] = {}
 
         def seal(seq: int, previous: str) -> Sealed:

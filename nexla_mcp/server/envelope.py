@@ -7,7 +7,9 @@ A failure is a ``CallToolResult`` with ``is_error=True`` whose only content is c
                "status_code": 404, "response": {...}, "original_error": null,
                "retryable": false, "retry_after_s": null, "hint": "..."}}
 
-Every key is always present (null when unknown or empty) so clients can rely on the shape.
+``type``, ``message`` and ``retryable`` are always there; every other key is left out when
+it has nothing to say (results carry no nulls either), so a client reads a missing key as
+unknown or empty.
 There is no ``structured_content``: the official TypeScript SDK validates it against the
 tool's ``outputSchema`` even on errors and would reject the call. Strings are sanitised
 (control and invisible characters, secrets, HTML) and capped, so no traceback, secret or raw
@@ -43,6 +45,7 @@ from nexla_mcp.server.text import sanitize_text, sanitize_value
 
 __all__ = [
     "ENVELOPE_KEYS",
+    "REQUIRED_ENVELOPE_KEYS",
     "error_payload",
     "error_result",
     "invalid_arguments_result",
@@ -68,6 +71,7 @@ ENVELOPE_KEYS = (
     "retry_after_s",
     "hint",
 )
+REQUIRED_ENVELOPE_KEYS = ("type", "message", "retryable")
 MAX_FIELD_CHARS = 500
 MAX_RESPONSE_CHARS = 500
 # Context keys a model cannot use: the full URL repeats method + path (and the base URL is
@@ -158,9 +162,14 @@ def _hint_for(error: NexlaError) -> str | None:
 
 
 def _envelope(**fields: Any) -> dict[str, Any]:
-    body = dict.fromkeys(ENVELOPE_KEYS)
-    body.update(fields)
-    return {"error": body}
+    body = {key: fields.get(key) for key in ENVELOPE_KEYS}
+    return {
+        "error": {
+            key: value
+            for key, value in body.items()
+            if value is not None or key in REQUIRED_ENVELOPE_KEYS
+        }
+    }
 
 
 def error_payload(error: NexlaError) -> dict[str, Any]:

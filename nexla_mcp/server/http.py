@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from nexla_mcp.settings import LOOPBACK_HOSTS, Settings, is_loopback
 
 if TYPE_CHECKING:
+    import socket
+
     import uvicorn
     from mcp.server.mcpserver import MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
@@ -201,9 +203,11 @@ def uvicorn_server(server: MCPServer, settings: Settings) -> uvicorn.Server:
     return Draining(config)
 
 
-def run_http(server: MCPServer, settings: Settings) -> None:
-    """Serve streamable HTTP with uvicorn until SIGTERM/SIGINT, then drain."""
-    uvicorn_server(server, settings).run()
+def run_http(server: MCPServer, settings: Settings, listener: socket.socket | None = None) -> None:
+    """Serve streamable HTTP with uvicorn until SIGTERM/SIGINT, then drain (on ``listener``
+    when the caller bound the port already, as the CLI does to report a busy port in one
+    line)."""
+    uvicorn_server(server, settings).run(sockets=[listener] if listener is not None else None)
 
 
 def run_stdio(server: MCPServer) -> None:
@@ -213,12 +217,12 @@ def run_stdio(server: MCPServer) -> None:
     anyio.run(server.run_stdio_async)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, listener: socket.socket | None = None) -> None:
     """Build the server for ``settings`` and serve it on the configured transport."""
     from nexla_mcp.server.app import build_server
 
     server = build_server(settings)
     if settings.transport == "http":
-        run_http(server, settings)
+        run_http(server, settings, listener)
     else:
         run_stdio(server)

@@ -16,6 +16,11 @@ pydantic derives but no model needs is dropped here, once, for every tool:
   (names, types, enums, required keys) that clients validate and code-mode hosts type
   against, while what a model needs to know about a result is in the tool's description.
 
+One thing is added: a result field typed ``Any`` (a write's ``changes[].before/after``)
+would be ``{}``, which portability linters (the MCP Inspector's ``--strict``) flag as a
+schema without any validation keyword; it is written ``{"not": {"const": null}}``, which
+says what is true (any value, never null) in a few tokens.
+
 Validation is unchanged: arguments are validated by the tool's pydantic model, results by
 the output model, and the compact output schema accepts every result the server returns.
 The root title of an output schema (the output model's name) stays.
@@ -26,7 +31,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["compact_input_schema", "compact_output_schema", "without_property_titles"]
+__all__ = [
+    "ANY_JSON_VALUE",
+    "compact_input_schema",
+    "compact_output_schema",
+    "without_property_titles",
+]
 
 # Ids above 2**53 cannot survive a JavaScript client's JSON parse (see tools/_common.MAX_ID).
 _ID_CEILING = 2**53 - 1
@@ -34,6 +44,18 @@ _DEFS_PREFIX = "#/$defs/"
 _NULL = {"type": "null"}
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SCHEMA_VALUES = ("items", "additionalProperties", "not")
+# Keywords that constrain a value (the Inspector's list); a node with none accepts anything.
+_CONSTRAINING = frozenset(
+    "type enum const multipleOf maximum exclusiveMaximum minimum exclusiveMinimum maxLength "
+    "minLength pattern format contentMediaType contentEncoding contentSchema maxItems minItems "
+    "uniqueItems maxContains minContains maxProperties minProperties required "
+    "dependentRequired allOf anyOf oneOf not items prefixItems contains additionalItems "
+    "unevaluatedItems properties patternProperties additionalProperties unevaluatedProperties "
+    "propertyNames dependentSchemas dependencies $ref $dynamicRef $recursiveRef".split()
+)
+# Any JSON value but null (results never carry null: tool_result leaves nulls out); the
+# cheapest spelling that carries a validation keyword.
+ANY_JSON_VALUE: dict[str, Any] = {"not": {"const": None}}
 
 
 def without_property_titles(schema: Any) -> Any:
@@ -110,6 +132,8 @@ def _compact(schema: Any, *, for_input: bool) -> Any:
         compact.pop("maxItems", None)
     else:
         compact.pop("description", None)
+        if not _CONSTRAINING.intersection(compact):
+            compact = {**compact, **ANY_JSON_VALUE}
     return compact
 
 

@@ -32,7 +32,7 @@ from mcp.types import CallToolResult, TextContent, Tool
 
 from nexla_mcp.nexla.reliability import RetryPolicy
 from nexla_mcp.server.app import build_server
-from nexla_mcp.server.envelope import ENVELOPE_KEYS
+from nexla_mcp.server.envelope import ENVELOPE_KEYS, REQUIRED_ENVELOPE_KEYS
 from nexla_mcp.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "call_error",
     "call_ok",
     "connect",
+    "is_envelope",
     "serve_on_loopback",
     "text_of",
 ]
@@ -134,9 +135,18 @@ async def call_error(
     if result.structured_content is not None:
         raise AssertionError(f"{name} error result must not carry structured_content")
     payload = json.loads(text)
-    if list(payload) != ["error"] or set(payload["error"]) != set(ENVELOPE_KEYS):
+    if list(payload) != ["error"] or not is_envelope(payload["error"]):
         raise AssertionError(f"{name} error is not the envelope: {text[:300]!r}")
     return payload["error"]
+
+
+def is_envelope(error: Any) -> bool:
+    """The ``error`` object's shape: the required keys, no other than the envelope's, no null."""
+    return (
+        isinstance(error, dict)
+        and set(REQUIRED_ENVELOPE_KEYS) <= set(error) <= set(ENVELOPE_KEYS)
+        and None not in error.values()
+    )
 
 
 @contextmanager

@@ -41,6 +41,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from nexla_mcp.correlation import new_correlation
 from nexla_mcp.errors import NexlaError
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.server.envelope import error_result, tool_error_result, unexpected_error_result
@@ -229,6 +230,10 @@ def nexla_tool(
 
         @functools.wraps(fn)
         async def run(*args: Any, **kwargs: Any) -> CallToolResult:
+            with new_correlation():
+                return await _run(*args, **kwargs)
+
+        async def _run(*args: Any, **kwargs: Any) -> CallToolResult:
             try:
                 return await fn(*args, **kwargs)
             except MCPError:

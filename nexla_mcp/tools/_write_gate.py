@@ -86,7 +86,12 @@ class WriteGate:
         self.guard = PlanGuard(secret, nonces=NonceStore(store))
         key = ChainKey.for_settings(secret if settings.secret_configured else None,
                                     settings.state_dir)  # fmt: skip
-        self.audit = AuditLog(store, key, mirror=settings.audit_path)
+        self.audit = AuditLog(
+            store,
+            key,
+            mirror=settings.audit_path,
+            environment="sandbox" if settings.sandbox else "live",
+        )
         self.limiter = WriteRateLimiter(
             store, settings.write_rate_limit, settings.write_rate_window_s,
             per_principal=settings.write_rate_limit_per_user,

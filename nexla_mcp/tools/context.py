@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from nexla_mcp.tools._common import ServerSettings, nexla_tool, tool_result
+from nexla_mcp.tools._common import Client, ServerSettings, nexla_tool, tool_result
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
+    from nexla_mcp.nexla.core import UpstreamOutcome
     from nexla_mcp.settings import Settings
 
-__all__ = ["ServerContext", "register"]
+__all__ = ["LastUpstream", "ServerContext", "register"]
 
 SANDBOX_HOST = "sandbox (in-process)"
+
+
+class LastUpstream(BaseModel):
+    """How the latest Nexla API call ended."""
+
+    outcome: str = Field(
+        description="ok, or the failure class: api_url, unreachable, tls, service_key, "
+        "access_token, clock_skew, permission, upstream (nexla-mcp doctor explains each)"
+    )
+    at: str = Field(description="When (UTC)")
+    error: str | None = Field(None, description="The error type, when it failed")
 
 
 class ServerContext(BaseModel):
@@ -43,6 +56,9 @@ class ServerContext(BaseModel):
     deny_flows: list[int] = Field(
         default_factory=list, description="Flow ids writes may never touch"
     )
+    last_upstream: LastUpstream | None = Field(
+        None, description="The latest Nexla API call's outcome (absent before the first)"
+    )
 
 
 def api_host(settings: Settings) -> str:
@@ -54,8 +70,15 @@ def api_host(settings: Settings) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-def describe(settings: Settings) -> ServerContext:
-    """The ``ServerContext`` for ``settings``."""
+def _last_upstream(outcome: UpstreamOutcome | None) -> LastUpstream | None:
+    if outcome is None:
+        return None
+    at = datetime.fromtimestamp(outcome.at, UTC).isoformat(timespec="seconds")
+    return LastUpstream(outcome=outcome.outcome, at=at.replace("+00:00", "Z"), error=outcome.error)
+
+
+def describe(settings: Settings, last: UpstreamOutcome | None = None) -> ServerContext:
+    """The ``ServerContext`` for ``settings`` and the client's latest call outcome."""
     from nexla_mcp import __version__
 
     return ServerContext(
@@ -67,6 +90,7 @@ def describe(settings: Settings) -> ServerContext:
         toolsets=list(settings.toolsets),
         allow_flows=list(settings.allow_flows),
         deny_flows=list(settings.deny_flows),
+        last_upstream=_last_upstream(last),
     )
 
 
@@ -83,16 +107,25 @@ def register(server: MCPServer, settings: Settings) -> None:
         open_world=False,
     )
     async def get_server_context(
-        config: ServerSettings,
+        config: ServerSettings, client: Client
     ) -> Annotated[CallToolResult, ServerContext]:
         """Describe this server: version, Nexla API host or sandbox, credential kind, write
-        policy, toolsets and flow allow/deny lists. Call it when a tool seems missing or to
-        check whether writes are allowed.
+        policy, toolsets, flow allow/deny lists and how the latest Nexla call ended. Call it
+        when a tool seems missing, to check whether writes are allowed, or after a failure.
         """
-        context = describe(config)
+        context = describe(config, client.last_outcome)
         writes = "read-only" if context.write_policy == "off" else f"writes: {context.write_policy}"
+        last = context.last_upstream
+        upstream = (
+            ""
+            if last is None
+            else f" Last Nexla call: {last.outcome} at {last.at}."
+            if last.outcome == "ok"
+            else f" Last Nexla call failed ({last.outcome}, {last.error}) at {last.at}; "
+            "nexla-mcp doctor says what to fix."
+        )
         return tool_result(
             context,
             f"nexla-mcp {context.version}, {context.mode} API {context.api_host} "
-            f"({context.auth_mode}); {writes}; toolsets: {', '.join(context.toolsets)}.",
+            f"({context.auth_mode}); {writes}; toolsets: {', '.join(context.toolsets)}.{upstream}",
         )

@@ -93,7 +93,7 @@ class OperationList(BaseModel):
 def register(server: MCPServer, settings: Settings) -> None:
     """Register the workflow tools (the writes only when writes are on)."""
     workflows = Workflows(
-        journal=SqliteJournal(settings.state_dir / JOURNAL_FILE),
+        journal=SqliteJournal(settings.effective_state_dir / JOURNAL_FILE),
         new_credentials=NewCredentials(settings.new_credentials_file),
         allow_flows=settings.allow_flows,
         deny_flows=settings.deny_flows,

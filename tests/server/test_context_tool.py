@@ -80,3 +80,37 @@ async def test_context_never_contains_a_credential(fake_nexla: Any) -> None:
 def test_api_host_in_sandbox_mode_names_the_sandbox() -> None:
     """In sandbox mode there is no remote host to show."""
     assert api_host(Settings(sandbox=True)) == "sandbox (in-process)"
+
+
+async def test_context_reports_the_last_upstream_outcome() -> None:
+    """Before any call there is none; after a read it is ok with a time."""
+    server = build_server(Settings(sandbox=True, toolsets="flows,context"))
+    async with McpClient(server, mode="legacy") as client:
+        assert "last_upstream" not in await call_ok(client, "get_server_context")
+        await call_ok(client, "list_flows", {"limit": 1})
+        last = (await call_ok(client, "get_server_context"))["last_upstream"]
+    assert last["outcome"] == "ok" and last["at"].endswith("Z") and "error" not in last
+
+
+async def test_context_names_the_class_of_the_last_failure() -> None:
+    """A wrong API path shows as api_url with its error type, and the summary points at doctor."""
+    import httpx
+
+    from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
+
+    settings = Settings(
+        service_key=DEFAULT_SERVICE_KEY,
+        api_url="http://sandbox.test/wrong",
+        toolsets="flows,context",
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app())) as http:
+        server = build_server(settings, http_client=http)
+        async with McpClient(server, mode="legacy") as client:
+            failed = await client.call_tool("list_flows", {})
+            assert failed.is_error
+            context = await call_ok(client, "get_server_context")
+            result = await client.call_tool("get_server_context", {})
+    assert context["last_upstream"]["outcome"] == "api_url"
+    assert context["last_upstream"]["error"] == "ApiUrlError"
+    assert "Last Nexla call failed (api_url, ApiUrlError)" in text_of(result)
+    assert "nexla-mcp doctor" in text_of(result)

@@ -16,13 +16,12 @@ from nexla_mcp import errors
 from nexla_mcp.redaction import forget_secret, register_secret
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.envelope import (
-    ENVELOPE_KEYS,
     error_result,
     invalid_arguments_result,
     unexpected_error_result,
     unknown_tool_result,
 )
-from nexla_mcp.server.testing import NO_BACKOFF, call_error, text_of
+from nexla_mcp.server.testing import NO_BACKOFF, call_error, is_envelope, text_of
 from nexla_mcp.settings import Settings
 
 
@@ -35,7 +34,7 @@ def envelope_of(result: CallToolResult) -> dict[str, Any]:
     assert ": " not in text.split('"', 2)[0], "compact JSON, no padding"
     payload = json.loads(text)
     assert list(payload) == ["error"]
-    assert set(payload["error"]) == set(ENVELOPE_KEYS)
+    assert is_envelope(payload["error"]), payload
     return payload["error"]
 
 
@@ -101,7 +100,7 @@ def test_context_keeps_method_and_path_but_nothing_said_elsewhere() -> None:
     error.context["url"] = "https://acme.nexla.test/nexla-api/flows/42"
     body = envelope_of(error_result(error))
     assert body["context"] == {"method": "GET", "path": "/flows/42"}
-    assert body["status_code"] == 404 and body["details"] is None
+    assert body["status_code"] == 404 and "details" not in body
 
 
 def test_a_server_error_keeps_the_request_id_to_report_to_nexla() -> None:
@@ -232,7 +231,7 @@ def fail_with(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
                      id="429"),
         pytest.param(reply(503, text="<html><body><h1>503 Service Unavailable</h1></body></html>",
                            headers={"content-type": "text/html"}), "ServerError", True, id="503"),
-        pytest.param(fail_with(httpx.ConnectError("connection refused")), "NetworkError", True,
+        pytest.param(fail_with(httpx.ConnectError("connection refused")), "UnreachableError", True,
                      id="connect-error"),
     ],
 )  # fmt: skip

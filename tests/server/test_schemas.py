@@ -148,3 +148,106 @@ async def test_arguments_advertised_compactly_are_still_validated_in_both_eras(
         ]
     assert omitted == explicit_null
     assert [error["type"] for error in refused] == ["InvalidArgumentsError"] * 3
+
+
+# --- portability: the MCP Inspector's `--strict` schema lint (inspector 2.12.0, core/json/
+# schemaLint.ts), ported rule for rule: a bare boolean schema is an error; a `type` array, a
+# remote `$ref` and a schema with no validation keyword are warnings. ---------------------
+
+_BOOLEAN_VALUED = {"additionalProperties", "unevaluatedProperties", "additionalItems",
+                   "unevaluatedItems"}  # fmt: skip
+_SUBSCHEMA = ["items", "contains", "not", "propertyNames", "if", "then", "else",
+              "additionalProperties", "unevaluatedProperties", "additionalItems",
+              "unevaluatedItems", "contentSchema"]  # fmt: skip
+_SUBSCHEMA_LISTS = ["allOf", "anyOf", "oneOf", "prefixItems"]
+_SUBSCHEMA_MAPS = ["properties", "patternProperties", "dependentSchemas", "dependencies",
+                   "$defs", "definitions"]  # fmt: skip
+_CONSTRAINING = set(
+    "type enum const multipleOf maximum exclusiveMaximum minimum exclusiveMinimum maxLength "
+    "minLength pattern format contentMediaType contentEncoding contentSchema maxItems minItems "
+    "uniqueItems maxContains minContains maxProperties minProperties required "
+    "dependentRequired allOf anyOf oneOf not items prefixItems contains additionalItems "
+    "unevaluatedItems properties patternProperties additionalProperties unevaluatedProperties "
+    "propertyNames dependentSchemas dependencies $ref $dynamicRef $recursiveRef".split()
+)
+
+
+def portability_findings(schema: Any, path: str = "", keyword: str | None = None) -> list[str]:
+    """What the Inspector's --strict reports for ``schema``, as "rule at path" strings."""
+    if isinstance(schema, bool):
+        return [] if keyword in _BOOLEAN_VALUED else [f"boolean-schema at {path}"]
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    if isinstance(schema.get("type"), list):
+        found.append(f"type-union at {path}")
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref and not ref.startswith("#"):
+        found.append(f"remote-ref at {path}")
+    constrains = bool(_CONSTRAINING.intersection(schema)) or (
+        "if" in schema and ("then" in schema or "else" in schema)
+    )
+    if not constrains and keyword != "not":
+        found.append(f"untyped-schema at {path}")
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            for name, sub in schema[key].items():
+                found += portability_findings(sub, f"{path}.{key}.{name}", key)
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            for index, sub in enumerate(schema[key]):
+                found += portability_findings(sub, f"{path}.{key}[{index}]", key)
+    for key in _SUBSCHEMA:
+        if key in schema:
+            value = schema[key]
+            subs = value if key == "items" and isinstance(value, list) else [value]
+            for sub in subs:
+                found += portability_findings(sub, f"{path}.{key}", key)
+    return found
+
+
+def test_the_ported_lint_flags_what_the_inspector_flags() -> None:
+    """Negative control: the four rules fire on the shapes the Inspector reports."""
+    schema = {"type": "object", "properties": {"a": {}, "b": {"type": ["string", "null"]},
+              "c": {"$ref": "https://x/s.json"}, "d": True}}  # fmt: skip
+    assert portability_findings(schema) == [
+        "untyped-schema at .properties.a",
+        "type-union at .properties.b",
+        "remote-ref at .properties.c",
+        "boolean-schema at .properties.d",
+    ]
+    assert portability_findings({"not": {}}) == []
+
+
+def test_an_any_typed_result_field_gets_a_validation_keyword() -> None:
+    """A field typed Any compacts to 'any value but null', which accepts what results carry."""
+
+    class Changed(BaseModel):
+        before: Any = None
+
+    schema = compact_output_schema(Changed.model_json_schema())
+    assert schema is not None
+    assert schema["properties"]["before"] == {"not": {"const": None}}
+    for value in ("PAUSED", ["admin"], 3, {"a": None}):
+        jsonschema.validate({"before": value}, schema)
+    assert portability_findings(schema) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_tool_schema_passes_the_inspectors_strict_portability_lint(
+    mode: str,
+) -> None:
+    """Every input and output schema of the full server (write tools included) lints clean."""
+    from nexla_mcp.server.app import build_server
+    from nexla_mcp.settings import Settings
+
+    async with Client(build_server(Settings(sandbox=True)), mode=mode) as client:
+        tools = (await client.list_tools()).tools
+    assert {"pause_flow", "grant_access", "update_resource"} <= {tool.name for tool in tools}
+    findings = {
+        f"{tool.name} {kind}: {finding}"
+        for tool in tools
+        for kind, schema in (("input", tool.input_schema), ("output", tool.output_schema))
+        for finding in portability_findings(schema or {"type": "object"})
+    }
+    assert findings == set()

@@ -53,8 +53,12 @@ async def test_stdout_carries_only_protocol_messages_and_logs_go_to_stderr() -> 
                 + request(2, "tools/call", {"name": "get_server_context", "arguments": {}})
                 + request(3, "tools/call", {"name": "no_such_tool", "arguments": {}})
             )
-            context = await next_message(lines, buffer)
-            unknown = await next_message(lines, buffer)
+            # Calls run concurrently, so the answers may come in either order.
+            answers = {
+                message["id"]: message
+                for message in [await next_message(lines, buffer) for _ in range(2)]
+            }
+            context, unknown = answers[2], answers[3]
             await process.stdin.aclose()
             stderr = (await process.stderr.receive(65536)).decode(errors="replace")
             rest = buffer[0] + "".join([chunk async for chunk in lines])

@@ -39,9 +39,12 @@ pytestmark = pytest.mark.anyio
 # shared WriteResult output schema, ~400), then 17,041 with watch_flow (384) and the
 # receipts' verify_with (30 on each write tool), then 18,042 with update_transform (655), the fix
 # fields of update_resource (~150) and the shadow receipts' would_send (17 on each write tool),
-# then +4 with probe_credential's reason (issue 14). Target 3,500 assumed about 12 tools;
-# --toolsets and --read-only shrink the list.
-TOOLS_LIST_BUDGET = 18_050
+# then +4 with probe_credential's reason (issue 14), then +117 when the untyped
+# changes[].before/after of the write tools got a validation keyword ({"not": {"const":
+# null}}, portable per the Inspector's --strict), then +54 when get_server_context
+# (245 -> 299) reported the last upstream outcome (18,220 in all). Target 3,500 assumed
+# about 12 tools; --toolsets and --read-only shrink the list.
+TOOLS_LIST_BUDGET = 18_250
 # The heaviest tool (diagnose_flow, 774 after its output schema was trimmed; was 1,061; 903
 # since it names the resource, the recovery and the other overlapping causes, issue 10).
 MAX_TOOL_TOKENS = 910
@@ -49,8 +52,8 @@ MAX_DESCRIPTION_BYTES = 1024
 MAX_DESCRIPTION_LINES = 15
 RESPONSE_BUDGET = 2_000
 # Envelopes measure 84-127 and a 5xx with its request id 143 (a 404: 105-113, down from 132-155
-# while it carried Nexla's request id and longer hints); every key is always present (design
-# contract 3). The C3 target.
+# while it carried Nexla's request id and longer hints), less since null keys are left out.
+# The C3 target.
 ERROR_BUDGET = 150
 # list_flows rows average ~59 tokens on the seeded org (a failing row ~65, a healthy one ~54,
 # as zero recent_errors/failed_runs are left out).
@@ -221,7 +224,7 @@ FAILURES: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
 async def test_error_envelopes_stay_within_the_error_budget(
     server: NexlaMCPServer, scenarios: dict[str, dict[str, Any]], failure: str
 ) -> None:
-    """Every kind of failure, with every envelope key present, costs at most ERROR_BUDGET."""
+    """Every kind of failure costs at most ERROR_BUDGET."""
     name, arguments = FAILURES[failure]
     async with Client(server) as client:
         result = await client.call_tool(name, arguments(scenarios["healthy"]["flow_id"]))
