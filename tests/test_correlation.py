@@ -87,9 +87,12 @@ async def test_a_sandbox_write_plan_is_audited_with_its_id_and_marked_sandbox(
     assert {record["correlation_id"]} == sandbox.ids_since(0)
 
 
-def test_sandbox_state_goes_to_the_runs_own_directory_never_the_live_one() -> None:
+def test_sandbox_state_goes_to_the_runs_own_directory_never_the_live_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Without NEXLA_MCP_STATE_DIR a sandbox run's journal goes under the temp dir, in a
     directory of its own (per process); set explicitly, the path is kept."""
+    monkeypatch.delenv("NEXLA_MCP_STATE_DIR", raising=False)
     live_settings = Settings(service_key="nxsk_live_key_123456")
     assert sandbox_run_dir().name.startswith(f"nexla-mcp-sandbox-{os.getpid()}-")
     assert Settings(sandbox=True).effective_state_dir == sandbox_run_dir() / "state"
