@@ -7,10 +7,8 @@ seeded deterministically, so two runs measure the same work.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,11 +16,12 @@ from typing import Any
 
 import httpx
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
 
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 from nexla_mcp.server.app import SANDBOX_API_URL, build_server
+from nexla_mcp.server.testing import billed_tokens
+from nexla_mcp.server.testing import o200k_tokens as tokens
 from nexla_mcp.settings import Settings
 
 __all__ = [
@@ -121,36 +120,14 @@ async def stack(
             api_url=SANDBOX_API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http
         ) as direct,
         Client(
-            build_server(Settings(sandbox=True, timeout_s=120), http_client=http), mode=mode
+            build_server(Settings(sandbox=True, profile="all", timeout_s=120), http_client=http),
+            mode=mode,
         ) as mcp,
     ):
         await direct.list_flows(page=1, per_page=1)
         await mcp.call_tool("list_credentials", {"limit": 1})
         recorder.calls.clear()
         yield Stack(recorder, http, mcp, direct)
-
-
-@functools.cache
-def _encoding() -> Any:
-    # bpe-openai 0.1.4 loads its vocabularies through a deprecated importlib.resources call.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "open_binary is deprecated", DeprecationWarning)
-        import bpe_openai
-
-        return bpe_openai.get_encoding("o200k_base")
-
-
-def tokens(value: Any) -> int:
-    """o200k tokens of ``value``: a string as is, anything else as compact JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    return len(_encoding().encode(text))
-
-
-def billed_tokens(result: CallToolResult) -> int:
-    """What a host puts in the model's context for one result: text plus structured content."""
-    text = "".join(block.text for block in result.content if isinstance(block, TextContent))
-    structured = result.structured_content
-    return tokens(text) + (tokens(structured) if structured is not None else 0)
 
 
 def percentile(values: list[float], fraction: float) -> float:

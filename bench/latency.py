@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -129,7 +130,21 @@ async def large_org(flows: int) -> dict[str, Any]:
                 report[tool] |= {"returned": len(content.get("flows", [])),
                                  "examined": content.get("examined"),
                                  "truncated": content.get("truncated")}  # fmt: skip
+        report["budgets"] = []
+        for budget in BUDGETS:
+            result = await s.mcp.call_tool("list_flows", {"limit": 100, "max_tokens": budget})
+            content = result.structured_content or {}
+            report["budgets"].append({
+                "max_tokens": budget,
+                "rows": len(content.get("flows", [])),
+                "real_tokens": billed_tokens(result),
+                "estimate": content.get("tokens"),
+            })  # fmt: skip
     return report
+
+
+# list_flows(limit=100) on the large org, cut to each of these token budgets.
+BUDGETS = (500, 1_000, 2_000)
 
 
 def _request(id_: int, method: str, params: dict[str, Any]) -> bytes:
@@ -144,13 +159,28 @@ async def _reply(lines: TextReceiveStream, buffer: list[str]) -> dict[str, Any]:
     return json.loads(line)
 
 
-async def _one_cold_start() -> tuple[float, float]:
-    """Seconds from spawn to the initialize reply, and to the first tools/call reply."""
+BARE_SERVER = Path(__file__).resolve().parent / "bare_server.py"
+# What is spawned, and the first tools/call made, per cold-start subject: the baseline is a
+# bare MCPServer with one tool (bench/bare_server.py), measured in the same run, interleaved.
+COLD_SUBJECTS: dict[str, tuple[list[str], str, dict[str, Any]]] = {
+    "bare MCPServer, 1 tool": ([str(BARE_SERVER)], "ping", {}),
+    "nexla-mcp default profile": (["-m", "nexla_mcp", "--sandbox"], "list_flows", {}),
+    "nexla-mcp --profile all": (
+        ["-m", "nexla_mcp", "--sandbox", "--profile", "all"],
+        "list_flows",
+        {},
+    ),
+}
+
+
+async def _one_cold_start(
+    args: list[str], tool: str, arguments: dict[str, Any]
+) -> tuple[float, float, float]:
+    """Seconds from spawn to the initialize reply, to the tools/list reply, and to the first
+    tools/call reply, in the order a host makes them."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
     started = time.perf_counter()
-    async with await anyio.open_process(
-        [sys.executable, "-m", "nexla_mcp", "--sandbox"], env=environment
-    ) as process:
+    async with await anyio.open_process([sys.executable, *args], env=environment) as process:
         assert process.stdin and process.stdout
         lines, buffer = TextReceiveStream(process.stdout), [""]
         await process.stdin.send(_request(1, "initialize", {
@@ -160,24 +190,44 @@ async def _one_cold_start() -> tuple[float, float]:
         initialized = time.perf_counter() - started
         await process.stdin.send(
             b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
-            + _request(2, "tools/call", {"name": "list_flows", "arguments": {}})
+            + _request(2, "tools/list", {})
         )
+        assert (await _reply(lines, buffer))["result"]["tools"]
+        listed = time.perf_counter() - started
+        await process.stdin.send(_request(3, "tools/call", {"name": tool, "arguments": arguments}))
         reply = await _reply(lines, buffer)
         assert not reply["result"].get("isError"), reply
         called = time.perf_counter() - started
         await process.stdin.aclose()
         await process.wait()
-    return initialized, called
+    return initialized, listed, called
 
 
 async def cold_start(runs: int) -> dict[str, Any]:
-    """The median of ``runs`` stdio cold starts (spawn -> initialize -> first tools/call);
-    with ``runs`` 0, nothing is spawned."""
+    """The median of ``runs`` stdio cold starts (spawn -> initialize -> tools/list -> first
+    tools/call, as a host does) of each subject, spawned in turn so load hits them alike, each
+    against the bare one-tool MCPServer; with ``runs`` 0, nothing is spawned."""
     if runs == 0:
         return {"runs": 0}
-    samples = [await _one_cold_start() for _ in range(runs)]
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in COLD_SUBJECTS}
+    for _ in range(runs):
+        for name, subject in COLD_SUBJECTS.items():
+            samples[name].append(await _one_cold_start(*subject))
+    medians = {
+        name: [statistics.median(sample[i] for sample in runs_) for i in range(3)]
+        for name, runs_ in samples.items()
+    }
+    bare = medians["bare MCPServer, 1 tool"]
     return {
         "runs": runs,
-        "initialize_s": round(statistics.median(s[0] for s in samples), 2),
-        "first_call_s": round(statistics.median(s[1] for s in samples), 2),
+        "subjects": {
+            name: {
+                "initialize_s": round(initialize, 2),
+                "tools_list_s": round(listed, 2),
+                "first_call_s": round(first, 2),
+                "initialize_vs_bare": round(initialize / bare[0], 2),
+                "first_call_vs_bare": round(first / bare[2], 2),
+            }
+            for name, (initialize, listed, first) in medians.items()
+        },
     }

@@ -45,16 +45,18 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
 
 
 def show_tools_list(report: dict[str, Any]) -> None:
-    heaviest = list(report["per_tool"].items())
     table(
-        f"tools/list: {report['tools']} tools, {report['total']} tokens "
-        f"({report['per_tool_mean']}/tool; description + inputSchema {report['input_side_mean']}"
-        f"/tool; outputSchemas {report['output_schemas']}; without outputSchemas "
-        f"{report['without_output_schemas']}; read-only: {report['read_only_tools']} tools, "
-        f"{report['read_only_total']})",
-        ["tool", "total", "description", "input", "output", "desc bytes"],
-        [[name, p["total"], p["description"], p["input"], p["output"], p["description_bytes"]]
-         for name, p in heaviest],
+        "tools/list per profile: model-visible (name + description + inputSchema) and wire "
+        "tokens",
+        ["profile", "tools", "model-visible", "wire"],
+        [[label, p["tools"], p["model_visible"], p["wire"]]
+         for label, p in report["profiles"].items()],
+    )  # fmt: skip
+    table(
+        "tools/list per tool (every tool)",
+        ["tool", "model-visible", "wire", "description", "input", "output", "desc bytes"],
+        [[name, p["model_visible"], p["wire"], p["description"], p["input"], p["output"],
+          p["description_bytes"]] for name, p in report["per_tool"].items()],
     )  # fmt: skip
 
 
@@ -113,15 +115,29 @@ def show_large_org(report: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
+def show_budgets(report: dict[str, Any]) -> None:
+    table(
+        f"list_flows(limit=100) with max_tokens on {report['flows']:,} flows: rows kept, real "
+        "o200k tokens and the estimate the answer reports",
+        ["max_tokens", "rows", "real tokens", "reported estimate", "real / budget"],
+        [[b["max_tokens"], b["rows"], b["real_tokens"], b["estimate"],
+          round(b["real_tokens"] / b["max_tokens"], 2)] for b in report["budgets"]],
+    )  # fmt: skip
+
+
 def show_cold_start(report: dict[str, Any]) -> None:
     if not report["runs"]:
         print("\nstdio cold start: skipped (--cold-starts 0)")
         return
     table(
-        f"stdio cold start, median of {report['runs']}: spawn python -m nexla_mcp --sandbox",
-        ["to initialize reply", "to first tools/call reply"],
-        [[f"{report['initialize_s']} s", f"{report['first_call_s']} s"]],
-    )
+        f"stdio cold start, median of {report['runs']} interleaved spawns: initialize, "
+        "tools/list, first tools/call (list_flows on the sandbox; ping on the bare server)",
+        ["subject", "initialize", "tools/list", "first result", "initialize vs bare",
+         "first result vs bare"],
+        [[name, f"{s['initialize_s']} s", f"{s['tools_list_s']} s", f"{s['first_call_s']} s",
+          f"{s['initialize_vs_bare']} x", f"{s['first_call_vs_bare']} x"]
+         for name, s in report["subjects"].items()],
+    )  # fmt: skip
 
 
 async def main(options: argparse.Namespace) -> None:
@@ -133,7 +149,8 @@ async def main(options: argparse.Namespace) -> None:
         ("mcp_overhead", lambda: latency.mcp_overhead(options.calls, options.latency_ms),
          show_overhead),
         ("diagnose_flow", lambda: latency.diagnose(options.latency_ms), show_diagnose),
-        ("large_org", lambda: latency.large_org(options.flows), show_large_org),
+        ("large_org", lambda: latency.large_org(options.flows),
+         lambda r: (show_large_org(r), show_budgets(r))),
         ("cold_start", lambda: latency.cold_start(options.cold_starts), show_cold_start),
     ]  # fmt: skip
     for name, run, show in steps:

@@ -1,11 +1,13 @@
 """Token cost (o200k_base) of the tool contract and of the answers, against raw Nexla JSON.
 
-tools/list is counted as its ``tools`` array in wire form, in total, per tool and per part
-(description, inputSchema, outputSchema). A tool result is counted as a host bills it: text
-plus structuredContent. Its baseline is the raw Nexla JSON the tool read to answer, in two
-measures: every API response it read (what an assistant with a raw-API tool would have to
-read for the same answer), and only the first one (the plain GET a passthrough tool would
-return, which alone lacks the derived health, run status and clusters).
+tools/list is counted per profile in two measures: model-visible (each tool's name,
+description and inputSchema: what a host forwards to the model) and wire (the whole ``tools``
+array, output schemas and annotations included); and per tool and per part. A tool result is
+counted as a host bills it: text plus structuredContent. Its baseline is the raw Nexla JSON
+the tool read to answer, in two measures: every API response it read (what an assistant with
+a raw-API tool would have to read for the same answer), and only the first one (the plain
+GET a passthrough tool would return, which alone lacks the derived health, run status and
+clusters).
 """
 
 from __future__ import annotations
@@ -27,12 +29,37 @@ async def _wire_tools(settings: Settings) -> list[dict[str, Any]]:
     return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
 
 
+def _model_visible(tool: dict[str, Any]) -> dict[str, Any]:
+    return {key: tool[key] for key in ("name", "description", "inputSchema")}
+
+
+# Each profile as a server would list it; "default + discovery" is the default profile with
+# NEXLA_MCP_DYNAMIC_TOOLSETS (its tools plus enable_toolset).
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"profile": "default"},
+    "default + discovery": {"profile": "default", "dynamic_toolsets": True},
+    "operator": {"profile": "operator"},
+    "all": {"profile": "all"},
+    "all, read-only": {"profile": "all", "read_only": True},
+}
+
+
 async def tools_list_tokens() -> dict[str, Any]:
-    """tools/list of the default server (every toolset, writes on confirm) and read-only."""
-    tools = await _wire_tools(Settings(sandbox=True))
+    """tools/list per profile: model-visible tokens (name + description + inputSchema, what a
+    host forwards to the model) and wire tokens (the whole entries), and every tool's parts."""
+    profiles = {}
+    for label, options in PROFILES.items():
+        tools = await _wire_tools(Settings(sandbox=True, **options))
+        profiles[label] = {
+            "tools": len(tools),
+            "model_visible": tokens([_model_visible(tool) for tool in tools]),
+            "wire": tokens(tools),
+        }
+    tools = await _wire_tools(Settings(sandbox=True, profile="all"))
     per_tool = {
         tool["name"]: {
-            "total": tokens(tool),
+            "model_visible": tokens(_model_visible(tool)),
+            "wire": tokens(tool),
             "description": tokens(tool["description"]),
             "input": tokens(tool["inputSchema"]),
             "output": tokens(tool.get("outputSchema", {})),
@@ -40,21 +67,10 @@ async def tools_list_tokens() -> dict[str, Any]:
         }
         for tool in tools
     }
-    without_output = [{k: v for k, v in t.items() if k != "outputSchema"} for t in tools]
-    read_only = await _wire_tools(Settings(sandbox=True, read_only=True))
     return {
-        "tools": len(tools),
-        "total": tokens(tools),
-        "per_tool_mean": round(tokens(tools) / len(tools)),
-        "input_side_mean": round(
-            sum(p["description"] + p["input"] for p in per_tool.values()) / len(tools)
-        ),
-        "output_schemas": sum(p["output"] for p in per_tool.values()),
-        "without_output_schemas": tokens(without_output),
-        "read_only_tools": len(read_only),
-        "read_only_total": tokens(read_only),
+        "profiles": profiles,
         "max_description_bytes": max(p["description_bytes"] for p in per_tool.values()),
-        "per_tool": dict(sorted(per_tool.items(), key=lambda kv: -kv[1]["total"])),
+        "per_tool": dict(sorted(per_tool.items(), key=lambda kv: -kv[1]["wire"])),
     }
 
 

@@ -84,7 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     add("--transport", choices=["stdio", "http"], help="stdio (default) or streamable HTTP")
     add("--host", help="HTTP bind address (default 127.0.0.1)")
     add("--port", type=int, help="HTTP port (default 8765)")
+    add(
+        "--profile",
+        choices=["default", "operator", "all"],
+        help="which tools to list: default (troubleshooting), operator or all",
+    )
     add("--toolsets", help="comma-separated toolsets to enable (default: all)")
+    add("--tools", help="comma-separated tools to list besides the profile's")
+    add("--exclude-tools", help="comma-separated tools never to list")
+    add(
+        "--dynamic-toolsets",
+        action="store_true",
+        default=None,
+        help="list the profile plus enable_toolset, which adds toolsets on request",
+    )
     add("--read-only", action="store_true", default=None, help="register no write tools")
     add(
         "--writes",

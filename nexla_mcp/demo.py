@@ -236,11 +236,8 @@ async def run_demo(out: TextIO, *, mode: Literal["auto", "legacy"] = "auto") -> 
     from nexla_mcp.server.app import build_server
     from nexla_mcp.settings import Settings
 
-    settings = Settings(
-        sandbox=True,
-        read_only=True,
-        toolsets=("flows", "metrics", "logs", "credentials", "runbooks"),
-    )
+    # The default profile: the demo is the troubleshooting path it was chosen for.
+    settings = Settings(sandbox=True, read_only=True)
     transcript = io.StringIO()
     started = time.perf_counter()
     async with Client(build_server(settings), mode=mode) as client:

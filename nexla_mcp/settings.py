@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nexla_mcp.state import default_state_dir
+from nexla_mcp.tools.profiles import ProfileName
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -124,6 +125,18 @@ class Settings(BaseSettings):
     toolsets: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=AliasChoices("NEXLA_MCP_TOOLSETS")
     )
+    # None until validated: then the named profile, or "all" when only toolsets were named
+    # (so --toolsets keeps meaning "every tool of these toolsets"), else "default".
+    profile: ProfileName | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_PROFILE"))
+    tools: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_TOOLS")
+    )
+    exclude_tools: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("NEXLA_MCP_EXCLUDE_TOOLS")
+    )
+    dynamic_toolsets: bool = Field(
+        False, validation_alias=AliasChoices("NEXLA_MCP_DYNAMIC_TOOLSETS")
+    )
     read_only: bool = Field(False, validation_alias=AliasChoices("NEXLA_MCP_READ_ONLY"))
     writes: WritePolicy = Field("confirm", validation_alias=AliasChoices("NEXLA_MCP_WRITES"))
     allow_token_only_destructive: bool = Field(
@@ -176,7 +189,14 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "toolsets", "allowed_hosts", "allowed_origins", "allow_flows", "deny_flows", mode="before"
+        "toolsets",
+        "tools",
+        "exclude_tools",
+        "allowed_hosts",
+        "allowed_origins",
+        "allow_flows",
+        "deny_flows",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -229,16 +249,32 @@ class Settings(BaseSettings):
     def _known_toolsets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         from nexla_mcp.tools import TOOLSET_NAMES
 
-        if not value:
-            return TOOLSET_NAMES
         unknown = [name for name in value if name not in TOOLSET_NAMES]
         if unknown:
             valid = ", ".join(TOOLSET_NAMES)
             raise ValueError(f"unknown toolset(s) {', '.join(unknown)}; valid toolsets: {valid}")
         return tuple(name for name in TOOLSET_NAMES if name in value)
 
+    @field_validator("tools", "exclude_tools")
+    @classmethod
+    def _known_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from nexla_mcp.tools.profiles import CATALOG
+
+        unknown = [name for name in value if name not in CATALOG]
+        if unknown:
+            raise ValueError(
+                f"unknown tool(s) {', '.join(unknown)}; valid tools: {', '.join(CATALOG)}"
+            )
+        return tuple(name for name in CATALOG if name in value)
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        if self.profile is None:
+            self.profile = "all" if self.toolsets else "default"
+        if not self.toolsets:
+            from nexla_mcp.tools import TOOLSET_NAMES
+
+            self.toolsets = TOOLSET_NAMES
         if self.transport == "http" and self.http_token is None and self.oauth_issuer is None:
             # Without a token any local process (or a page a browser was tricked into
             # loading, past the Origin check) could call the write tools.

@@ -27,7 +27,9 @@ def test_the_benchmark_runs_at_tiny_sizes_and_writes_every_section(tmp_path: Pat
     results = json.loads(out.read_text())
     assert SECTIONS <= set(results)
     assert results["options"]["flows"] == 200
-    assert results["tools_list"]["tools"] >= 20 and results["tools_list"]["total"] > 0
+    profiles = results["tools_list"]["profiles"]
+    assert profiles["all"]["tools"] >= 20 and profiles["default"]["tools"] >= 10
+    assert all(0 < p["model_visible"] < p["wire"] for p in profiles.values())
     rows = results["responses"]["rows"]
     assert {row["tool"] for row in rows} >= {"list_flows", "diagnose_flow", "get_daily_metrics"}
     assert all(row["tokens"] > 0 for row in rows)

@@ -104,6 +104,6 @@ def test_readme_names_every_toolset_and_every_tool() -> None:
 
     (row,) = re.findall(r"^\| `NEXLA_MCP_TOOLSETS` .*$", README, flags=re.MULTILINE)
     assert set(re.findall(r"`([a-z]+)`", row)) >= set(TOOLSET_NAMES)
-    tools = build_server(Settings(sandbox=True)).toolset_of
+    tools = build_server(Settings(sandbox=True, profile="all")).toolset_of
     assert tools, "the default server registers tools"
     assert [name for name in tools if f"`{name}`" not in README] == []

@@ -18,10 +18,12 @@ is the error envelope, and returns its ``error`` object. Both raise ``AssertionE
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,18 +38,23 @@ from nexla_mcp.server.envelope import ENVELOPE_KEYS, REQUIRED_ENVELOPE_KEYS
 from nexla_mcp.settings import Settings
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp
 
 __all__ = [
     "MAX_SUMMARY_CHARS",
     "MODES",
     "NO_BACKOFF",
+    "billed_tokens",
     "call_error",
     "call_ok",
     "connect",
     "is_envelope",
+    "model_visible",
+    "o200k_tokens",
     "serve_on_loopback",
     "text_of",
+    "wire_tools",
 ]
 
 MODES: tuple[Literal["auto", "legacy"], ...] = ("auto", "legacy")
@@ -73,7 +80,7 @@ async def connect(
     ``httpx.ASGITransport``; pass ``http_client`` to put something else (e.g. respx) at the
     HTTP boundary. ``client_options`` go to ``mcp.Client`` (``elicitation_callback``, …).
     """
-    settings = settings or Settings(sandbox=True)
+    settings = settings or Settings(sandbox=True, profile="all")
     if http_client is not None:
         server = build_server(settings, http_client=http_client, retry_policy=retry_policy)
         async with Client(server, mode=mode, **client_options) as client:
@@ -87,6 +94,42 @@ async def connect(
         server = build_server(settings, http_client=http, retry_policy=retry_policy)
         async with Client(server, mode=mode, **client_options) as client:
             yield client
+
+
+@functools.cache
+def _o200k() -> Any:
+    # bpe-openai (a test extra) loads its vocabularies through a deprecated importlib call.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "open_binary is deprecated", DeprecationWarning)
+        import bpe_openai
+
+        return bpe_openai.get_encoding("o200k_base")
+
+
+def o200k_tokens(value: Any) -> int:
+    """Real o200k_base tokens of ``value``: a string as is, anything else as compact JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return len(_o200k().encode(text))
+
+
+def billed_tokens(result: CallToolResult) -> int:
+    """What a host puts in the model's context for one result: text plus structured content."""
+    structured = result.structured_content
+    return o200k_tokens(text_of(result)) + (
+        o200k_tokens(structured) if structured is not None else 0
+    )
+
+
+async def wire_tools(server: MCPServer[Any]) -> list[dict[str, Any]]:
+    """tools/list as it travels: each tool's wire form (camelCase, no nulls)."""
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
+
+
+def model_visible(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a host forwards to the model of each tool: name, description and inputSchema."""
+    return [{key: tool[key] for key in ("name", "description", "inputSchema")} for tool in tools]
 
 
 def text_of(result: CallToolResult) -> str:

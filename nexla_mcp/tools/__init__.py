@@ -1,7 +1,8 @@
 """The toolset registry: toolset name -> function that registers that toolset's tools.
 
-Toolset modules are imported only when their toolset is registered, so reading the names
-(settings validation, ``--help``) costs no MCP import. Each module exposes
+Toolset modules are imported only when one of their tools is registered, so reading the
+names (settings validation, ``--help``) costs no MCP import. Which tools a server registers is
+decided in ``nexla_mcp.tools.profiles`` (one catalog line per tool). Each module exposes
 ``register(server: MCPServer, settings: Settings) -> None`` and registers its tools with
 ``nexla_mcp.tools._common.nexla_tool``.
 """
@@ -9,7 +10,7 @@ Toolset modules are imported only when their toolset is registered, so reading t
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,19 +55,30 @@ def _lazy_register(toolset: str) -> RegisterToolset:
 TOOLSETS: dict[str, RegisterToolset] = {name: _lazy_register(name) for name in TOOLSET_NAMES}
 
 
-def register_toolsets(server: MCPServer, settings: Settings) -> dict[str, str]:
-    """Register the toolsets enabled in ``settings``; return tool name -> owning toolset.
+def register_toolsets(
+    server: MCPServer, settings: Settings, tools: Iterable[str] | None = None
+) -> dict[str, str]:
+    """Register ``tools`` (default: the tools ``settings`` enable, see ``profiles``); return
+    tool name -> owning toolset for the tools registered now.
+
+    Only the toolsets that own one of ``tools`` are imported, and within them only those
+    tools are built. A write tool stays absent when the write policy is off, whatever is asked.
 
     Raises:
         ValueError: if a toolset registers a tool name that is already taken.
     """
-    from nexla_mcp.tools._common import registered_tools
+    from nexla_mcp.tools._common import registered_tools, registering_only
+    from nexla_mcp.tools.profiles import CATALOG, enabled_tools
 
+    wanted = frozenset(enabled_tools(settings) if tools is None else tools)
     owner: dict[str, str] = {}
-    for toolset in settings.toolsets:
-        before = set(registered_tools(server))
-        TOOLSETS[toolset](server, settings)
-        for name in registered_tools(server):
-            if name not in before:
-                owner[name] = toolset
+    with registering_only(server, wanted - set(registered_tools(server))):
+        for toolset in TOOLSET_NAMES:
+            if not any(CATALOG[name].toolset == toolset for name in wanted if name in CATALOG):
+                continue
+            before = set(registered_tools(server))
+            TOOLSETS[toolset](server, settings)
+            for name in registered_tools(server):
+                if name not in before:
+                    owner[name] = toolset
     return owner

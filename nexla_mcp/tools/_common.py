@@ -31,7 +31,8 @@ import functools
 import inspect
 import logging
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -70,6 +71,7 @@ __all__ = [
     "RunId",
     "ServerSettings",
     "nexla_tool",
+    "registering_only",
     "registered_tools",
     "sanitize_text",
     "sanitize_value",
@@ -174,10 +176,27 @@ def tool_result(model: BaseModel, summary: str) -> CallToolResult:
 # --- registration --------------------------------------------------------------------------
 
 _registered: WeakKeyDictionary[MCPServer[Any], list[str]] = WeakKeyDictionary()
+# Tool names a server should register; a server absent here registers every tool it is given.
+_wanted: WeakKeyDictionary[MCPServer[Any], frozenset[str]] = WeakKeyDictionary()
+
+
+@contextmanager
+def registering_only(server: MCPServer[Any], names: Iterable[str]) -> Iterator[None]:
+    """Within this block ``nexla_tool`` registers on ``server`` only the tools in ``names`` and
+    skips the others before building anything (their schemas cost start-up time)."""
+    _wanted[server] = frozenset(names)
+    try:
+        yield
+    finally:
+        del _wanted[server]
 
 
 def registered_tools(server: MCPServer[Any]) -> tuple[str, ...]:
-    """Names of the tools registered on ``server`` through ``nexla_tool``, in order."""
+    """Names of the tools registered on ``server`` through ``nexla_tool``, in order (a server
+    that defers building its tools builds them first)."""
+    build_deferred = getattr(server, "build_deferred", None)
+    if build_deferred is not None:
+        build_deferred()
     return tuple(_registered.get(server, ()))
 
 
@@ -220,6 +239,8 @@ def nexla_tool(
         raise ValueError(f"tool {name!r} cannot be both read-only and destructive")
 
     def register(fn: ToolFn) -> ToolFn:
+        if server in _wanted and name not in _wanted[server]:
+            return fn
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {name!r} must be an async function")
         if not fn.__doc__:

@@ -84,9 +84,12 @@ class ScanResult(Generic[T]):
     ``next_offset`` is None when the upstream list was read to its end. ``total`` is the number
     of matching rows when it is known exactly (the scan started at the beginning and reached
     the end), else None. ``upstream_total`` is the unfiltered count the server reported.
+    ``resume_at[i]`` is the offset just past ``items[i]``: where a caller that shows only the
+    first ``i + 1`` items resumes.
     """
 
     items: list[T] = field(default_factory=list)
+    resume_at: list[int] = field(default_factory=list)
     next_offset: int | None = None
     examined: int = 0
     upstream_total: int | None = None
@@ -135,6 +138,7 @@ async def scan(
                 position += 1
                 if kept:
                     result.items.append(row)
+                    result.resume_at.append(position)
                     if len(result.items) == limit:
                         done = True
                         break

@@ -56,6 +56,8 @@ class ResourceList(CompactModel):
     total: int | None = None
     truncated: bool
     next_cursor: str | None = None
+    left_out: str | None = Field(None, description="What max_tokens left out, how to get it")
+    tokens: int | None = Field(None, description="Estimated tokens of this answer")
 
 
 class ResourceView(CompactModel):

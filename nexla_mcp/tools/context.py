@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
@@ -9,7 +10,8 @@ from urllib.parse import urlsplit
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from nexla_mcp.tools._common import Client, ServerSettings, nexla_tool, tool_result
+from nexla_mcp.tools._common import Client, ServerSettings, nexla_tool, registered_tools, tool_result
+from nexla_mcp.tools.profiles import available_tools, enabled_tools, how_to_get_more
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -50,6 +52,14 @@ class ServerContext(BaseModel):
         "confirm, then report what they would have sent and send nothing"
     )
     toolsets: list[str] = Field(description="Enabled toolsets")
+    profile: Literal["default", "operator", "all"] = Field(description="Tool profile")
+    dynamic_toolsets: bool | None = Field(
+        None, description="True: enable_toolset adds the tools not listed"
+    )
+    not_listed: list[str] = Field(
+        default_factory=list, description="Tools this server has but does not list now"
+    )
+    how_to_list_more: str | None = Field(None, description="How to get the tools not listed")
     allow_flows: list[int] = Field(
         default_factory=list, description="If set, the only flow ids writes may touch"
     )
@@ -77,9 +87,14 @@ def _last_upstream(outcome: UpstreamOutcome | None) -> LastUpstream | None:
     return LastUpstream(outcome=outcome.outcome, at=at.replace("+00:00", "Z"), error=outcome.error)
 
 
-def describe(settings: Settings, last: UpstreamOutcome | None = None) -> ServerContext:
-    """The ``ServerContext`` for ``settings`` and the client's latest call outcome."""
+def describe(
+    settings: Settings, last: UpstreamOutcome | None = None, listed: Iterable[str] | None = None
+) -> ServerContext:
+    """The ``ServerContext`` for ``settings``, the client's latest call outcome and the tools
+    the server lists (default: the tools the settings enable at start)."""
     from nexla_mcp import __version__
+
+    shown = set(enabled_tools(settings) if listed is None else listed)
 
     return ServerContext(
         version=__version__,
@@ -88,6 +103,10 @@ def describe(settings: Settings, last: UpstreamOutcome | None = None) -> ServerC
         auth_mode=settings.auth_mode,
         write_policy=settings.write_policy,
         toolsets=list(settings.toolsets),
+        profile=settings.profile or "default",
+        dynamic_toolsets=settings.dynamic_toolsets or None,
+        not_listed=[name for name in available_tools(settings) if name not in shown],
+        how_to_list_more=how_to_get_more(settings, shown) or None,
         allow_flows=list(settings.allow_flows),
         deny_flows=list(settings.deny_flows),
         last_upstream=_last_upstream(last),
@@ -110,10 +129,11 @@ def register(server: MCPServer, settings: Settings) -> None:
         config: ServerSettings, client: Client
     ) -> Annotated[CallToolResult, ServerContext]:
         """Describe this server: version, Nexla API host or sandbox, credential kind, write
-        policy, toolsets, flow allow/deny lists and how the latest Nexla call ended. Call it
-        when a tool seems missing, to check whether writes are allowed, or after a failure.
+        policy, toolsets, the tools not listed and how to get them, flow allow/deny lists and
+        how the latest Nexla call ended. Call it when a tool seems missing, to check whether
+        writes are allowed, or after a failure.
         """
-        context = describe(config, client.last_outcome)
+        context = describe(config, client.last_outcome, registered_tools(server))
         writes = "read-only" if context.write_policy == "off" else f"writes: {context.write_policy}"
         last = context.last_upstream
         upstream = (
@@ -127,5 +147,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         return tool_result(
             context,
             f"nexla-mcp {context.version}, {context.mode} API {context.api_host} "
-            f"({context.auth_mode}); {writes}; toolsets: {', '.join(context.toolsets)}.{upstream}",
+            f"({context.auth_mode}); {writes}; profile {context.profile}, toolsets: "
+            f"{', '.join(context.toolsets)}.{upstream}"
+            + (f" {context.how_to_list_more}" if context.how_to_list_more else ""),
         )

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from nexla_mcp.nexla import FlowNode
 from nexla_mcp.runbooks.runs import RunStatus
+from nexla_mcp.tools._budget import MaxTokens, fit
 from nexla_mcp.tools._common import (
     DEFAULT_LIMIT,
     Client,
@@ -70,6 +71,8 @@ class FlowList(CompactModel):
     next_cursor: str | None = None
     examined: int = Field(description="Flows examined by this call")
     unchecked: int | None = Field(None, description="Flows whose recent runs could not be read")
+    left_out: str | None = Field(None, description="What max_tokens left out, how to get it")
+    tokens: int | None = Field(None, description="Estimated tokens of this answer")
 
 
 # --- list_flows ----------------------------------------------------------------------------
@@ -87,6 +90,25 @@ def _row(origin: FlowNode, source_types: dict[int, str], runs: RecentRuns | None
         row.last_run_at, row.last_run_status = runs.last_run_at, runs.last_run_status
         row.recent_errors, row.failed_runs = runs.recent_errors or None, runs.failed_runs or None
     return row
+
+
+SHORT_NAME_CHARS = 32
+
+
+def _short_row(row: FlowRow) -> FlowRow:
+    """A row for a tight budget: the name cut short and no last run time (get_flow has both)."""
+    name = row.name
+    if name and len(name) > SHORT_NAME_CHARS:
+        name = name[: SHORT_NAME_CHARS - 1] + "…"
+    return row.model_copy(update={"name": name, "last_run_at": None})
+
+
+def _left_out(rows: int, short: bool, budget: int | None) -> str | None:
+    if not (rows or short):
+        return None
+    what = [f"{rows} more matching flows (next_cursor resumes at them)"] if rows else []
+    what += ["names shortened and last_run_at dropped (get_flow has them)"] if short else []
+    return f"To fit max_tokens={budget}: {'; '.join(what)}."
 
 
 def _list_summary(result: FlowList, has_recent_errors: bool | None) -> str:
@@ -140,6 +162,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, FlowList]:
         """List flows with their last run and health: failing (latest run failed),
         degraded (some recent runs had errors), stale (no run for 24 h), paused, idle (no
@@ -204,20 +227,33 @@ def register(server: MCPServer, settings: Settings) -> None:
         for origin, runs in zip(missing, await summaries(client, missing), strict=True):
             health[origin.id] = runs
         unchecked = sum(runs is None for runs in health.values())
-        result = FlowList(
-            flows=[_row(origin, source_types, health[origin.id]) for origin in found.items],
-            # Only status is filtered by Nexla; with no other filter its count is the answer.
-            total=found.total if filtered_here else found.upstream_total,
-            truncated=found.next_offset is not None,
-            next_cursor=(
-                encode_cursor("list_flows", filters, found.next_offset)
-                if found.next_offset is not None
-                else None
-            ),
-            examined=found.examined,
-            unchecked=unchecked or None,
+        rows = [_row(origin, source_types, health[origin.id]) for origin in found.items]
+        # Only status is filtered by Nexla; with no other filter its count is the answer.
+        total = found.total if filtered_here else found.upstream_total
+
+        def page(shown: int, tokens: int, short: bool) -> CallToolResult:
+            resume = found.resume_at[shown - 1] if shown else offset
+            cut = shown < len(rows)
+            next_offset = resume if cut else found.next_offset
+            result = FlowList(
+                flows=[_short_row(row) if short else row for row in rows[:shown]],
+                total=total,
+                truncated=next_offset is not None,
+                next_cursor=(
+                    encode_cursor("list_flows", filters, next_offset)
+                    if next_offset is not None
+                    else None
+                ),
+                examined=found.examined,
+                unchecked=unchecked or None,
+                left_out=_left_out(len(rows) - shown, short, max_tokens),
+                tokens=tokens or None,
+            )
+            return tool_result(result, _list_summary(result, has_recent_errors))
+
+        return fit(
+            [lambda n, t: page(n, t, False), lambda n, t: page(n, t, True)], len(rows), max_tokens
         )
-        return tool_result(result, _list_summary(result, has_recent_errors))
 
     @nexla_tool(
         server,

@@ -19,6 +19,7 @@ from pydantic import Field
 from nexla_mcp.nexla import FlowNode, LogEntry, LogPage
 from nexla_mcp.runbooks.clustering import LogCluster, LogLine, cluster_log_lines, severity_rank
 from nexla_mcp.runbooks.runs import run_started_at
+from nexla_mcp.tools._budget import MaxTokens, fit
 from nexla_mcp.tools._common import (
     Client,
     Cursor,
@@ -105,6 +106,8 @@ class FlowLogs(CompactModel):
     complete: bool = Field(description="Every line Nexla has for this query was read")
     truncated: bool = Field(description="More matching lines exist than are shown")
     next_cursor: str | None = None
+    left_out: str | None = Field(None, description="What max_tokens left out, how to get it")
+    tokens: int | None = Field(None, description="Estimated tokens of this answer")
 
 
 def _label(resource_type: str | None, resource_id: int | None) -> str | None:
@@ -207,6 +210,33 @@ def _summary(view: FlowLogs) -> str:
     return head + tail + "."
 
 
+SHORT_CHARS = 120
+
+
+def _short_cluster(cluster: ClusterView) -> ClusterView:
+    return cluster.model_copy(
+        update={
+            "template": _cut(cluster.template, SHORT_CHARS),
+            "example": _cut(cluster.example, SHORT_CHARS),
+        }
+    )
+
+
+def _short_line(line: LineView) -> LineView:
+    return line.model_copy(update={"message": _cut(line.message, SHORT_CHARS)})
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _left_out(clusters: int, lines: int, short: bool, budget: int | None) -> str | None:
+    what = [f"{lines} raw lines (next_cursor resumes at them)"] if lines else []
+    what += [f"the {clusters} rarest templates"] if clusters else []
+    what += ["templates, examples and lines cut to 120 characters"] if short else []
+    return f"To fit max_tokens={budget}: {'; '.join(what)}." if what else None
+
+
 def register(server: MCPServer, settings: Settings) -> None:
     """Register ``get_flow_logs``."""
 
@@ -237,6 +267,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             int, Field(ge=1, le=MAX_LINES, description="Raw lines to return")
         ] = DEFAULT_LINES,
         cursor: Cursor = None,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, FlowLogs]:
         """Read a flow's logs: error lines clustered into templates (count, first and last
         seen, an example), then a page of raw lines. Use it to learn why a flow fails.
@@ -332,29 +363,48 @@ def register(server: MCPServer, settings: Settings) -> None:
             clean=lambda text: sanitize_text(text, max_chars=2000),
         )
         page = matching[offset : offset + limit]
-        end = offset + len(page)
         complete = total is None or len(entries) >= total
-        view = FlowLogs(
-            flow_id=origin.id,
-            run_id=chosen,
-            run_selection=selection,
-            latest_run_id=latest if latest is not None and latest != chosen else None,
-            from_time=iso(window[0]) if window else None,
-            to_time=iso(window[1]) if window else None,
-            min_severity=severity,
-            clusters=[_cluster_view(cluster) for cluster in clusters[:MAX_CLUSTERS]],
-            clusters_total=len(clusters),
-            lines=[_line_view(entry) for entry in page],
-            returned=len(page),
-            available=len(matching),
-            fetched=len(entries),
-            upstream_total=total,
-            complete=complete,
-            truncated=end < len(matching) or not complete,
-            next_cursor=(
-                encode_cursor("get_flow_logs", filters, end, pin=chosen)
-                if end < len(matching)
-                else None
-            ),
+        shown_clusters = [_cluster_view(cluster) for cluster in clusters[:MAX_CLUSTERS]]
+        shown_lines = [_line_view(entry) for entry in page]
+
+        def answer(units: int, tokens: int, short: bool) -> CallToolResult:
+            # A short budget drops raw lines first, then the rarest templates.
+            kept_clusters = shown_clusters[: min(units, len(shown_clusters))]
+            kept_lines = shown_lines[: max(0, units - len(shown_clusters))]
+            end = offset + len(kept_lines)
+            view = FlowLogs(
+                flow_id=origin.id,
+                run_id=chosen,
+                run_selection=selection,
+                latest_run_id=latest if latest is not None and latest != chosen else None,
+                from_time=iso(window[0]) if window else None,
+                to_time=iso(window[1]) if window else None,
+                min_severity=severity,
+                clusters=[_short_cluster(c) if short else c for c in kept_clusters],
+                clusters_total=len(clusters),
+                lines=[_short_line(line) if short else line for line in kept_lines],
+                returned=len(kept_lines),
+                available=len(matching),
+                fetched=len(entries),
+                upstream_total=total,
+                complete=complete,
+                truncated=end < len(matching) or not complete,
+                next_cursor=(
+                    encode_cursor("get_flow_logs", filters, end, pin=chosen)
+                    if end < len(matching)
+                    else None
+                ),
+                left_out=_left_out(
+                    len(shown_clusters) - len(kept_clusters),
+                    len(shown_lines) - len(kept_lines),
+                    short,
+                    max_tokens,
+                ),
+                tokens=tokens or None,
+            )
+            return tool_result(view, _summary(view))
+
+        units = len(shown_clusters) + len(shown_lines)
+        return fit(
+            [lambda n, t: answer(n, t, False), lambda n, t: answer(n, t, True)], units, max_tokens
         )
-        return tool_result(view, _summary(view))

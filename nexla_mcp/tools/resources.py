@@ -15,6 +15,7 @@ from pydantic import Field
 
 from nexla_mcp.nexla import Credential
 from nexla_mcp.runbooks.usage import uses_credential
+from nexla_mcp.tools._budget import MaxTokens, fit
 from nexla_mcp.tools._common import (
     DEFAULT_LIMIT,
     Client,
@@ -114,6 +115,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         credential_id: OptionalCredentialId = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, ResourceList]:
         """List sources, nexsets or destinations, newest first, with status, connector and
         flow; credential_id: only the sources or destinations using it (all pages are read).
@@ -145,20 +147,35 @@ def register(server: MCPServer, settings: Settings) -> None:
             decide=same_credential if credential_id else None,
             max_examined=CREDENTIAL_SCAN_ROWS if credential_id else limit,
         )
-        result = ResourceList(
-            resource_type=resource_type,
-            resources=[resource_row(item) for item in found.items],
-            total=found.total if credential_id else found.upstream_total,
-            truncated=found.next_offset is not None,
-            next_cursor=(
-                encode_cursor("list_resources", filters, found.next_offset)
-                if found.next_offset is not None
-                else None
-            ),
-        )
-        total = f" of {result.total}" if result.total is not None else ""
-        more = "; more with next_cursor" if result.truncated else ""
-        return tool_result(result, f"{len(result.resources)}{total} {resource_type}{more}.")
+        rows = [resource_row(item) for item in found.items]
+
+        def page(shown: int, tokens: int) -> CallToolResult:
+            cut = shown < len(rows)
+            resume = found.resume_at[shown - 1] if shown else offset
+            next_offset = resume if cut else found.next_offset
+            result = ResourceList(
+                resource_type=resource_type,
+                resources=rows[:shown],
+                total=found.total if credential_id else found.upstream_total,
+                truncated=next_offset is not None,
+                next_cursor=(
+                    encode_cursor("list_resources", filters, next_offset)
+                    if next_offset is not None
+                    else None
+                ),
+                left_out=(
+                    f"To fit max_tokens={max_tokens}: {len(rows) - shown} more {resource_type} "
+                    "(next_cursor resumes at them)."
+                    if cut
+                    else None
+                ),
+                tokens=tokens or None,
+            )
+            total = f" of {result.total}" if result.total is not None else ""
+            more = "; more with next_cursor" if result.truncated else ""
+            return tool_result(result, f"{shown}{total} {resource_type}{more}.")
+
+        return fit([page], len(rows), max_tokens)
 
     @nexla_tool(
         server,

@@ -43,7 +43,7 @@ async def sandbox_http(sandbox_app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def settings() -> Settings:
     """Sandbox mode with every toolset and the default write policy."""
-    return Settings(sandbox=True)
+    return Settings(sandbox=True, profile="all")
 
 
 @pytest.fixture
@@ -69,7 +69,9 @@ def live_settings() -> Callable[..., Settings]:
     """Settings for a live (non-sandbox) server at a fake API host; keyword overrides."""
 
     def make(**overrides: Any) -> Settings:
-        return Settings(service_key=LIVE_SERVICE_KEY, api_url=LIVE_API_URL, **overrides)
+        return Settings(
+            service_key=LIVE_SERVICE_KEY, api_url=LIVE_API_URL, **{"profile": "all", **overrides}
+        )
 
     return make
 

@@ -56,7 +56,9 @@ def connect(sandbox_http: httpx.AsyncClient, audit_path: Path) -> Callable[..., 
     async def open_client(
         mode: Any, writes: str = "confirm", server: Any = None, **options: Any
     ) -> AsyncIterator[Client]:
-        settings = Settings(sandbox=True, writes=writes, secret=SECRET, audit_path=audit_path)  # type: ignore[arg-type]
+        settings = Settings(
+            sandbox=True, profile="all", writes=writes, secret=SECRET, audit_path=audit_path
+        )  # type: ignore[arg-type]
         server = server or build_server(settings, http_client=sandbox_http)
         async with Client(server, mode=mode, **options) as client:
             yield client
@@ -129,7 +131,8 @@ async def test_a_declined_plan_stays_dead_even_for_a_client_that_would_accept(
 ) -> None:
     """After a decline the token is used up: the same server refuses it as replayed."""
     server = build_server(
-        Settings(sandbox=True, secret=SECRET, audit_path=audit_path), http_client=sandbox_http
+        Settings(sandbox=True, profile="all", secret=SECRET, audit_path=audit_path),
+        http_client=sandbox_http,
     )
     async with connect(mode, server=server, elicitation_callback=Person("decline")) as client:
         plan = await call_ok(client, "pause_flow", PAUSE)

@@ -37,6 +37,7 @@ async def test_live_context_reports_host_policy_toolsets_and_lists(
         "auth_mode": "service_key",
         "write_policy": "human",
         "toolsets": ["flows", "context"],
+        "profile": "all",
         "allow_flows": [3, 5],
         "deny_flows": [9],
     }
@@ -79,7 +80,7 @@ async def test_context_never_contains_a_credential(fake_nexla: Any) -> None:
 
 def test_api_host_in_sandbox_mode_names_the_sandbox() -> None:
     """In sandbox mode there is no remote host to show."""
-    assert api_host(Settings(sandbox=True)) == "sandbox (in-process)"
+    assert api_host(Settings(sandbox=True, profile="all")) == "sandbox (in-process)"
 
 
 async def test_context_reports_the_last_upstream_outcome() -> None:

@@ -156,7 +156,7 @@ async def test_http_without_a_token_serves_reads_only_unless_the_operator_says_o
     """Any local process can reach a loopback port, so without NEXLA_MCP_HTTP_TOKEN the write
     tools are not even registered (get_server_context says writes are off), unless
     NEXLA_MCP_HTTP_WRITES_WITHOUT_TOKEN is set."""
-    settings = Settings(sandbox=True, transport="http",
+    settings = Settings(sandbox=True, profile="all", transport="http",
                         http_writes_without_token=writes_without_token)  # fmt: skip
     server = build_server(settings, sandbox_app=sandbox_app)
     with serve_on_loopback(http_app(server, settings)) as url:

@@ -13,9 +13,7 @@ above its target, the constant says by how much and why.
 
 from __future__ import annotations
 
-import functools
 import json
-import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,28 +21,29 @@ from typing import Any
 import httpx
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
 
 from nexla_mcp.runbooks.org import DEFAULT_PROBLEMS
 from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.app import NexlaMCPServer, build_server
+from nexla_mcp.server.testing import billed_tokens, model_visible, wire_tools
+from nexla_mcp.server.testing import o200k_tokens as tokens
 from nexla_mcp.settings import Settings
+from nexla_mcp.tools.profiles import tools_of
 
 pytestmark = pytest.mark.anyio
 
-# Measured 12,704 for the 25 default tools (22,609 before schemas were compacted), then
-# 13,043 with get_credential (304) and list_resources' credential_id (35), then 13,189 with
-# diagnose_flow's resource, recovery and other_causes and check_flow_health's recovery (issue
-# 10), then 16,268 with the six workflows tools (+3,079: each of the five writes carries the
-# shared WriteResult output schema, ~400), then 17,041 with watch_flow (384) and the
-# receipts' verify_with (30 on each write tool), then 18,042 with update_transform (655), the fix
-# fields of update_resource (~150) and the shadow receipts' would_send (17 on each write tool),
-# then +4 with probe_credential's reason (issue 14), then +117 when the untyped
-# changes[].before/after of the write tools got a validation keyword ({"not": {"const":
-# null}}, portable per the Inspector's --strict), then +54 when get_server_context
-# (245 -> 299) reported the last upstream outcome (18,220 in all). Target 3,500 assumed
-# about 12 tools; --toolsets and --read-only shrink the list.
-TOOLS_LIST_BUDGET = 18_250
+# Per profile: (model-visible, wire) tokens of tools/list. Model-visible is what a host forwards
+# to the model (name, description, inputSchema); wire is every tool's whole entry, output schema
+# and annotations included. Measured: default 11 tools 2,308 / 5,949 (with enable_toolset in
+# dynamic mode 2,482 / 6,201), operator 28 tools 5,666 / 13,702, all 32 tools 7,017 / 16,487
+# (the six workflows tools: +1,142 / +3,079; max_tokens on three list tools: ~+27 each).
+# Targets (issue 13): default <= 2,500 model-visible with discovery, all <= 8,000; the wire
+# budgets leave ~3 % headroom.
+PROFILE_BUDGETS: dict[str, tuple[int, int]] = {
+    "default": (2_500, 6_300),
+    "operator": (5_800, 14_100),
+    "all": (8_000, 16_800),
+}
 # The heaviest tool (diagnose_flow, 774 after its output schema was trimmed; was 1,061; 903
 # since it names the resource, the recovery and the other overlapping causes, issue 10).
 MAX_TOOL_TOKENS = 910
@@ -60,29 +59,6 @@ ERROR_BUDGET = 150
 FLOW_ROW_BUDGET = 60
 
 
-@functools.cache
-def _encoding() -> Any:
-    # bpe-openai 0.1.4 loads its vocabularies through a deprecated importlib.resources call.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "open_binary is deprecated", DeprecationWarning)
-        import bpe_openai
-
-        return bpe_openai.get_encoding("o200k_base")
-
-
-def tokens(value: Any) -> int:
-    """o200k tokens of ``value``: a string as is, anything else as compact JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    return len(_encoding().encode(text))
-
-
-def billed_tokens(result: CallToolResult) -> int:
-    """What a host puts in the model's context for one result: text plus structured content."""
-    text = "".join(block.text for block in result.content if isinstance(block, TextContent))
-    structured = result.structured_content
-    return tokens(text) + (tokens(structured) if structured is not None else 0)
-
-
 @pytest.fixture
 async def scenarios(sandbox_http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     """The seeded sandbox scenarios, by kind."""
@@ -90,33 +66,36 @@ async def scenarios(sandbox_http: httpx.AsyncClient) -> dict[str, dict[str, Any]
     return {row["kind"]: row for row in reply.json()["scenarios"]}
 
 
-async def wire_tools(server: NexlaMCPServer) -> list[dict[str, Any]]:
-    """tools/list as it travels: each tool's wire form (camelCase, no nulls)."""
-    async with Client(server) as client:
-        tools = (await client.list_tools()).tools
-    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
+def _per_tool(tools: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{t['name']}={tokens(t)}" for t in sorted(tools, key=tokens, reverse=True))
 
 
-async def test_default_tools_list_stays_within_its_token_budget() -> None:
-    """Every default-enabled tool together costs at most TOOLS_LIST_BUDGET tokens."""
-    tools = await wire_tools(build_server(Settings(sandbox=True)))
-    assert len(tools) >= 20
-    total = tokens(tools)
-    assert total <= TOOLS_LIST_BUDGET, (
-        f"tools/list costs {total} tokens, budget {TOOLS_LIST_BUDGET}; per tool: "
-        + ", ".join(f"{t['name']}={tokens(t)}" for t in sorted(tools, key=tokens, reverse=True))
+@pytest.mark.parametrize("profile", sorted(PROFILE_BUDGETS))
+async def test_each_profile_tools_list_stays_within_its_token_budgets(profile: str) -> None:
+    """What the model sees and what travels stay within the profile's two budgets; in the
+    default profile, dynamic discovery's extra tool included."""
+    visible_budget, wire_budget = PROFILE_BUDGETS[profile]
+    dynamic = profile == "default"
+    tools = await wire_tools(
+        build_server(Settings(sandbox=True, profile=profile, dynamic_toolsets=dynamic))  # type: ignore[arg-type]
     )
+    assert len(tools) == len(tools_of(profile)) + dynamic  # type: ignore[arg-type]
+    visible, wire = tokens(model_visible(tools)), tokens(tools)
+    assert visible <= visible_budget, (
+        f"{profile}: {visible} > {visible_budget}: {_per_tool(model_visible(tools))}"
+    )
+    assert wire <= wire_budget, f"{profile}: {wire} > {wire_budget}: {_per_tool(tools)}"
 
 
 async def test_no_single_tool_costs_more_than_its_share() -> None:
     """Description, input and output schema of any one tool fit in MAX_TOOL_TOKENS."""
-    for tool in await wire_tools(build_server(Settings(sandbox=True))):
+    for tool in await wire_tools(build_server(Settings(sandbox=True, profile="all"))):
         assert tokens(tool) <= MAX_TOOL_TOKENS, (tool["name"], tokens(tool))
 
 
 async def test_every_description_fits_in_one_kilobyte_and_fifteen_lines() -> None:
     """Hosts cut long descriptions; each tool says what it does in 1 KB and 15 lines."""
-    for tool in await wire_tools(build_server(Settings(sandbox=True))):
+    for tool in await wire_tools(build_server(Settings(sandbox=True, profile="all"))):
         description = tool["description"]
         assert len(description.encode()) <= MAX_DESCRIPTION_BYTES, tool["name"]
         assert description.count("\n") < MAX_DESCRIPTION_LINES, tool["name"]
@@ -124,7 +103,7 @@ async def test_every_description_fits_in_one_kilobyte_and_fifteen_lines() -> Non
 
 async def test_optional_arguments_are_advertised_without_null_branches() -> None:
     """No anyOf [T, null] is left in any input schema: an optional argument is just omitted."""
-    for tool in await wire_tools(build_server(Settings(sandbox=True))):
+    for tool in await wire_tools(build_server(Settings(sandbox=True, profile="all"))):
         assert '{"type":"null"}' not in json.dumps(tool, separators=(",", ":")), tool["name"]
 
 

@@ -84,7 +84,9 @@ async def mcp_client(
 ) -> AsyncIterator[Client]:
     """An MCP client (once per protocol era) connected to a server over the sandbox; the
     server retries as in production but without waiting between attempts."""
-    server = build_server(Settings(sandbox=True), http_client=sandbox_http, retry_policy=NO_BACKOFF)
+    server = build_server(
+        Settings(sandbox=True, profile="all"), http_client=sandbox_http, retry_policy=NO_BACKOFF
+    )
     async with Client(server, mode=request.param) as client:
         yield client
 

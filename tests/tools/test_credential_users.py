@@ -28,7 +28,9 @@ def big_app() -> Any:
 @pytest.fixture
 async def client(big_app: Any) -> AsyncIterator[Client]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=big_app)) as http:
-        server = build_server(Settings(sandbox=True), http_client=http, retry_policy=NO_BACKOFF)
+        server = build_server(
+            Settings(sandbox=True, profile="all"), http_client=http, retry_policy=NO_BACKOFF
+        )
         async with Client(server) as mcp_client:
             yield mcp_client
 

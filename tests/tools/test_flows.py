@@ -244,7 +244,7 @@ async def test_the_default_retry_policy_retries_a_503_end_to_end_before_reportin
         sandbox = Sandbox(http)
         await sandbox.faults(error_rate=1.0, error_status=503, paths=["/flows/"])
         flow_id = (await sandbox.scenario("healthy"))["flow_id"]
-        server = build_server(Settings(sandbox=True), http_client=http)
+        server = build_server(Settings(sandbox=True, profile="all"), http_client=http)
         async with Client(server) as client:
             error = await call_error(client, "get_flow", {"flow_id": flow_id})
     assert (error["type"], error["status_code"], error["retryable"]) == ("ServerError", 503, True)

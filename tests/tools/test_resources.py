@@ -127,7 +127,7 @@ async def test_nexset_samples_sanitise_untrusted_values(mode: Any) -> None:
     }
     samples_body = [{"rawMessage": hostile, "nexlaMetaData": {"runId": 1}}] * 3
     async with httpx.AsyncClient(transport=HostileSamples(samples_body)) as http:
-        server = build_server(Settings(sandbox=True), http_client=http)
+        server = build_server(Settings(sandbox=True, profile="all"), http_client=http)
         async with Client(server, mode=mode) as client:
             samples = await call_ok(client, "get_nexset_samples", {"resource_id": 6101, "limit": 2})
     record = samples["records"][0]

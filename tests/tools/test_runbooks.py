@@ -58,7 +58,9 @@ async def test_every_next_action_is_a_call_this_server_accepts(
 
 async def test_read_only_servers_never_recommend_a_write(sandbox_http: httpx.AsyncClient) -> None:
     """With writes off, pause_flow/activate_flow are not registered, so not recommended."""
-    server = build_server(Settings(sandbox=True, read_only=True), http_client=sandbox_http)
+    server = build_server(
+        Settings(sandbox=True, profile="all", read_only=True), http_client=sandbox_http
+    )
     async with Client(server) as client:
         rows = (await sandbox_http.get("http://sandbox.test/_sandbox/scenarios")).json()[
             "scenarios"

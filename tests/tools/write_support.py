@@ -71,6 +71,7 @@ class WriteStack:
         write limit high enough not to matter unless a test sets it."""
         options: dict[str, Any] = {
             "sandbox": True,
+            "profile": "all",
             "secret": SECRET,
             "audit_path": self.audit_dir / "audit.jsonl",
             "write_rate_limit": 1000,
