@@ -95,7 +95,7 @@ MAX_LIMIT = 100
 # outside `required` (nexla_mcp.server.schemas); descriptions stay short, as every tool repeats
 # them in every client's context.
 _FLOW_ID = Field(gt=0, le=MAX_ID, description="Flow id, from list_flows")
-_RESOURCE_TYPE = Field(description="data_sources, data_sets (nexsets) or data_sinks (destinations)")
+_RESOURCE_TYPE = Field(description="data_sets: nexsets; data_sinks: destinations")
 _RESOURCE_ID = Field(gt=0, le=MAX_ID, description="Id of that resource")
 _CREDENTIAL_ID = Field(gt=0, le=MAX_ID, description="Credential id")
 _RUN_ID = Field(gt=0, le=MAX_ID, description="Run id, from get_run_metrics or get_flow")

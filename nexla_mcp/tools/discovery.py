@@ -93,8 +93,7 @@ def register(server: NexlaMCPServer, settings: Settings) -> None:
         return tool_result(ToolsetChange(added=added), summary)
 
     enable_toolset.__doc__ = (
-        "Add a toolset's tools to your tool list (changes nothing in Nexla); without a "
-        "toolset, lists them. Toolsets and their tools:\n"
+        "Add a toolset's tools to your list (nothing changes in Nexla). Toolsets:\n"
         + "\n".join(f"{name}: {', '.join(tools)}" for name, tools in pending.items())
     )
     # The toolsets known at start, as an enum the client can show; set here because the

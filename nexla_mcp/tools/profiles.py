@@ -81,6 +81,7 @@ CATALOG: dict[str, ToolEntry] = {
     "probe_credential": ToolEntry("credentials", "default"),
     "get_credential": ToolEntry("credentials", "operator"),
     # runbooks
+    "watch_flow": ToolEntry("runbooks", "default"),
     "diagnose_flow": ToolEntry("runbooks", "default"),
     "check_flow_health": ToolEntry("runbooks", "default"),
     "compare_runs": ToolEntry("runbooks", "default"),
@@ -92,6 +93,7 @@ CATALOG: dict[str, ToolEntry] = {
     "pause_flow": ToolEntry("control", "operator", writes=True),
     "activate_flow": ToolEntry("control", "operator", writes=True),
     "update_resource": ToolEntry("control", "operator", writes=True),
+    "update_transform": ToolEntry("control", "operator", writes=True),
     "delete_flow": ToolEntry("control", "all", writes=True),
     # workflows
     "rotate_credential": ToolEntry("workflows", "operator", writes=True),

@@ -130,14 +130,16 @@ def test_toolsets_alone_keep_meaning_every_tool_of_those_toolsets() -> None:
     settings = Settings(sandbox=True, toolsets="flows,control")
     assert settings.profile == "all"
     assert enabled_tools(settings) == (
-        "list_flows", "get_flow", "pause_flow", "activate_flow", "update_resource", "delete_flow"
+        "list_flows", "get_flow", "pause_flow", "activate_flow", "update_resource",
+        "update_transform", "delete_flow",
     )  # fmt: skip
 
 
 def test_a_profile_and_toolsets_together_list_the_profile_within_those_toolsets() -> None:
     settings = Settings(sandbox=True, profile="operator", toolsets="metrics,control")
     assert enabled_tools(settings) == (
-        "get_run_metrics", "get_daily_metrics", "pause_flow", "activate_flow", "update_resource"
+        "get_run_metrics", "get_daily_metrics", "pause_flow", "activate_flow", "update_resource",
+        "update_transform",
     )  # fmt: skip
 
 
