@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _write_tools() -> set[str]:
-    async with Client(build_server(Settings(sandbox=True))) as client:
+    async with Client(build_server(Settings(sandbox=True, profile="all"))) as client:
         tools = (await client.list_tools()).tools
     return {
         tool.name for tool in tools if not (tool.annotations and tool.annotations.read_only_hint)
@@ -43,8 +43,9 @@ async def _rendered(settings: Settings) -> dict[str, str]:
 @pytest.mark.parametrize(
     "settings",
     [Settings(sandbox=True, read_only=True), Settings(sandbox=True, writes="off"),
-     Settings(sandbox=True, toolsets=["flows", "resources", "runbooks", "credentials"])],
-    ids=["read-only", "writes-off", "no-control-toolset"],
+     Settings(sandbox=True, toolsets=["flows", "resources", "runbooks", "credentials"]),
+     Settings(sandbox=True)],
+    ids=["read-only", "writes-off", "no-control-toolset", "default-profile"],
 )  # fmt: skip
 async def test_no_prompt_instructs_a_write_tool_the_server_lacks(settings: Settings) -> None:
     writes = await _write_tools()
@@ -61,7 +62,7 @@ async def test_read_only_troubleshooting_says_the_user_makes_the_change() -> Non
 
 
 async def test_with_writes_the_troubleshooting_prompt_uses_the_fix_tools() -> None:
-    text = (await _rendered(Settings(sandbox=True)))["troubleshoot_flow"]
+    text = (await _rendered(Settings(sandbox=True, profile="operator")))["troubleshoot_flow"]
     for tool in ("update_transform", "update_resource", "activate_flow", "watch_flow"):
         assert f"`{tool}`" in text
     assert "server is read-only" not in text
