@@ -331,6 +331,12 @@ def build_server(
 
         discovery.register(server, settings)
         _advertise_tool_list_changes(server)
+    if settings.audit_path is not None:
+        # The write gate checks this when it is built, which is now on first need (or never,
+        # in a profile without writes): refuse a pipe or a device at start all the same.
+        from nexla_mcp.server.audit_file import check_audit_path
+
+        check_audit_path(settings.audit_path)
     server.defer_tools(
         {name: CATALOG[name].toolset for name in enabled_tools(settings)},
         lambda names: register_toolsets(server, settings, names),
