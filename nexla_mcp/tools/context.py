@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from nexla_mcp.tools._common import Client, ServerSettings, nexla_tool, registered_tools, tool_result
+from nexla_mcp.tools._common import (
+    Client,
+    ServerSettings,
+    nexla_tool,
+    registered_tools,
+    tool_result,
+)
 from nexla_mcp.tools.profiles import available_tools, enabled_tools, how_to_get_more
 
 if TYPE_CHECKING:
