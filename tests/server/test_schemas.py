@@ -241,7 +241,7 @@ async def test_every_tool_schema_passes_the_inspectors_strict_portability_lint(
     from nexla_mcp.server.app import build_server
     from nexla_mcp.settings import Settings
 
-    async with Client(build_server(Settings(sandbox=True)), mode=mode) as client:
+    async with Client(build_server(Settings(sandbox=True, profile="all")), mode=mode) as client:
         tools = (await client.list_tools()).tools
     assert {"pause_flow", "grant_access", "update_resource"} <= {tool.name for tool in tools}
     findings = {
