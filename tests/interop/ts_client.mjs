@@ -65,7 +65,7 @@ const client = new Client(
 );
 const transport = new RecordingStdioTransport({
   command: PYTHON,
-  args: ['-m', 'nexla_mcp', '--sandbox'],
+  args: ['-m', 'nexla_mcp', '--sandbox', '--profile', 'all'],
   cwd: REPO,
   stderr: 'pipe',
 });
