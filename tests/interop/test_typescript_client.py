@@ -1,7 +1,8 @@
 """The official TypeScript MCP client (the one many IDEs embed) works with our stdio server.
 
-`ts_client.mjs` drives `python -m nexla_mcp --sandbox --profile all` with `@modelcontextprotocol/sdk` (the
-version pinned in package-lock.json) and prints one JSON summary line; these tests read it.
+`ts_client.mjs` drives `python -m nexla_mcp --sandbox --profile all` with
+`@modelcontextprotocol/sdk` (the version pinned in package-lock.json) and prints one JSON
+summary line; these tests read it.
 The SDK validates every `structuredContent` against the tool's `outputSchema`, even on error
 results, so a schema the server does not keep, or an error result that carries structured
 content, makes its `callTool` throw: design contract 3 is checked by the real client here.
