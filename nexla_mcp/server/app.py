@@ -14,7 +14,7 @@ from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.request_state import RequestStateSecurity
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import CallToolResult, InputRequiredResult, ListToolsResult, PaginatedRequestParams
 from mcp.types import Tool as MCPTool
 
 from nexla_mcp.server.envelope import (
@@ -37,10 +37,12 @@ from nexla_mcp.tools.profiles import CATALOG, enabled_tools, how_to_get_more
 
 if TYPE_CHECKING:
     import httpx
+    from mcp.server.context import ServerRequestContext
     from starlette.types import ASGIApp
 
     from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.nexla.reliability import RetryPolicy
+    from nexla_mcp.server.toolset_scopes import ToolsetScopes
 
 __all__ = [
     "SANDBOX_API_URL",
@@ -59,8 +61,18 @@ SERVER_NAME = "nexla-mcp"
 class NexlaMCPServer(MCPServer[ServerState]):
     """An MCPServer whose every failed tool call, argument errors included, is the envelope."""
 
-    def __init__(self, *, state_store: StateStore | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        state_store: StateStore | None = None,
+        toolset_scopes: ToolsetScopes | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if toolset_scopes is not None:
+            kwargs.update(subscriptions=toolset_scopes.bus, middleware=[toolset_scopes.middleware])
         super().__init__(**kwargs)
+        self.toolset_scopes = toolset_scopes
+        """With dynamic discovery: which tools each caller is listed and may call."""
         self.state_store = state_store
         """Nonces, write-rate windows and the audit chain (opened by the lifespan)."""
         self.serving: ServerState | None = None
@@ -120,6 +132,20 @@ class NexlaMCPServer(MCPServer[ServerState]):
             for tool in await super().list_tools()
         ]
 
+    async def listed_tools(self, request: ServerRequestContext[Any, Any] | None) -> list[MCPTool]:
+        """The tools listed to ``request``'s caller: every tool, or with dynamic discovery the
+        profile, ``enable_toolset`` and what that caller enabled (``toolset_scopes``)."""
+        tools = await self.list_tools()
+        if self.toolset_scopes is None:
+            return tools
+        listed = self.toolset_scopes.listed(request)
+        return [tool for tool in tools if tool.name in listed]
+
+    async def _handle_list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        return ListToolsResult(tools=await self.listed_tools(ctx))
+
     def _argument_names(self, name: str) -> list[str] | None:
         tool = self._tool_manager.get_tool(name)
         return None if tool is None else sorted(tool.parameters.get("properties", {}))
@@ -142,6 +168,11 @@ class NexlaMCPServer(MCPServer[ServerState]):
     async def _call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[ServerState, Any] | None
     ) -> CallToolResult | InputRequiredResult:
+        if self.toolset_scopes is not None:
+            refused = self.toolset_scopes.refusal(name, _request_of(context))
+            if refused is not None:
+                logger.info("tool %s refused: not enabled for this caller", name)
+                return refused
         self.build_deferred(self.toolset_of.get(name))
         valid = self._argument_names(name)
         unknown = sorted(set(arguments) - set(valid)) if valid is not None else []
@@ -163,6 +194,13 @@ class NexlaMCPServer(MCPServer[ServerState]):
                 logger.info("unknown tool %r requested", name)
                 return unknown_tool_result(name)
             return tool_error_result(name, str(error))
+
+
+def _request_of(context: Context[Any, Any] | None) -> ServerRequestContext[Any, Any] | None:
+    try:
+        return None if context is None else context.request_context
+    except ValueError:  # a Context built outside a request (a direct call_tool)
+        return None
 
 
 def _advertise_tool_list_changes(server: MCPServer[Any]) -> None:
@@ -313,6 +351,11 @@ def build_server(
             finally:
                 await store.close()
 
+    toolset_scopes = None
+    if settings.dynamic_toolsets:
+        from nexla_mcp.tools.discovery import toolset_scopes_for
+
+        toolset_scopes = toolset_scopes_for(settings)
     server = NexlaMCPServer(
         name=SERVER_NAME,
         title="Nexla",
@@ -323,10 +366,11 @@ def build_server(
         log_level=settings.log_level,
         request_state_security=request_state_security_for(settings),
         state_store=store,
+        toolset_scopes=toolset_scopes,
         token_verifier=verifier_for(settings),
         auth=auth_settings(settings),
     )
-    if settings.dynamic_toolsets:
+    if toolset_scopes is not None:
         from nexla_mcp.tools import discovery
 
         discovery.register(server, settings)

@@ -50,6 +50,7 @@ __all__ = [
     "error_result",
     "invalid_arguments_result",
     "tool_error_result",
+    "tool_not_enabled_result",
     "unexpected_error_result",
     "unknown_arguments_result",
     "unknown_tool_result",
@@ -264,13 +265,26 @@ def unknown_arguments_result(tool: str, unknown: list[str], valid: list[str]) ->
 
 
 def unknown_tool_result(tool: str) -> CallToolResult:
-    """The error result for a tool name this server does not serve (or has not enabled)."""
+    """The error result for a tool name this server does not serve."""
     return _result(
         _envelope(
             type="UnknownToolError",
             message=_clean(f"Unknown tool: {tool}"),
             retryable=False,
             hint="List the tools again; get_server_context shows the enabled toolsets.",
+        )
+    )
+
+
+def tool_not_enabled_result(tool: str, toolset: str) -> CallToolResult:
+    """The error result for a tool dynamic discovery serves but the caller has not enabled."""
+    return _result(
+        _envelope(
+            type="ToolNotEnabledError",
+            message=f"{tool} is not enabled for this client",
+            details={"toolset": toolset},
+            retryable=False,
+            hint=f"Call enable_toolset with toolset={toolset}, then call {tool} again.",
         )
     )
 

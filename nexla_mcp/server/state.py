@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,3 +21,6 @@ class ServerState:
     settings: Settings
     client: NexlaClient
     store: StateStore | None = None
+    enabled_tools: dict[str, set[str]] = field(default_factory=dict, compare=False)
+    """Tools ``enable_toolset`` added for callers without a session, by scope: ``server`` or
+    ``user:<principal id>`` (``nexla_mcp.server.toolset_scopes``)."""

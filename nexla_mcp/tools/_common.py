@@ -40,6 +40,7 @@ from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Field
 
 from nexla_mcp.correlation import new_correlation
@@ -70,6 +71,7 @@ __all__ = [
     "ResourceTypeName",
     "RunId",
     "ServerSettings",
+    "listed_tools",
     "nexla_tool",
     "registering_only",
     "registered_tools",
@@ -198,6 +200,13 @@ def registered_tools(server: MCPServer[Any]) -> tuple[str, ...]:
     if build_deferred is not None:
         build_deferred()
     return tuple(_registered.get(server, ()))
+
+
+async def listed_tools(server: MCPServer[Any], ctx: Context[Any, Any]) -> list[MCPTool]:
+    """The tools ``server`` lists to the caller of ``ctx``: under dynamic discovery, what
+    that caller has enabled and not what others have."""
+    listed = getattr(server, "listed_tools", None)
+    return await (server.list_tools() if listed is None else listed(ctx.request_context))
 
 
 def _check_returns_structured_result(name: str, fn: Callable[..., Any]) -> None:

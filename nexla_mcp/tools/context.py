@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from nexla_mcp.tools._common import (
     Client,
     ServerSettings,
+    listed_tools,
     nexla_tool,
-    registered_tools,
     tool_result,
 )
 from nexla_mcp.tools.profiles import available_tools, enabled_tools, how_to_get_more
@@ -132,14 +133,15 @@ def register(server: MCPServer, settings: Settings) -> None:
         open_world=False,
     )
     async def get_server_context(
-        config: ServerSettings, client: Client
+        config: ServerSettings, client: Client, ctx: Context
     ) -> Annotated[CallToolResult, ServerContext]:
         """Describe this server: version, Nexla API host or sandbox, credential kind, write
         policy, toolsets, the tools not listed and how to get them, flow allow/deny lists and
         how the latest Nexla call ended. Call it when a tool seems missing, to check whether
         writes are allowed, or after a failure.
         """
-        context = describe(config, client.last_outcome, registered_tools(server))
+        listed = [tool.name for tool in await listed_tools(server, ctx)]
+        context = describe(config, client.last_outcome, listed)
         writes = "read-only" if context.write_policy == "off" else f"writes: {context.write_policy}"
         last = context.last_upstream
         upstream = (

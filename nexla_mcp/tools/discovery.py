@@ -2,33 +2,37 @@
 
 The model starts with the small profile; ``enable_toolset`` names every toolset it can add
 with that toolset's tools in its description (so any tool is one call away), and on request
-registers that toolset's tools and tells the client the tool list changed: on the 2025-11-25
-handshake era with ``notifications/tools/list_changed`` on the caller's session, on 2026-07-28
-as an event on every ``subscriptions/listen`` stream. The server's tool list is shared by its
-sessions, so over HTTP a toolset one client enables is listed to all of them.
+lists that toolset's tools to the caller and tells it the tool list changed: on the
+2025-11-25 handshake era with ``notifications/tools/list_changed`` on the caller's session,
+on 2026-07-28 as an event on the ``subscriptions/listen`` streams of the caller's scope.
+What one caller enables is listed to it alone, as far as the transport can tell callers
+apart (``nexla_mcp.server.toolset_scopes``).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
-from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
+from nexla_mcp.server.toolset_scopes import ScopeKind, ToolsetScopes
 from nexla_mcp.tools import TOOLSET_NAMES, TOOLSET_SUMMARIES, register_toolsets
-from nexla_mcp.tools._common import nexla_tool, registered_tools, tool_result
+from nexla_mcp.tools._common import nexla_tool, tool_result
 from nexla_mcp.tools.profiles import CATALOG, DISCOVERY_TOOL, available_tools, enabled_tools
 
 if TYPE_CHECKING:
     from nexla_mcp.server.app import NexlaMCPServer
     from nexla_mcp.settings import Settings
 
-__all__ = ["DISCOVERY_TOOL", "ToolsetChange", "pending_toolsets", "register"]
-
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DISCOVERY_TOOL",
+    "ToolsetChange",
+    "pending_toolsets",
+    "register",
+    "toolset_scopes_for",
+]
 
 
 class ToolsetChange(BaseModel):
@@ -37,6 +41,10 @@ class ToolsetChange(BaseModel):
     added: list[str] = Field(default_factory=list, description="Tools listed from now on")
     toolsets: list[str] = Field(
         default_factory=list, description="Toolsets still to enable, one line each"
+    )
+    listed_to: ScopeKind = Field(
+        description="Who sees the tools you enable: session: this session only; user: "
+        "clients signed in as you; server: every client the server cannot tell apart"
     )
 
 
@@ -53,44 +61,56 @@ def _line(toolset: str, tools: list[str]) -> str:
     return f"{toolset}: {', '.join(tools)} ({TOOLSET_SUMMARIES[toolset]})"
 
 
-async def _announce(ctx: Context[Any, Any]) -> None:
-    # Best effort: a session without a back-channel (stateless HTTP) cannot be told; its
-    # client sees the new tools at its next tools/list.
-    try:
-        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            await ctx.notify_tools_changed()
-        else:
-            await ctx.session.send_tool_list_changed()
-    except Exception:
-        logger.warning("could not send notifications/tools/list_changed", exc_info=True)
+_LISTED_TO: dict[ScopeKind, str] = {
+    "session": "this session only",
+    "user": "clients signed in as you",
+    "server": "every client this server cannot tell apart (on stdio, only you)",
+}
+
+
+def toolset_scopes_for(settings: Settings) -> ToolsetScopes | None:
+    """Who is listed which tools under dynamic discovery; None when the profile already
+    lists every allowed tool (nothing to discover)."""
+    base = enabled_tools(settings)
+    pending = pending_toolsets(settings, set(base))
+    if not pending:
+        return None
+    discoverable = {name: toolset for toolset, names in pending.items() for name in names}
+    return ToolsetScopes([*base, DISCOVERY_TOOL], discoverable)
 
 
 def register(server: NexlaMCPServer, settings: Settings) -> None:
-    """Register ``enable_toolset`` when any allowed tool is left out of the profile."""
-    pending = pending_toolsets(settings, set(enabled_tools(settings)))
-    if not pending:
+    """Register ``enable_toolset`` on a server built with ``toolset_scopes_for(settings)``."""
+    scopes = server.toolset_scopes
+    if scopes is None:
         return
+    pending = pending_toolsets(settings, set(scopes.base))
 
     async def enable_toolset(
         ctx: Context[Any, Any], toolset: str | None = None
     ) -> Annotated[CallToolResult, ToolsetChange]:
-        left = pending_toolsets(settings, set(registered_tools(server)))
+        scope = scopes.scope(ctx.request_context)
+        left = pending_toolsets(settings, scopes.base | scope.tools)
         if toolset is None:
             lines = [_line(name, tools) for name, tools in left.items()]
             return tool_result(
-                ToolsetChange(toolsets=lines),
+                ToolsetChange(toolsets=lines, listed_to=scope.kind),
                 f"{len(lines)} toolset(s) can be enabled." if lines else "Every tool is listed.",
             )
         added = left.get(toolset, [])
         if added:
-            server.toolset_of.update(register_toolsets(server, settings, added))
-            await _announce(ctx)
+            # Built once for the process; listed to this caller's scope only.
+            unbuilt = [name for name in added if name not in server.toolset_of]
+            if unbuilt:
+                server.toolset_of.update(register_toolsets(server, settings, unbuilt))
+            scope.tools.update(added)
+            await scopes.announce(ctx, scope)
         summary = (
-            f"Enabled {toolset}: {', '.join(added)} are listed now."
+            f"Enabled {toolset}: {', '.join(added)} are listed now to {_LISTED_TO[scope.kind]}."
             if added
             else f"{toolset} is already enabled."
         )
-        return tool_result(ToolsetChange(added=added), summary)
+        return tool_result(ToolsetChange(added=added, listed_to=scope.kind), summary)
 
     enable_toolset.__doc__ = (
         "Add a toolset's tools to your list (nothing changes in Nexla). Toolsets:\n"

@@ -32,6 +32,7 @@ from nexla_mcp.tools._common import (
     OptionalResourceId,
     OptionalResourceType,
     OptionalRunId,
+    listed_tools,
     nexla_tool,
     tool_result,
 )
@@ -45,10 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["callable_actions", "register"]
 
 
-async def callable_actions(server: MCPServer, actions: list[NextAction]) -> list[NextAction]:
-    """The actions this server can take as given: a registered tool or prompt, called with
-    arguments it accepts (no unknown argument, none of its required ones missing)."""
-    tools = {tool.name: tool.input_schema for tool in await server.list_tools()}
+async def callable_actions(
+    server: MCPServer, ctx: Context, actions: list[NextAction]
+) -> list[NextAction]:
+    """The actions the caller of ``ctx`` can take as given: a tool listed to it or a prompt,
+    called with arguments it accepts (no unknown argument, none of its required ones missing)."""
+    tools = {tool.name: tool.input_schema for tool in await listed_tools(server, ctx)}
     prompts = {
         prompt.name: {
             "properties": {argument.name: {} for argument in prompt.arguments or []},
@@ -92,6 +95,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     )  # fmt: skip
     async def diagnose_flow_tool(
         client: Client,
+        ctx: Context,
         flow_id: OptionalFlowId = None,
         resource_type: OptionalResourceType = None,
         resource_id: OptionalResourceId = None,
@@ -106,7 +110,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         """
         report = await diagnose_flow(client, _target(flow_id, resource_type, resource_id),
                                      now=_now())  # fmt: skip
-        report.next_actions = await callable_actions(server, report.next_actions)
+        report.next_actions = await callable_actions(server, ctx, report.next_actions)
         name = f" '{report.name}'" if report.name else ""
         return tool_result(
             report,
@@ -235,7 +239,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             await ctx.report_progress(done, total, message)
 
         report = await org_health(client, now=_now(), limit=limit, progress=progress)
-        report.next_actions = await callable_actions(server, report.next_actions)
+        report.next_actions = await callable_actions(server, ctx, report.next_actions)
         worst = ", ".join(f"{n} {s}" for s, n in report.by_severity.items())
         return tool_result(
             report,
