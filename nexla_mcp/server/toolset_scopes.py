@@ -4,14 +4,15 @@ A dynamic-discovery server builds the tools ``enable_toolset`` adds once for the
 lists each caller only the profile, ``enable_toolset`` and what the caller's *scope* enabled.
 The scope is the finest identity of the caller the transport can give:
 
-- ``session``: a 2025-11-25 handshake connection that lives across requests (stdio, the
-  in-memory client, stateful streamable HTTP: one ``Mcp-Session-Id``). Its tools live in the
-  SDK's per-connection state and end with the connection.
+- ``session``: a handshake-era (2025-11-25 and before) connection that lives across requests
+  (stdio, the in-memory client, stateful streamable HTTP: one ``Mcp-Session-Id``). Its tools
+  live in the SDK's per-connection state and end with the connection.
 - ``user``: a request without such a connection (every 2026-07-28 request; stateless HTTP)
   from a signed-in user (OAuth): that user's tools, shared by the user's clients.
 - ``server``: a request without either. Nothing tells its client apart from another, so
-  what it enables is listed to every such client of the server: on stdio and in memory the
-  process has that one client, over HTTP it is every anonymous 2026-era or stateless client.
+  what it enables is listed to every such client of the running server: on stdio that is the
+  one client of the process (in memory, each client runs its own lifespan), over HTTP every
+  anonymous 2026-era or stateless client.
 
 ``user`` and ``server`` tools live in the lifespan state, so they are per process: behind a
 load balancer only the replica that served ``enable_toolset`` lists them. The change is
