@@ -5,6 +5,7 @@ says the tools are listed to every such client."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,7 +17,7 @@ import httpx2
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.subscriptions import ToolsListChanged
 from mcp.types import ToolListChangedNotification
@@ -194,6 +195,21 @@ async def test_a_listen_stream_hears_the_changes_of_its_own_scope_alone() -> Non
     await bus.publish(ToolsListChanged())
     assert heard == {"mine": [ToolsListChangedIn(), ToolsListChanged()],
                      "theirs": [ToolsListChanged()]}  # fmt: skip
+
+
+@pytest.mark.parametrize(("mode", "listed_to"), [("auto", "server"), ("legacy", "session")])
+async def test_stdio_enables_a_toolset_for_its_one_client(mode: Mode, listed_to: str) -> None:
+    """The real transport in a subprocess: the client hears the change and calls the tool.
+    A stdio process serves one client, so 2026-07-28's server scope is that client."""
+    command = [sys.executable, "-m", "nexla_mcp", "--sandbox", "--dynamic-toolsets"]
+    server = StdioServerParameters(command=command[0], args=command[1:])
+    watcher = Watched(mode)
+    with anyio.fail_after(60):
+        async with watched(Client(server, mode=mode, message_handler=watcher.on_message), watcher):
+            result = await call_ok(watcher.client, DISCOVERY_TOOL, {"toolset": "metrics"})
+            await watcher.wait_for_change()
+            await assert_daily_metrics_callable(watcher.client)
+    assert result["listed_to"] == listed_to
 
 
 # --- loopback HTTP ---------------------------------------------------------------------------
