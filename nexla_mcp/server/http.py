@@ -135,13 +135,18 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         ready, document = await readiness(server)
         return JSONResponse(document, status_code=200 if ready else 503)
 
-    app: ASGIApp = server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=transport_security(settings),
         host=settings.host,
     )
     if settings.oauth_issuer is not None:
-        return app  # the SDK's bearer middleware checks JWTs (server/oauth.py)
+        from nexla_mcp.server.step_up import install_step_up
+
+        # The SDK's bearer middleware checks JWTs and the read scope (server/oauth.py); writes
+        # need the write scope, asked for as a step-up (server/step_up.py).
+        install_step_up(app, settings, MCP_PATH)
+        return app
     if settings.http_token is None:
         logger.warning(
             "HTTP transport without NEXLA_MCP_HTTP_TOKEN: any local process can call it%s",

@@ -210,15 +210,6 @@ async def test_each_user_has_a_write_rate_limit_of_their_own(served: str) -> Non
     assert outcomes == ["applied", "rate_limited", "applied"]
 
 
-async def test_a_user_without_the_write_scope_can_read_but_not_write(served: str) -> None:
-    """nexla:read alone: reads work, a write (even its plan) is refused as insufficient_scope."""
-    async with signed_in(served, token("carol", scope="nexla:read")) as carol:
-        assert (await call_ok(carol, "get_flow", {"flow_id": FLOW}))["status"] == "ACTIVE"
-        error = await call_error(carol, "pause_flow", {"flow_id": FLOW})
-    assert error["details"]["reason"] == "insufficient_scope"
-    assert "nexla:write" in error["message"]
-
-
 def test_settings_refuse_half_an_oauth_configuration_or_two_kinds_of_auth() -> None:
     """The issuer needs the audience; a shared token and signed-in users do not mix; a public
     bind is allowed with OAuth alone."""
