@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("NEXLA_MCP_HTTP_TOKEN")
     )
+    # The handshake era's sessions live in one process's memory; stateless, any replica can
+    # answer any request (and that era loses server-to-client requests: no elicitation).
+    http_stateless: bool = Field(False, validation_alias=AliasChoices("NEXLA_MCP_HTTP_STATELESS"))
     oauth_issuer: str | None = Field(None, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_ISSUER"))
     oauth_audience: str | None = Field(
         None, validation_alias=AliasChoices("NEXLA_MCP_OAUTH_AUDIENCE")

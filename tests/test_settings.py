@@ -34,6 +34,7 @@ def test_environment_variables_configure_every_option(monkeypatch: pytest.Monkey
         "NEXLA_MCP_ALLOW_FLOWS": "7,3,7",
         "NEXLA_MCP_DENY_FLOWS": "11",
         "NEXLA_MCP_HTTP_TOKEN": "http-token-abcdef",
+        "NEXLA_MCP_HTTP_STATELESS": "true",
         "NEXLA_MCP_TIMEOUT": "12.5",
         "NEXLA_MCP_LOG_LEVEL": "debug",
     }
@@ -47,7 +48,7 @@ def test_environment_variables_configure_every_option(monkeypatch: pytest.Monkey
     assert settings.toolsets == ("flows", "logs")
     assert settings.write_policy == "human"
     assert (settings.allow_flows, settings.deny_flows) == ((3, 7), (11,))
-    assert settings.http_token is not None
+    assert settings.http_token is not None and settings.http_stateless
     assert (settings.timeout_s, settings.log_level) == (12.5, "DEBUG")
     assert settings.auth_mode == "service_key"
 

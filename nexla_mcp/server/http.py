@@ -139,6 +139,7 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         streamable_http_path=MCP_PATH,
         transport_security=transport_security(settings),
         host=settings.host,
+        stateless_http=settings.http_stateless,
     )
     if settings.oauth_issuer is not None:
         from nexla_mcp.server.step_up import install_step_up
