@@ -1,7 +1,7 @@
 """Load through 1 and N HTTP replicas sharing one state store: tool calls per second and p95.
 
     .venv/bin/python bench/replicas.py [--calls 400] [--sessions 12] [--replicas 1 3]
-                                       [--state-url postgresql://...] [--out FILE]
+                                       [--warmup 10] [--state-url postgresql://...] [--out FILE]
 
 The sandbox runs as its own process (``nexla-mcp sandbox``), each replica as its own
 ``python -m nexla_mcp --transport http`` process talking to it, all sharing a state store (a
@@ -9,10 +9,10 @@ SQLite directory by default, PostgreSQL with ``--state-url``) and ``NEXLA_MCP_SE
 ``--sessions`` MCP clients (streamable HTTP, 2026-07-28, bearer token) are spread round-robin
 over the replicas and call tools one after another until ``--calls`` calls are done: three in
 four ``get_flow`` (reads), one in four a ``pause_flow`` plan (a read plus one audit record in
-the shared store). Ten warm-up calls per session are not counted. Prints calls/s, p50 and p95
-for each replica count and the ratio to one replica. Everything is on this machine, so the
-replicas compete with the sandbox and the clients for the same cores: on 2 cores the ratio
-says what replicas cost, not what they would gain on separate hosts.
+the shared store). ``--warmup`` calls per session (default ten) are not counted. Prints
+calls/s, p50 and p95 for each replica count and the ratio to one replica. Everything is on
+this machine, so the replicas compete with the sandbox and the clients for the same cores: on
+2 cores the ratio says what replicas cost, not what they would gain on separate hosts.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, ExitStack, contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ SECRET = "bench-replicas-secret-0123456789abcdef"
 TOKEN = "bench-replicas-token-0123456789"
 SERVICE_KEY = "nxsk_sbx_4f9e2c7a1b8d4e6f9a3c5b7d1e0f2a4c6b8d0e2f"  # the sandbox's default key
 FLOWS = (9001, 9005, 9008)
-WARMUP = 10
 
 
 def _free_port() -> int:
@@ -51,28 +50,37 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _process(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def _processes(started: list[tuple[list[str], str]], env: dict[str, str]) -> Iterator[None]:
+    """Start every ``(command, ready_url)`` at once, wait until each ready URL answers, and
+    stop them all on exit (started together, they import in parallel where cores allow)."""
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        for command, _ in started:
+            processes.append(
+                subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(ready_url).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(command)} did not start")
-            time.sleep(0.1)
+        for process, (command, ready_url) in zip(processes, started, strict=True):
+            while True:
+                try:
+                    if httpx.get(ready_url).status_code < 500:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(command)} did not start")
+                time.sleep(0.1)
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
 
 
-async def _session_loop(url: str, latencies: list[float], quota: list[int]) -> None:
+async def _session_loop(url: str, latencies: list[float], quota: list[int], warmup: int) -> None:
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(
             httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
@@ -82,7 +90,7 @@ async def _session_loop(url: str, latencies: list[float], quota: list[int]) -> N
         )
         n = 0
         while True:
-            counted = n >= WARMUP
+            counted = n >= warmup
             if counted:
                 if quota[0] <= 0:
                     return
@@ -99,13 +107,13 @@ async def _session_loop(url: str, latencies: list[float], quota: list[int]) -> N
             n += 1
 
 
-async def _drive(urls: list[str], calls: int, sessions: int) -> dict[str, float]:
+async def _drive(urls: list[str], calls: int, sessions: int, warmup: int) -> dict[str, float]:
     latencies: list[float] = []
     quota = [calls]
     start = time.perf_counter()
     async with anyio.create_task_group() as group:
         for n in range(sessions):
-            group.start_soon(_session_loop, urls[n % len(urls)], latencies, quota)
+            group.start_soon(_session_loop, urls[n % len(urls)], latencies, quota, warmup)
     wall = time.perf_counter() - start
     ordered = sorted(latencies)
     return {
@@ -128,15 +136,15 @@ def measure(
     }  # fmt: skip
     if args.state_url:
         env["NEXLA_MCP_STATE_URL"] = args.state_url
-    with ExitStack() as stack:
-        urls = []
-        for _ in range(replicas):
-            port = _free_port()
-            command = [sys.executable, "-m", "nexla_mcp", "--transport", "http", "--port",
-                       str(port), "--toolsets", "flows,control"]  # fmt: skip
-            stack.enter_context(_process(command, env, f"http://127.0.0.1:{port}/healthz"))
-            urls.append(f"http://127.0.0.1:{port}/mcp")
-        figures = anyio.run(_drive, urls, args.calls, args.sessions)
+    ports = [_free_port() for _ in range(replicas)]
+    started = [
+        ([sys.executable, "-m", "nexla_mcp", "--transport", "http", "--port", str(port),
+          "--toolsets", "flows,control"], f"http://127.0.0.1:{port}/healthz")
+        for port in ports
+    ]  # fmt: skip
+    with _processes(started, env):
+        urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
+        figures = anyio.run(_drive, urls, args.calls, args.sessions, args.warmup)
     return {"replicas": replicas, **figures}
 
 
@@ -145,13 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--sessions", type=int, default=12)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--warmup", type=int, default=10, help="uncounted calls per session")
     parser.add_argument("--state-url", help="postgresql:// URL (default: SQLite in a temp dir)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     port = _free_port()
     sandbox = [sys.executable, "-m", "nexla_mcp", "sandbox", "--port", str(port)]
     api_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as state_dir, _process(sandbox, dict(os.environ), api_url):
+    with (
+        tempfile.TemporaryDirectory() as state_dir,
+        _processes([(sandbox, api_url)], dict(os.environ)),
+    ):
         rows = [measure(count, args, api_url, state_dir) for count in args.replicas]
     base = rows[0]
     engine = "postgresql" if args.state_url else "sqlite"
