@@ -56,8 +56,8 @@ def calls_one_of(body: bytes, tools: Collection[str]) -> str | None:
     """The first tool of ``tools`` that the JSON-RPC message (or batch) in ``body`` calls."""
     try:
         parsed = json.loads(body)
-    except ValueError:
-        return None  # not JSON: the SDK answers the parse error
+    except (ValueError, RecursionError):
+        return None  # not JSON (or nested past the parser): the SDK answers the parse error
     for message in parsed if isinstance(parsed, list) else [parsed]:
         if not isinstance(message, dict) or message.get("method") != "tools/call":
             continue

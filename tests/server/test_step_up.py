@@ -28,7 +28,8 @@ from tests.server.test_oauth import METADATA, jwks_url, settings_for, token
 
 pytestmark = pytest.mark.anyio
 
-__all__ = ["jwks_url"]  # the module-scoped JWKS fixture, shared with test_oauth.py
+# Re-exported so pytest finds the issuer's JWKS fixture (served on loopback) in this module.
+__all__ = ["jwks_url"]
 
 FLOW = 9001
 CHALLENGE = (
