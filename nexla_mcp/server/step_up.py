@@ -8,7 +8,9 @@ challenge of the MCP authorization spec, so the client can obtain a token with m
 send the same request again. The challenge names every scope the call needs, not only the
 missing one (RFC 6750 §3.1); a client that unions scopes and one that does not both end up
 with a token that works. Plans count as writes: the write gate refuses a plan without the
-write scope too, and a plan that can never be confirmed is no use to the caller.
+write scope too, and a plan that can never be confirmed is no use to the caller. The SDK's own
+401 and 403 challenges get ``scope="<read>"`` added (``ReadScopeHint``), so that a client
+signs in with the read scope alone to begin with.
 
 Only tokens that lack the write scope have their request bodies read, and only POSTs: the
 body is read up to ``MAX_INSPECTED_BYTES`` (the SDK's own request-size limit, beyond which it
@@ -40,7 +42,13 @@ if TYPE_CHECKING:
 
     from nexla_mcp.settings import Settings
 
-__all__ = ["MAX_INSPECTED_BYTES", "WriteScopeChallenge", "install_step_up", "write_tools"]
+__all__ = [
+    "MAX_INSPECTED_BYTES",
+    "ReadScopeHint",
+    "WriteScopeChallenge",
+    "install_step_up",
+    "write_tools",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +142,33 @@ class WriteScopeChallenge:
         await send({"type": "http.response.body", "body": body})
 
 
+class ReadScopeHint:
+    """Name the read scope in the SDK's own 401 and 403 challenges, which name no scope.
+
+    The MCP authorization spec has a client request the scopes the challenge names and, when
+    it names none, every scope in ``scopes_supported``, which lists the write scope too: without
+    this hint a client would ask for the write scope at its first sign-in, and the step-up
+    would never be needed.
+    """
+
+    def __init__(self, app: ASGIApp, read_scope: str) -> None:
+        self.app = app
+        self.hint = f', scope="{read_scope}"'.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def hinting(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (401, 403):
+                message = {**message, "headers": [
+                    (name, value + self.hint)
+                    if name.lower() == b"www-authenticate" and b'scope="' not in value
+                    else (name, value)
+                    for name, value in message["headers"]
+                ]}  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, hinting)
+
+
 def _replaying(received: list[Message], receive: Receive) -> Receive:
     """A ``receive`` that gives back ``received`` first, then reads on from ``receive``."""
     pending = list(received)
@@ -174,13 +209,14 @@ def install_step_up(app: Starlette, settings: Settings, mcp_path: str) -> None:
             routes[index] = metadata_route
             found.add("metadata")
         elif route.path == mcp_path and isinstance(route.app, RequireAuthMiddleware):
+            guarded: Any = route.app
             if tools:
-                guarded: Any = route.app
                 guarded.app = WriteScopeChallenge(
                     guarded.app, tools=tools, read_scope=settings.oauth_read_scope,
                     write_scope=settings.oauth_write_scope,
                     resource_metadata_url=str(guarded.resource_metadata_url or metadata_url),
                 )  # fmt: skip
+            route.app = ReadScopeHint(guarded, settings.oauth_read_scope)
             found.add("mcp")
     if found != {"metadata", "mcp"}:
         raise RuntimeError(

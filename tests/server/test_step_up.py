@@ -7,7 +7,7 @@ scopes. Tokens come from a test issuer whose JWKS is served on loopback (``test_
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,31 @@ async def test_a_write_call_with_only_the_read_scope_gets_403_and_the_scope_chal
     assert reply.status_code == 403
     assert reply.headers["WWW-Authenticate"] == CHALLENGE
     assert reply.json()["error"] == "insufficient_scope"
+
+
+@pytest.mark.parametrize(
+    ("bearer", "status", "error"),
+    [
+        pytest.param(lambda: None, 401, "invalid_token", id="no-token"),
+        pytest.param(lambda: "not.a.jwt", 401, "invalid_token", id="bad-token"),
+        pytest.param(
+            lambda: token("frank", scope="profile"), 403, "insufficient_scope", id="no-read-scope"
+        ),
+    ],
+)
+async def test_the_sdks_own_challenges_name_the_read_scope(
+    served: str, bearer: Callable[[], str | None], status: int, error: str
+) -> None:
+    """Without a scope in the challenge a client would ask for all of ``scopes_supported``,
+    the write scope too; named, it signs in with the read scope alone."""
+    signed = bearer()
+    headers = {**HEADERS, **({"Authorization": f"Bearer {signed}"} if signed else {})}
+    body = json.dumps(tool_call("get_flow", {"flow_id": FLOW}))
+    reply = httpx.post(f"{served}{MCP_PATH}", content=body, headers=headers, timeout=30)
+    assert reply.status_code == status
+    challenge = reply.headers["WWW-Authenticate"]
+    assert challenge.startswith(f'Bearer error="{error}", ')
+    assert challenge.endswith(f'resource_metadata="{METADATA}", scope="nexla:read"')
 
 
 async def test_a_write_call_padded_past_the_inspection_limit_is_still_refused(
