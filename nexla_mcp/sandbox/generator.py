@@ -7,7 +7,7 @@ from typing import Any
 
 from nexla_mcp.sandbox import builder
 from nexla_mcp.sandbox.incidents import EXPECTED_CATEGORY, INCIDENT_KINDS, apply_incident
-from nexla_mcp.sandbox.model import CodeContainer, Credential, Flow
+from nexla_mcp.sandbox.model import CodeContainer, Credential, Flow, Team
 from nexla_mcp.sandbox.store import Store
 
 DAY_MS = builder.DAY_MS
@@ -26,6 +26,8 @@ _SOURCES = (
 _SINKS = ("snowflake", "bigquery", "redshift", "postgres", "s3")
 _INTERVALS_MIN = (15, 30, 60, 60, 60, 120, 240, 360)
 INCIDENT_EVERY = 50  # one flow in this many carries an incident
+FLOWS_PER_TEAM = 50  # a team per this many flows: a big org has long access lists to grant
+FIRST_TEAM_ID = 1001
 PAUSED_EVERY = 200
 
 
@@ -87,6 +89,9 @@ def generate(store: Store, count: int) -> None:
             pools[kind] = pool
         return pool[index % len(pool)]
 
+    for number in range(count // FLOWS_PER_TEAM):
+        team = Team(FIRST_TEAM_ID + number, f"gen-team-{number:03d}")
+        store.teams[team.id] = team
     transforms = [
         builder.add_code_container(
             store, f"gen-transform-{number}", builder.jolt_shift({"id": "id"}), now - 250 * DAY_MS

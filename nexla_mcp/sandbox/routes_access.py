@@ -17,8 +17,8 @@ from nexla_mcp.sandbox.http import (
     path_id,
     read_json,
 )
-from nexla_mcp.sandbox.model import ACCESS_ROLES, AuditEntry
-from nexla_mcp.sandbox.store import OPS_USER, ORG, TEAMS, USERS, Store
+from nexla_mcp.sandbox.model import ACCESS_ROLES, AuditEntry, Team
+from nexla_mcp.sandbox.store import OPS_USER, ORG, USERS, Store
 
 if TYPE_CHECKING:
     from nexla_mcp.sandbox.app import Sandbox
@@ -70,7 +70,7 @@ def _owner_entry(created_ms: int) -> dict[str, Any]:
     }
 
 
-def _resolve(item: Any, now_ms: int) -> dict[str, Any]:
+def _resolve(item: Any, teams: dict[int, Team], now_ms: int) -> dict[str, Any]:
     """Validate one requested accessor and turn it into its stored form."""
     if not isinstance(item, dict):
         raise bad_request("Each accessor must be an object")
@@ -94,9 +94,9 @@ def _resolve(item: Any, now_ms: int) -> dict[str, Any]:
             raise bad_request("USER accessor needs the id or email of a user of this org")
         return {"type": "USER", "id": user.id, "email": user.email, **stamp}
     if kind == "TEAM":
-        team = TEAMS.get(item["id"]) if type(item.get("id")) is int else None
+        team = teams.get(item["id"]) if type(item.get("id")) is int else None
         if team is None and isinstance(item.get("name"), str):
-            team = next((known for known in TEAMS.values() if known.name == item["name"]), None)
+            team = next((known for known in teams.values() if known.name == item["name"]), None)
         if team is None:
             raise bad_request("TEAM accessor needs the id (or name) of a team of this org")
         return {"type": "TEAM", "id": team.id, "name": team.name, **stamp}
@@ -114,14 +114,14 @@ def _resolve(item: Any, now_ms: int) -> dict[str, Any]:
 
 
 async def _requested(
-    request: Request, now_ms: int, *, required: bool
+    request: Request, teams: dict[int, Team], now_ms: int, *, required: bool
 ) -> list[dict[str, Any]] | None:
     body = await read_json(request, required=required)
     if body is None:
         return None
     if not isinstance(body, dict) or not isinstance(body.get("accessors"), list):
         raise bad_request('Body must be {"accessors": [...]}')
-    resolved = [_resolve(item, now_ms) for item in body["accessors"]]
+    resolved = [_resolve(item, teams, now_ms) for item in body["accessors"]]
     if required and not all(entry["access_roles"] for entry in resolved):
         raise bad_request("Each accessor needs at least one access role")
     return resolved
@@ -134,7 +134,7 @@ async def accessors(request: Request, sandbox: Sandbox, collection: str) -> Resp
     current = list(store.accessors.get((key, resource_id), [_owner_entry(created_ms)]))
     if request.method == "GET":
         return json_response(current)
-    requested = await _requested(request, now, required=request.method != "DELETE")
+    requested = await _requested(request, store.teams, now, required=request.method != "DELETE")
     owner, others = current[0], current[1:]
     # The owner's own entry is implicit and cannot be changed or removed through accessors.
     requested = [

@@ -65,6 +65,8 @@ class Store:
         self.notifications: dict[int, Notification] = {}
         self.audit: dict[tuple[str, int], list[AuditEntry]] = {}
         self.accessors: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        # The org's teams: the two seeded ones, plus those a generated org adds.
+        self.teams: dict[int, Team] = dict(TEAMS)
         self.async_tasks: dict[int, AsyncTask] = {}
         self.scenarios: list[dict[str, Any]] = []
         self._tables: dict[str, dict[int, Any]] = {

@@ -22,13 +22,28 @@ from typing import Annotated
 from mcp.types import CallToolResult, TextContent
 from pydantic import Field
 
-__all__ = ["MaxTokens", "estimate_tokens", "fit", "result_tokens"]
+__all__ = [
+    "SHORT_NAME_CHARS",
+    "LeftOut",
+    "MaxTokens",
+    "Tokens",
+    "estimate_tokens",
+    "fit",
+    "left_out",
+    "result_tokens",
+    "shorten",
+]
 
 _PIECES = re.compile(r"[A-Za-z]+|\d+|[!-/:-@\[-`{-~]+|\s+|[^\x00-\x7f]")
 MaxTokens = Annotated[
     int | None,
     Field(ge=200, le=50_000, description="Token budget: rows cut to fit"),
 ]
+# The two fields every result of a tool with max_tokens carries.
+LeftOut = Annotated[str | None, Field(description="What max_tokens left out, how to get it")]
+Tokens = Annotated[int | None, Field(description="Estimated tokens of this answer")]
+# Names in the rows of a tight budget's last stage are cut to this (the get_ tool has them).
+SHORT_NAME_CHARS = 32
 # A "tokens":NNNN field adds about this much to the result it describes.
 _FIELD_COST = 6
 
@@ -53,6 +68,16 @@ def estimate_tokens(text: str) -> int:
             count += max(1, len(piece.encode()) // 2)
         after_space = first.isspace()
     return count
+
+
+def shorten(text: str | None, chars: int = SHORT_NAME_CHARS) -> str | None:
+    """``text`` cut to ``chars`` characters, the last one an ellipsis when it was cut."""
+    return text if text is None or len(text) <= chars else text[: chars - 1] + "…"
+
+
+def left_out(budget: int | None, what: Sequence[str]) -> str | None:
+    """The ``left_out`` of a result cut to ``budget``: each thing left out and how to get it."""
+    return f"To fit max_tokens={budget}: {'; '.join(what)}." if what else None
 
 
 def result_tokens(result: CallToolResult) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from nexla_mcp.nexla import Credential, Destination, Nexset, Resource, Source
+from nexla_mcp.tools._budget import LeftOut, Tokens, left_out, shorten
 from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean, clean_value, iso
 
 __all__ = [
@@ -25,9 +26,11 @@ __all__ = [
     "capped_record",
     "code_text",
     "credential_row",
+    "credentials_left_out",
     "record_of",
     "resource_row",
     "resource_view",
+    "short_credential_row",
 ]
 
 SAMPLE_VALUE_CHARS = 200
@@ -56,8 +59,8 @@ class ResourceList(CompactModel):
     total: int | None = None
     truncated: bool
     next_cursor: str | None = None
-    left_out: str | None = Field(None, description="What max_tokens left out, how to get it")
-    tokens: int | None = Field(None, description="Estimated tokens of this answer")
+    left_out: LeftOut = None
+    tokens: Tokens = None
 
 
 class ResourceView(CompactModel):
@@ -112,6 +115,8 @@ class CredentialList(CompactModel):
     total: int | None = None
     truncated: bool
     next_cursor: str | None = None
+    left_out: LeftOut = None
+    tokens: Tokens = None
 
 
 class TransformView(CompactModel):
@@ -238,3 +243,15 @@ def credential_row(credential: Credential) -> CredentialRow:
         verified_status=clean(credential.verified_status, NAME_CHARS),
         verified_at=iso(credential.verified_at),
     )
+
+
+def short_credential_row(row: CredentialRow) -> CredentialRow:
+    """A row for a tight budget: the name cut short, no verification time (get_credential
+    has both)."""
+    return row.model_copy(update={"name": shorten(row.name), "verified_at": None})
+
+
+def credentials_left_out(rows: int, short: bool, budget: int | None) -> str | None:
+    what = [f"{rows} more credentials (next_cursor resumes at them)"] if rows else []
+    what += ["names shortened and verified_at dropped (get_credential has them)"] if short else []
+    return left_out(budget, what)

@@ -24,7 +24,9 @@ from nexla_mcp.tools._access_ops import (
     RevokeAccess,
     accessor_view,
 )
-from nexla_mcp.tools._common import Client, ResourceId, nexla_tool, tool_result
+from nexla_mcp.tools._budget import LeftOut, MaxTokens, Tokens, fit, left_out
+from nexla_mcp.tools._common import Client, Cursor, ResourceId, nexla_tool, tool_result
+from nexla_mcp.tools._paging import decode_cursor, encode_cursor
 from nexla_mcp.tools._write_gate import Gate, write_gate
 from nexla_mcp.tools._writes import Confirm, PlanToken, WriteResult
 
@@ -69,6 +71,20 @@ class AccessList(BaseModel):
     resource_id: int = Field(description="Its id")
     accessors: list[AccessEntry] = Field(default_factory=list, description="Everyone with access")
     total: int = Field(description="Number of accessors")
+    next_cursor: str | None = None
+    left_out: LeftOut = None
+    tokens: Tokens = None
+
+
+def _short_entry(entry: AccessEntry) -> AccessEntry:
+    """An accessor for a tight budget: type, id and roles (the id names it for a revoke)."""
+    return entry.model_copy(update={"email": None, "name": None})
+
+
+def _accessors_left_out(rows: int, short: bool, budget: int | None) -> str | None:
+    what = [f"{rows} more accessors (next_cursor resumes at them)"] if rows else []
+    what += ["emails and team names (ids kept)"] if short else []
+    return left_out(budget, what)
 
 
 async def _grant_approval(
@@ -106,18 +122,39 @@ def register(server: MCPServer, settings: Settings) -> None:
     @nexla_tool(server, name="list_accessors", title="List accessors", read_only=True,
                 destructive=False, idempotent=True)  # fmt: skip
     async def list_accessors(
-        client: Client, resource_type: AccessTarget, resource_id: ResourceId
-    ) -> Annotated[CallToolResult, AccessList]:
+        client: Client, resource_type: AccessTarget, resource_id: ResourceId,
+        cursor: Cursor = None, max_tokens: MaxTokens = None,
+    ) -> Annotated[CallToolResult, AccessList]:  # fmt: skip
         """List who can access a flow, source, nexset, destination or credential, with roles:
         owner, admin (manages access), operator (activates and pauses), collaborator (reads).
         """
+        target = {"resource_type": resource_type, "resource_id": resource_id}
+        offset, _ = decode_cursor("list_accessors", target, cursor)
         entries = await client.get_accessors(resource_type, resource_id)
         views = [AccessEntry.model_validate(accessor_view(entry)) for entry in entries]
-        result = AccessList(resource_type=resource_type, resource_id=resource_id,
-                            accessors=views, total=len(views))  # fmt: skip
+        rows = views[offset:]
         owners = [f"{v.type} {v.id}" for v in views if "owner" in v.access_roles]
-        return tool_result(result, f"{len(views)} accessor(s) on {resource_type} {resource_id}"
-                           + (f"; owner {', '.join(owners)}." if owners else "."))  # fmt: skip
+
+        def page(shown: int, tokens: int, short: bool) -> CallToolResult:
+            end = offset + shown
+            result = AccessList(
+                resource_type=resource_type, resource_id=resource_id,
+                accessors=[_short_entry(v) if short else v for v in rows[:shown]],
+                total=len(views),
+                next_cursor=(
+                    encode_cursor("list_accessors", target, end) if end < len(views) else None
+                ),
+                left_out=_accessors_left_out(len(rows) - shown, short, max_tokens),
+                tokens=tokens or None,
+            )  # fmt: skip
+            more = f"; {shown} shown, more with next_cursor" if result.next_cursor else ""
+            return tool_result(result, f"{len(views)} accessor(s) on {resource_type} "
+                               f"{resource_id}{more}"
+                               + (f"; owner {', '.join(owners)}." if owners else "."))  # fmt: skip
+
+        return fit(
+            [lambda n, t: page(n, t, False), lambda n, t: page(n, t, True)], len(rows), max_tokens
+        )
 
     if settings.write_policy == "off":
         return

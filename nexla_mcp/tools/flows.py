@@ -17,7 +17,7 @@ from pydantic import Field
 
 from nexla_mcp.nexla import FlowNode
 from nexla_mcp.runbooks.runs import RunStatus
-from nexla_mcp.tools._budget import MaxTokens, fit
+from nexla_mcp.tools._budget import LeftOut, MaxTokens, Tokens, fit, left_out, shorten
 from nexla_mcp.tools._common import (
     DEFAULT_LIMIT,
     Client,
@@ -71,8 +71,8 @@ class FlowList(CompactModel):
     next_cursor: str | None = None
     examined: int = Field(description="Flows examined by this call")
     unchecked: int | None = Field(None, description="Flows whose recent runs could not be read")
-    left_out: str | None = Field(None, description="What max_tokens left out, how to get it")
-    tokens: int | None = Field(None, description="Estimated tokens of this answer")
+    left_out: LeftOut = None
+    tokens: Tokens = None
 
 
 # --- list_flows ----------------------------------------------------------------------------
@@ -92,23 +92,15 @@ def _row(origin: FlowNode, source_types: dict[int, str], runs: RecentRuns | None
     return row
 
 
-SHORT_NAME_CHARS = 32
-
-
 def _short_row(row: FlowRow) -> FlowRow:
     """A row for a tight budget: the name cut short and no last run time (get_flow has both)."""
-    name = row.name
-    if name and len(name) > SHORT_NAME_CHARS:
-        name = name[: SHORT_NAME_CHARS - 1] + "…"
-    return row.model_copy(update={"name": name, "last_run_at": None})
+    return row.model_copy(update={"name": shorten(row.name), "last_run_at": None})
 
 
 def _left_out(rows: int, short: bool, budget: int | None) -> str | None:
-    if not (rows or short):
-        return None
     what = [f"{rows} more matching flows (next_cursor resumes at them)"] if rows else []
     what += ["names shortened and last_run_at dropped (get_flow has them)"] if short else []
-    return f"To fit max_tokens={budget}: {'; '.join(what)}."
+    return left_out(budget, what)
 
 
 def _list_summary(result: FlowList, has_recent_errors: bool | None) -> str:

@@ -19,7 +19,7 @@ from pydantic import Field
 from nexla_mcp.nexla import FlowNode, LogEntry, LogPage
 from nexla_mcp.runbooks.clustering import LogCluster, LogLine, cluster_log_lines, severity_rank
 from nexla_mcp.runbooks.runs import run_started_at
-from nexla_mcp.tools._budget import MaxTokens, fit
+from nexla_mcp.tools._budget import LeftOut, MaxTokens, Tokens, fit, left_out
 from nexla_mcp.tools._common import (
     Client,
     Cursor,
@@ -106,8 +106,8 @@ class FlowLogs(CompactModel):
     complete: bool = Field(description="Every line Nexla has for this query was read")
     truncated: bool = Field(description="More matching lines exist than are shown")
     next_cursor: str | None = None
-    left_out: str | None = Field(None, description="What max_tokens left out, how to get it")
-    tokens: int | None = Field(None, description="Estimated tokens of this answer")
+    left_out: LeftOut = None
+    tokens: Tokens = None
 
 
 def _label(resource_type: str | None, resource_id: int | None) -> str | None:
@@ -234,7 +234,7 @@ def _left_out(clusters: int, lines: int, short: bool, budget: int | None) -> str
     what = [f"{lines} raw lines (next_cursor resumes at them)"] if lines else []
     what += [f"the {clusters} rarest templates"] if clusters else []
     what += ["templates, examples and lines cut to 120 characters"] if short else []
-    return f"To fit max_tokens={budget}: {'; '.join(what)}." if what else None
+    return left_out(budget, what)
 
 
 def register(server: MCPServer, settings: Settings) -> None:

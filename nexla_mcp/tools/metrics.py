@@ -21,6 +21,7 @@ from nexla_mcp.runbooks.runs import (
     assess_runs,
     streak_of,
 )
+from nexla_mcp.tools._budget import LeftOut, MaxTokens, Tokens, fit, left_out
 from nexla_mcp.tools._common import (
     Client,
     Cursor,
@@ -100,6 +101,8 @@ class RunMetricsView(CompactModel):
     total: int = Field(description="Runs matching the filter in the history read")
     truncated: bool
     next_cursor: str | None = None
+    left_out: LeftOut = None
+    tokens: Tokens = None
 
 
 def _day_range(from_date: date | None, to_date: date | None) -> tuple[date, date]:
@@ -141,6 +144,17 @@ def _run_view(assessment: RunAssessment) -> RunRowView:
         records_vs_baseline=round(ratio, 2) if ratio is not None else None,
         flags=list(assessment.flags),
     )
+
+
+def _short_run(run: RunRowView) -> RunRowView:
+    """A run for a tight budget: the baseline medians go, their ratio and the flags stay."""
+    return run.model_copy(update={"baseline_records": None, "baseline_errors": None})
+
+
+def _runs_left_out(runs: int, short: bool, budget: int | None) -> str | None:
+    what = [f"{runs} more runs (next_cursor resumes at them)"] if runs else []
+    what += ["baseline medians (records_vs_baseline and flags kept)"] if short else []
+    return left_out(budget, what)
 
 
 def _runs_summary(view: RunMetricsView, failed_only: bool) -> str:
@@ -234,6 +248,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             int, Field(ge=1, le=MAX_RUNS, description="Runs to return")
         ] = DEFAULT_RUNS,
         cursor: Cursor = None,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, RunMetricsView]:
         """Recent runs of a source, nexset or destination, newest first: status (success,
         partial, failed, empty) from records and errors, and flags against the median of
@@ -258,20 +273,31 @@ def register(server: MCPServer, settings: Settings) -> None:
         assessed = assess_runs(runs, window=DEFAULT_WINDOW)
         if failed_only:
             assessed = [a for a in assessed if a.status in ("failed", "partial")]
-        page = assessed[offset : offset + limit]
-        end = offset + len(page)
-        view = RunMetricsView(
-            resource_type=resource_type,
-            resource_id=resource_id,
-            latest_status=streak.latest.status if streak.latest else None,
-            consecutive_failures=streak.consecutive_failures,
-            failing_since=(iso(streak.failing_since.started_at) if streak.failing_since else None),
-            last_success_at=iso(streak.last_success.started_at) if streak.last_success else None,
-            runs=[_run_view(a) for a in page],
-            total=len(assessed),
-            truncated=end < len(assessed),
-            next_cursor=(
-                encode_cursor("get_run_metrics", filters, end) if end < len(assessed) else None
-            ),
+        rows = [_run_view(a) for a in assessed[offset : offset + limit]]
+
+        def page(shown: int, tokens: int, short: bool) -> CallToolResult:
+            end = offset + shown
+            more = end < len(assessed)
+            view = RunMetricsView(
+                resource_type=resource_type,
+                resource_id=resource_id,
+                latest_status=streak.latest.status if streak.latest else None,
+                consecutive_failures=streak.consecutive_failures,
+                failing_since=(
+                    iso(streak.failing_since.started_at) if streak.failing_since else None
+                ),
+                last_success_at=(
+                    iso(streak.last_success.started_at) if streak.last_success else None
+                ),
+                runs=[_short_run(run) if short else run for run in rows[:shown]],
+                total=len(assessed),
+                truncated=more,
+                next_cursor=encode_cursor("get_run_metrics", filters, end) if more else None,
+                left_out=_runs_left_out(len(rows) - shown, short, max_tokens),
+                tokens=tokens or None,
+            )
+            return tool_result(view, _runs_summary(view, failed_only))
+
+        return fit(
+            [lambda n, t: page(n, t, False), lambda n, t: page(n, t, True)], len(rows), max_tokens
         )
-        return tool_result(view, _runs_summary(view, failed_only))

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from nexla_mcp.nexla import Credential
 from nexla_mcp.runbooks.usage import uses_credential
-from nexla_mcp.tools._budget import MaxTokens, fit
+from nexla_mcp.tools._budget import MaxTokens, fit, left_out
 from nexla_mcp.tools._common import (
     DEFAULT_LIMIT,
     Client,
@@ -41,9 +41,11 @@ from nexla_mcp.tools._resource_views import (
     capped_record,
     code_text,
     credential_row,
+    credentials_left_out,
     record_of,
     resource_row,
     resource_view,
+    short_credential_row,
 )
 from nexla_mcp.tools._views import (
     NAME_CHARS,
@@ -163,11 +165,11 @@ def register(server: MCPServer, settings: Settings) -> None:
                     if next_offset is not None
                     else None
                 ),
-                left_out=(
-                    f"To fit max_tokens={max_tokens}: {len(rows) - shown} more {resource_type} "
-                    "(next_cursor resumes at them)."
+                left_out=left_out(
+                    max_tokens,
+                    [f"{len(rows) - shown} more {resource_type} (next_cursor resumes at them)"]
                     if cut
-                    else None
+                    else [],
                 ),
                 tokens=tokens or None,
             )
@@ -259,6 +261,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, CredentialList]:
         """List credentials: id, name, type and last verification status, never secrets.
         probe_credential tests one.
@@ -272,19 +275,30 @@ def register(server: MCPServer, settings: Settings) -> None:
             max_examined=limit,
         )
         rows = [credential_row(item) for item in found.items if isinstance(item, Credential)]
-        result = CredentialList(
-            credentials=rows,
-            total=found.upstream_total,
-            truncated=found.next_offset is not None,
-            next_cursor=(
-                encode_cursor("list_credentials", upstream, found.next_offset)
-                if found.next_offset is not None
-                else None
-            ),
+
+        def page(shown: int, tokens: int, short: bool) -> CallToolResult:
+            cut = shown < len(rows)
+            resume = found.resume_at[shown - 1] if shown else offset
+            next_offset = resume if cut else found.next_offset
+            result = CredentialList(
+                credentials=[short_credential_row(r) if short else r for r in rows[:shown]],
+                total=found.upstream_total,
+                truncated=next_offset is not None,
+                next_cursor=(
+                    encode_cursor("list_credentials", upstream, next_offset)
+                    if next_offset is not None
+                    else None
+                ),
+                left_out=credentials_left_out(len(rows) - shown, short, max_tokens),
+                tokens=tokens or None,
+            )
+            total = f" of {result.total}" if result.total is not None else ""
+            more = "; more with next_cursor" if result.truncated else ""
+            return tool_result(result, f"{shown}{total} credentials{more}.")
+
+        return fit(
+            [lambda n, t: page(n, t, False), lambda n, t: page(n, t, True)], len(rows), max_tokens
         )
-        total = f" of {result.total}" if result.total is not None else ""
-        more = "; more with next_cursor" if result.truncated else ""
-        return tool_result(result, f"{len(rows)}{total} credentials{more}.")
 
     @nexla_tool(
         server,

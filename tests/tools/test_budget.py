@@ -1,22 +1,26 @@
-"""Caller token budgets: list_flows and get_flow_logs cut their answer to max_tokens (checked
-with the real o200k tokenizer), say what they left out and resume where they cut; the cheap
-estimate every such answer reports errs high on every kind of result."""
+"""Caller token budgets: every list and log tool (list_flows, list_resources, list_credentials,
+list_accessors, get_run_metrics, get_flow_logs) cuts its answer to max_tokens (checked with the
+real o200k tokenizer), says what it left out and resumes where it cut; the cheap estimate every
+such answer reports errs high on every kind of result."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
 from mcp import Client
 
-from nexla_mcp.sandbox import create_app
+from nexla_mcp.nexla import NexlaClient
+from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
+from nexla_mcp.sandbox.generator import FIRST_TEAM_ID
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.testing import NO_BACKOFF, billed_tokens, call_ok, o200k_tokens
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools._budget import estimate_tokens
+from tests.runbooks.sandbox_org import API_URL
 
 pytestmark = pytest.mark.anyio
 
@@ -28,16 +32,32 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+class LargeOrg(NamedTuple):
+    """The generated 10,000-flow org: an MCP client on a server over it, and a Nexla client
+    for setting it up."""
+
+    mcp: Client
+    nexla: NexlaClient
+
+
 @pytest.fixture(scope="module")
-async def large_org() -> AsyncIterator[Client]:
-    """An MCP client on a server over the generated 10,000-flow org (built once per module)."""
+async def large_org_with_nexla() -> AsyncIterator[LargeOrg]:
+    """Built once per module."""
     app = create_app(flows=10_000)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
         server = build_server(
             Settings(sandbox=True, profile="all"), http_client=http, retry_policy=NO_BACKOFF
         )
-        async with Client(server) as client:
-            yield client
+        async with (
+            Client(server) as client,
+            NexlaClient(api_url=API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http) as nx,
+        ):
+            yield LargeOrg(client, nx)
+
+
+@pytest.fixture(scope="module")
+def large_org(large_org_with_nexla: LargeOrg) -> Client:
+    return large_org_with_nexla.mcp
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
@@ -110,6 +130,11 @@ async def test_the_estimate_errs_high_on_every_kind_of_result(
         ("list_flows", {"limit": 100}),
         ("list_resources", {"resource_type": "data_sets", "limit": 100}),
         ("list_credentials", {"limit": 100}),
+        ("list_accessors", {"resource_type": "flows", "resource_id": broken["flow_id"]}),
+        (
+            "get_run_metrics",
+            {"resource_type": "data_sources", "resource_id": broken["data_source_id"]},
+        ),  # fmt: skip
         ("get_flow", {"flow_id": broken["flow_id"], "detail": "full"}),
         ("get_flow_logs", {"flow_id": broken["flow_id"], "limit": 100}),
         ("diagnose_flow", {"flow_id": broken["flow_id"]}),
@@ -144,3 +169,106 @@ async def test_list_resources_fits_a_budget_and_resumes_where_it_cut(large_org: 
     assert "more data_sets" in cut["left_out"]
     rest = await call_ok(large_org, "list_resources", {**arguments, "cursor": cut["next_cursor"]})
     assert rest["resources"][0] == whole["resources"][shown]
+
+
+def cut_within(result: Any, budget: int) -> dict[str, Any]:
+    """The structured answer of a result that the budget cut: at most `budget` real tokens,
+    no fewer than its own estimate says, and saying what it left out."""
+    answer = result.structured_content or {}
+    assert not result.is_error, result.content
+    assert billed_tokens(result) <= answer["tokens"] <= budget
+    assert "To fit max_tokens" in answer["left_out"]
+    return answer
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+async def test_list_credentials_on_ten_thousand_flows_fits_any_budget(
+    large_org: Client, budget: int
+) -> None:
+    whole = await call_ok(large_org, "list_credentials", {"limit": 100})
+    assert len(whole["credentials"]) == 100
+    result = await large_org.call_tool("list_credentials", {"limit": 100, "max_tokens": budget})
+    cut = cut_within(result, budget)
+    shown = cut.get("credentials", [])
+    assert len(shown) < 100 and (shown or budget < 600)
+    assert [row["credential_id"] for row in shown] == [
+        row["credential_id"] for row in whole["credentials"][: len(shown)]
+    ]
+    rest = await call_ok(
+        large_org, "list_credentials", {"limit": 100, "cursor": cut["next_cursor"]}
+    )
+    assert rest["credentials"][0] == whole["credentials"][len(shown)]
+
+
+@pytest.fixture(scope="module")
+async def busy_source(large_org: Client) -> int:
+    """A source of the large org with at least 50 runs in its history."""
+    page = await call_ok(
+        large_org, "list_resources", {"resource_type": "data_sources", "limit": 20}
+    )
+    for row in page["resources"]:
+        arguments = {"resource_type": "data_sources", "resource_id": row["resource_id"]}
+        runs = await call_ok(large_org, "get_run_metrics", {**arguments, "limit": 1})
+        if runs["total"] >= 50:
+            return row["resource_id"]
+    raise AssertionError("no source of the generated org has 50 runs")
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+async def test_run_metrics_on_ten_thousand_flows_fit_any_budget(
+    large_org: Client, busy_source: int, budget: int
+) -> None:
+    arguments = {"resource_type": "data_sources", "resource_id": busy_source, "limit": 50}
+    whole = await call_ok(large_org, "get_run_metrics", arguments)
+    result = await large_org.call_tool("get_run_metrics", {**arguments, "max_tokens": budget})
+    cut = cut_within(result, budget)
+    shown = cut.get("runs", [])
+    assert len(shown) < 50 and (shown or budget < 600)
+    assert cut["consecutive_failures"] == whole["consecutive_failures"]
+    assert [run["run_id"] for run in shown] == [r["run_id"] for r in whole["runs"][: len(shown)]]
+    if "baseline medians" in cut["left_out"]:
+        assert all("baseline_records" not in run for run in shown)
+    rest = await call_ok(large_org, "get_run_metrics", {**arguments, "cursor": cut["next_cursor"]})
+    assert rest["runs"][0]["run_id"] == whole["runs"][len(shown)]["run_id"]
+
+
+@pytest.fixture(scope="module")
+async def widely_shared_flow(large_org_with_nexla: LargeOrg) -> int:
+    """A flow of the large org shared with all of its 200 teams."""
+    org = large_org_with_nexla
+    flow = (await call_ok(org.mcp, "list_flows", {"limit": 1}))["flows"][0]["flow_id"]
+    teams = [
+        {"type": "TEAM", "id": FIRST_TEAM_ID + n, "access_roles": ["collaborator"]}
+        for n in range(200)
+    ]
+    await org.nexla.add_accessors("flows", flow, teams)
+    return flow
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+async def test_list_accessors_of_a_widely_shared_flow_fits_any_budget(
+    large_org: Client, widely_shared_flow: int, budget: int
+) -> None:
+    arguments = {"resource_type": "flows", "resource_id": widely_shared_flow}
+    whole = await call_ok(large_org, "list_accessors", arguments)
+    assert whole["total"] == 201 and len(whole["accessors"]) == 201
+    result = await large_org.call_tool("list_accessors", {**arguments, "max_tokens": budget})
+    cut = cut_within(result, budget)
+    shown = cut.get("accessors", [])
+    assert cut["total"] == 201 and len(shown) < 201 and (shown or budget < 600)
+    assert [(a["type"], a["id"]) for a in shown] == [
+        (a["type"], a["id"]) for a in whole["accessors"][: len(shown)]
+    ]
+    rest = await call_ok(large_org, "list_accessors", {**arguments, "cursor": cut["next_cursor"]})
+    assert rest["accessors"][0] == whole["accessors"][len(shown)]
+    assert len(shown) + len(rest["accessors"]) == 201 and "next_cursor" not in rest
+
+
+async def test_an_accessor_cursor_for_another_resource_is_refused(
+    large_org: Client, widely_shared_flow: int
+) -> None:
+    arguments = {"resource_type": "flows", "resource_id": widely_shared_flow, "max_tokens": 300}
+    cut = await call_ok(large_org, "list_accessors", arguments)
+    other = {"resource_type": "flows", "resource_id": widely_shared_flow + 1}
+    result = await large_org.call_tool("list_accessors", {**other, "cursor": cut["next_cursor"]})
+    assert result.is_error and "cursor" in result.content[0].text  # type: ignore[union-attr]
