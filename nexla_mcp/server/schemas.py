@@ -8,10 +8,15 @@ pydantic derives but no model needs is dropped here, once, for every tool:
   ``required`` (leave it out; the server still accepts an explicit null), and a result
   field as ``T`` (``tool_result`` never sends nulls);
 - ``"default": null``; ``additionalProperties: true`` (the JSON Schema default); the id
-  ceiling ``maximum: 2**53 - 1`` (no JSON client sends a larger exact integer);
+  ceiling ``maximum: 2**53 - 1`` (no JSON client sends a larger exact integer) and, in input
+  schemas, the id floor ``exclusiveMinimum: 0`` that comes with it (an id is positive; a call
+  with 0 or a negative id is refused with ``InvalidArgumentsError`` naming the argument and
+  "greater than 0", so the model learns it for the price of one call, not ~6 tokens per id
+  argument on every turn);
 - ``$defs`` used once, written where they are used;
-- in input schemas, size caps (``maxLength``, ``maxItems``): they guard the server rather
-  than guide a call, and a call over one is refused with a message naming the argument;
+- in input schemas, size caps (``maxLength``, ``maxItems``) and ``minLength: 1``: they guard
+  the server rather than guide a call (no model means an empty string), and a call outside
+  one is refused with a message naming the argument;
 - in output schemas, descriptions and defaults: an output schema keeps the structure
   (names, types, enums, required keys) that clients validate and code-mode hosts type
   against, while what a model needs to know about a result is in the tool's description.
@@ -127,9 +132,13 @@ def _compact(schema: Any, *, for_input: bool) -> Any:
         del compact["additionalProperties"]
     if compact.get("maximum") == _ID_CEILING:
         del compact["maximum"]
+        if for_input and compact.get("exclusiveMinimum") == 0:
+            del compact["exclusiveMinimum"]
     if for_input:
         compact.pop("maxLength", None)
         compact.pop("maxItems", None)
+        if compact.get("minLength") == 1:
+            del compact["minLength"]
     else:
         compact.pop("description", None)
         if not _CONSTRAINING.intersection(compact):

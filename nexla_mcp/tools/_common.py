@@ -221,6 +221,25 @@ def _check_returns_structured_result(name: str, fn: Callable[..., Any]) -> None:
         raise TypeError(f"tool {name!r} must return Annotated[CallToolResult, <output model>]")
 
 
+def description_of(docstring: str) -> str:
+    """A docstring as a tool description: dedented, each paragraph on one line.
+
+    A docstring's line breaks are there for the source's line length; in a description each
+    costs the model a token on every turn and says nothing. Blank lines between paragraphs
+    stay, and so does a line starting with "- " (a list item).
+    """
+    paragraphs = []
+    for paragraph in inspect.cleandoc(docstring).split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not line.startswith("- "):
+                lines[-1] = f"{lines[-1]} {line.strip()}"
+            else:
+                lines.append(line.strip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
 def nexla_tool(
     server: MCPServer[Any],
     *,
@@ -233,10 +252,11 @@ def nexla_tool(
 ) -> Callable[[ToolFn], ToolFn]:
     """Register an async tool with honest annotations and the error envelope.
 
-    The docstring becomes the description. Whatever the tool raises becomes an ``is_error``
-    result carrying the envelope: a ``NexlaError`` with its summary and hint, a ``ToolError``
-    with its message, anything else as ``InternalError`` (logged here with its traceback,
-    shown to the client by class name only). ``MCPError`` stays a protocol error.
+    The docstring becomes the description (``description_of``). Whatever the tool raises
+    becomes an ``is_error`` result carrying the envelope: a ``NexlaError`` with its summary
+    and hint, a ``ToolError`` with its message, anything else as ``InternalError`` (logged
+    here with its traceback, shown to the client by class name only). ``MCPError`` stays a
+    protocol error.
 
     Raises:
         ValueError: the name is taken, the docstring is missing, or the annotations contradict
@@ -286,7 +306,7 @@ def nexla_tool(
             run,
             name=name,
             title=title,
-            description=inspect.cleandoc(fn.__doc__),
+            description=description_of(fn.__doc__),
             annotations=ToolAnnotations(
                 read_only_hint=read_only,
                 destructive_hint=destructive,

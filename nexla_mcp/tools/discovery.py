@@ -114,7 +114,7 @@ def register(server: NexlaMCPServer, settings: Settings) -> None:
 
     enable_toolset.__doc__ = (
         "Add a toolset's tools to your list (nothing changes in Nexla). Toolsets:\n"
-        + "\n".join(f"{name}: {', '.join(tools)}" for name, tools in pending.items())
+        + "\n".join(f"- {name}: {', '.join(tools)}" for name, tools in pending.items())
     )
     # The toolsets known at start, as an enum the client can show; set here because the
     # names are only known now (this module's annotations are strings).

@@ -162,7 +162,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         failed_runs are left out when 0.
 
         Start here to find broken flows (has_recent_errors=true). One call examines at
-        most 200 flows; pass next_cursor to continue. Then get_flow, get_run_metrics and
+        most 200 flows; next_cursor continues. Then get_flow, get_run_metrics and
         get_flow_logs.
         """
         filters = {

@@ -251,8 +251,8 @@ def register(server: MCPServer, settings: Settings) -> None:
         max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, RunMetricsView]:
         """Recent runs of a source, nexset or destination, newest first: status (success,
-        partial, failed, empty) from records and errors, and flags against the median of
-        the 7 runs before (records_zero, records_drop, records_spike, error_spike).
+        partial, failed, empty) and flags such as records_drop or error_spike against the
+        median of the 7 runs before.
 
         Answers "is this run abnormal?" and "failing since when?" (consecutive_failures,
         failing_since). A run_id can go to get_flow_logs.

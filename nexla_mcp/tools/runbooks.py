@@ -198,7 +198,7 @@ def register(server: MCPServer, settings: Settings) -> None:
             Field(
                 gt=0,
                 le=MAX_ID,
-                description="Run to compare with (default: the last successful run before run_id)",
+                description="Run to compare with",
             ),
         ] = None,
     ) -> Annotated[CallToolResult, RunComparisonReport]:
@@ -224,15 +224,15 @@ def register(server: MCPServer, settings: Settings) -> None:
         client: Client,
         ctx: Context,
         limit: Annotated[
-            int, Field(ge=1, le=MAX_LIMIT, description=f"Problems to list (1-{MAX_LIMIT})")
+            int, Field(ge=1, le=MAX_LIMIT, description="Problems to list")
         ] = DEFAULT_PROBLEMS,
     ) -> Annotated[CallToolResult, OrgHealthReport]:
         """Scan every flow of the org and list its problems, worst first: failing flows,
         degraded or stale ones, paused and never-started ones, each with a severity, a likely
         category and the reason.
 
-        Works on orgs of 10,000+ flows (cheap signals for all, run history only for suspects)
-        and reports progress while it scans. Follow with diagnose_flow on the top problems.
+        Works on orgs of 10,000+ flows and reports progress while it scans. Follow with
+        diagnose_flow on the top problems.
         """
 
         async def progress(done: float, total: float, message: str) -> None:

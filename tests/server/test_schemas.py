@@ -48,12 +48,13 @@ class Result(BaseModel):
 
 
 def test_optional_arguments_are_plain_typed_properties_outside_required() -> None:
-    """anyOf [T, null] and default null go; the description, range and real defaults stay."""
+    """anyOf [T, null] and default null go, and so does an id's range (positive, at most
+    2**53 - 1); the description, other ranges and real defaults stay."""
     schema = compact_input_schema(Arguments.model_json_schema())
     assert schema == {
         "type": "object",
         "properties": {
-            "flow_id": {"type": "integer", "exclusiveMinimum": 0, "description": "Flow id."},
+            "flow_id": {"type": "integer", "description": "Flow id."},
             "status": {"type": "string", "enum": ["ACTIVE", "PAUSED"], "description": "Status."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25,
                       "description": "Rows."},
@@ -62,11 +63,12 @@ def test_optional_arguments_are_plain_typed_properties_outside_required() -> Non
 
 
 def test_compact_input_schema_accepts_omission_and_refuses_what_the_model_refuses() -> None:
-    """Leaving an argument out validates; wrong types, ranges and enum values do not."""
+    """Leaving an argument out validates; wrong types, ranges and enum values do not (an id
+    of 0 is the server's to refuse: see the test below)."""
     schema = compact_input_schema(Arguments.model_json_schema())
     jsonschema.validate({}, schema)
     jsonschema.validate({"flow_id": 7, "status": "PAUSED", "limit": 100}, schema)
-    for bad in ({"flow_id": 0}, {"flow_id": "7"}, {"status": "GONE"}, {"limit": 101}):
+    for bad in ({"flow_id": "7"}, {"flow_id": 1.5}, {"status": "GONE"}, {"limit": 101}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
 
@@ -133,21 +135,62 @@ async def test_arguments_advertised_compactly_are_still_validated_in_both_eras(
     server: NexlaMCPServer, mode: Any
 ) -> None:
     """An optional argument shows as plain T outside required; omitting it or sending null
-    works, and a wrong value or one over an unadvertised size cap is still refused."""
+    works, and a wrong value or one outside an unadvertised size cap (over maxLength, an
+    empty string) is still refused."""
     async with Client(server, mode=mode) as client:
         tool = next(t for t in (await client.list_tools()).tools if t.name == "list_flows")
         status = tool.input_schema["properties"]["status"]
         assert "anyOf" not in status and status["type"] == "string"
         assert "status" not in tool.input_schema.get("required", [])
-        assert "maxLength" not in tool.input_schema["properties"]["name_contains"]
+        assert tool.input_schema["properties"]["name_contains"] == {
+            "type": "string", "description": "Part of the name, any case"
+        }  # fmt: skip
         omitted = await call_ok(client, "list_flows", {"limit": 2})
         explicit_null = await call_ok(client, "list_flows", {"limit": 2, "status": None})
         refused = [
             await call_error(client, "list_flows", arguments)
-            for arguments in ({"status": "RUNNING"}, {"limit": 0}, {"name_contains": "x" * 101})
-        ]
+            for arguments in (
+                {"status": "RUNNING"}, {"limit": 0}, {"name_contains": "x" * 101},
+                {"name_contains": ""}, {"cursor": ""},
+            )
+        ]  # fmt: skip
     assert omitted == explicit_null
-    assert [error["type"] for error in refused] == ["InvalidArgumentsError"] * 3
+    assert [error["type"] for error in refused] == ["InvalidArgumentsError"] * 5
+    assert "name_contains: String should have at least 1 character" in refused[3]["message"]
+    assert "cursor" in refused[4]["message"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_zero_or_negative_id_is_refused_with_a_message_naming_the_argument(
+    server: NexlaMCPServer, mode: Any
+) -> None:
+    """Ids are advertised as plain integers (no exclusiveMinimum); the server still refuses
+    0 and negative ids, saying which argument and what it must be, before calling Nexla."""
+    async with Client(server, mode=mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["get_flow"].input_schema["properties"]["flow_id"] == {
+            "type": "integer", "description": "Flow id, from list_flows"
+        }  # fmt: skip
+        ids = [
+            (tool.name, name, schema)
+            for tool in tools.values()
+            for name, schema in tool.input_schema["properties"].items()
+            if name.endswith("_id")
+        ]
+        assert len(ids) > 20
+        assert not [found for found in ids if "exclusiveMinimum" in found[2]]
+        calls = [
+            ("get_flow", {"flow_id": 0}, "flow_id"),
+            ("get_flow_logs", {"flow_id": 9001, "run_id": -4}, "run_id"),
+            ("probe_credential", {"credential_id": 0}, "credential_id"),
+            ("get_run_metrics", {"resource_type": "data_sources", "resource_id": -1},
+             "resource_id"),
+        ]  # fmt: skip
+        for name, arguments, argument in calls:
+            error = await call_error(client, name, arguments)
+            assert error["type"] == "InvalidArgumentsError", (name, error)
+            assert f"{argument}: Input should be greater than 0" in error["message"], error
+            assert error["details"]["errors"][0]["argument"] == argument
 
 
 # --- portability: the MCP Inspector's `--strict` schema lint (inspector 2.12.0, core/json/

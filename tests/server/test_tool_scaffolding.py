@@ -66,9 +66,12 @@ def add_echo_tool(server: Any, **overrides: Any) -> None:
         cursor: Cursor = None,
         detail: Detail = "summary",
     ) -> Annotated[CallToolResult, Echo]:
-        """Echo a flow id.
+        """Echo a flow id, a sentence wrapped
+        to the source's line length.
 
-        Second paragraph.
+        Second paragraph:
+        - one item
+        - another item
         """
         assert isinstance(client, NexlaClient) and client.api_url == config.api_url
         if flow_id == 404:
@@ -93,7 +96,8 @@ def echo_server(live_settings: Callable[..., Settings], fake_nexla: FakeNexla) -
 async def test_tool_gets_all_four_annotations_title_and_cleaned_description(
     echo_server: Any,
 ) -> None:
-    """The decorator writes every hint explicitly and dedents the docstring."""
+    """The decorator writes every hint explicitly and dedents the docstring, each paragraph
+    on one line but list items on their own."""
     from mcp import Client as McpClient
 
     async with McpClient(echo_server) as client:
@@ -104,7 +108,10 @@ async def test_tool_gets_all_four_annotations_title_and_cleaned_description(
         "read_only_hint": True, "destructive_hint": False, "idempotent_hint": True,
         "open_world_hint": True,
     }  # fmt: skip
-    assert tool.description == "Echo a flow id.\n\nSecond paragraph."
+    assert tool.description == (
+        "Echo a flow id, a sentence wrapped to the source's line length.\n\n"
+        "Second paragraph:\n- one item\n- another item"
+    )
 
 
 async def test_dependencies_are_hidden_and_arguments_use_the_shared_vocabulary(
@@ -120,7 +127,10 @@ async def test_dependencies_are_hidden_and_arguments_use_the_shared_vocabulary(
         "flow_id", "resource_type", "resource_id", "limit", "cursor", "detail"
     }  # fmt: skip
     assert tool.input_schema["required"] == ["flow_id"]
-    assert properties["flow_id"]["exclusiveMinimum"] == 0
+    # An id is a plain integer in the schema; the server refuses 0 (test_schemas.py).
+    assert properties["flow_id"]["type"] == "integer" and set(properties["flow_id"]) == {
+        "type", "description"
+    }  # fmt: skip
     assert (properties["limit"]["minimum"], properties["limit"]["maximum"]) == (1, 100)
     assert properties["limit"]["default"] == 25
     assert properties["resource_type"]["enum"] == ["data_sources", "data_sets", "data_sinks"]
