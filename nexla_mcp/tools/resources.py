@@ -274,11 +274,16 @@ def register(server: MCPServer, settings: Settings) -> None:
             limit=limit,
             max_examined=limit,
         )
-        rows = [credential_row(item) for item in found.items if isinstance(item, Credential)]
+        kept = [
+            (credential_row(item), after)
+            for item, after in zip(found.items, found.resume_at, strict=True)
+            if isinstance(item, Credential)
+        ]
+        rows = [row for row, _ in kept]
 
         def page(shown: int, tokens: int, short: bool) -> CallToolResult:
             cut = shown < len(rows)
-            resume = found.resume_at[shown - 1] if shown else offset
+            resume = kept[shown - 1][1] if shown else offset
             next_offset = resume if cut else found.next_offset
             result = CredentialList(
                 credentials=[short_credential_row(r) if short else r for r in rows[:shown]],
