@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -130,20 +131,28 @@ async def large_org(flows: int) -> dict[str, Any]:
                 report[tool] |= {"returned": len(content.get("flows", [])),
                                  "examined": content.get("examined"),
                                  "truncated": content.get("truncated")}  # fmt: skip
+        sources = await s.mcp.call_tool("list_resources", {"resource_type": "data_sources"})
+        source = (sources.structured_content or {})["resources"][0]["resource_id"]
+        calls = [("list_flows", {"limit": 100}, "flows"),
+                 ("list_credentials", {"limit": 100}, "credentials"),
+                 ("get_run_metrics", {"resource_type": "data_sources", "resource_id": source,
+                                      "limit": 50}, "runs")]  # fmt: skip
         report["budgets"] = []
-        for budget in BUDGETS:
-            result = await s.mcp.call_tool("list_flows", {"limit": 100, "max_tokens": budget})
+        for (tool, arguments, rows), budget in itertools.product(calls, BUDGETS):
+            result = await s.mcp.call_tool(tool, {**arguments, "max_tokens": budget})
             content = result.structured_content or {}
             report["budgets"].append({
+                "tool": tool,
                 "max_tokens": budget,
-                "rows": len(content.get("flows", [])),
+                "rows": len(content.get(rows, [])),
                 "real_tokens": billed_tokens(result),
                 "estimate": content.get("tokens"),
             })  # fmt: skip
     return report
 
 
-# list_flows(limit=100) on the large org, cut to each of these token budgets.
+# list_flows and list_credentials (limit=100) and a source's get_run_metrics (limit=50) on the
+# large org, each cut to these token budgets.
 BUDGETS = (500, 1_000, 2_000)
 
 

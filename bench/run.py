@@ -117,10 +117,10 @@ def show_large_org(report: dict[str, Any]) -> None:
 
 def show_budgets(report: dict[str, Any]) -> None:
     table(
-        f"list_flows(limit=100) with max_tokens on {report['flows']:,} flows: rows kept, real "
-        "o200k tokens and the estimate the answer reports",
-        ["max_tokens", "rows", "real tokens", "reported estimate", "real / budget"],
-        [[b["max_tokens"], b["rows"], b["real_tokens"], b["estimate"],
+        f"max_tokens on {report['flows']:,} flows (list_flows and list_credentials limit=100, "
+        "get_run_metrics limit=50): rows kept, real o200k tokens and the reported estimate",
+        ["tool", "max_tokens", "rows", "real tokens", "reported estimate", "real / budget"],
+        [[b["tool"], b["max_tokens"], b["rows"], b["real_tokens"], b["estimate"],
           round(b["real_tokens"] / b["max_tokens"], 2)] for b in report["budgets"]],
     )  # fmt: skip
 
