@@ -30,10 +30,13 @@ __all__ = [
     "record_of",
     "resource_row",
     "resource_view",
+    "samples_left_out",
     "short_credential_row",
 ]
 
 SAMPLE_VALUE_CHARS = 200
+# Strings in sample records under a tight max_tokens.
+SHORT_SAMPLE_VALUE_CHARS = 40
 MAX_SAMPLE_FIELDS = 40
 MAX_SAMPLE_ITEMS = 10
 MAX_SAMPLE_DEPTH = 3
@@ -96,6 +99,8 @@ class NexsetSamples(CompactModel):
     records: list[dict[str, Any]] = Field(default_factory=list)
     returned: int
     fields: list[str] = Field(default_factory=list, description="Top-level fields seen")
+    left_out: LeftOut = None
+    tokens: Tokens = None
 
 
 class CredentialRow(CompactModel):
@@ -254,4 +259,12 @@ def short_credential_row(row: CredentialRow) -> CredentialRow:
 def credentials_left_out(rows: int, short: bool, budget: int | None) -> str | None:
     what = [f"{rows} more credentials (next_cursor resumes at them)"] if rows else []
     what += ["names shortened and verified_at dropped (get_credential has them)"] if short else []
+    return left_out(budget, what)
+
+
+def samples_left_out(records: int, short: bool, budget: int | None) -> str | None:
+    what = (
+        [f"{records} more records (a larger max_tokens, or none, returns them)"] if records else []
+    )
+    what += [f"strings cut to {SHORT_SAMPLE_VALUE_CHARS} characters"] if short else []
     return left_out(budget, what)

@@ -1,5 +1,5 @@
 """Caller token budgets: every list and log tool (list_flows, list_resources, list_credentials,
-list_accessors, get_run_metrics, get_flow_logs) cuts its answer to max_tokens (checked with the
+list_accessors, get_run_metrics, get_flow_logs, get_nexset_samples) cuts its answer to max_tokens (checked with the
 real o200k tokenizer), says what it left out and resumes where it cut; the cheap estimate every
 such answer reports errs high on every kind of result."""
 
@@ -272,3 +272,24 @@ async def test_an_accessor_cursor_for_another_resource_is_refused(
     other = {"resource_type": "flows", "resource_id": widely_shared_flow + 1}
     result = await large_org.call_tool("list_accessors", {**other, "cursor": cut["next_cursor"]})
     assert result.is_error and "cursor" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_nexset_samples_drop_records_then_shorten_strings_to_fit(mcp_client: Client) -> None:
+    """The seeded nexset with the widest records: 20 of them cost about 1,200 tokens."""
+    nexsets = await call_ok(mcp_client, "list_resources", {"resource_type": "data_sets"})
+    widest = max(
+        [await mcp_client.call_tool("get_nexset_samples", {"resource_id": row["resource_id"],
+                                                           "limit": 20})
+         for row in nexsets["resources"]],
+        key=billed_tokens,
+    )  # fmt: skip
+    whole = widest.structured_content or {}
+    assert billed_tokens(widest) > 1_000 and whole["returned"] == 20
+    for budget in (200, 400, 800):
+        arguments = {"resource_id": whole["nexset_id"], "limit": 20, "max_tokens": budget}
+        cut = cut_within(await mcp_client.call_tool("get_nexset_samples", arguments), budget)
+        assert cut["returned"] < 20 and (cut["returned"] or budget < 400)
+        assert "strings cut to 40 characters" in cut["left_out"]
+        assert cut["fields"] == whole["fields"]
+        for shown, full in zip(cut.get("records", []), whole["records"], strict=False):
+            assert shown.keys() == full.keys()
