@@ -40,7 +40,8 @@ pytestmark = pytest.mark.anyio
 # tools 5,865 / 15,094, all 34 tools 7,154 / 18,041, since descriptions are one line per
 # paragraph (a wrapped line cost a token), ids are advertised without exclusiveMinimum and
 # strings without minLength 1 (the server still refuses 0 and "" by name) and get_run_metrics,
-# list_credentials, list_accessors and get_nexset_samples took max_tokens. The other budgets leave ~3 % headroom.
+# list_credentials, list_accessors and get_nexset_samples took max_tokens. The other budgets
+# leave ~3 % headroom.
 PROFILE_BUDGETS: dict[str, tuple[int, int]] = {
     "default": (2_350, 6_400),
     "default + discovery": (2_500, 6_650),

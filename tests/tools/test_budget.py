@@ -1,7 +1,7 @@
 """Caller token budgets: every list and log tool (list_flows, list_resources, list_credentials,
-list_accessors, get_run_metrics, get_flow_logs, get_nexset_samples) cuts its answer to max_tokens (checked with the
-real o200k tokenizer), says what it left out and resumes where it cut; the cheap estimate every
-such answer reports errs high on every kind of result."""
+list_accessors, get_run_metrics, get_flow_logs, get_nexset_samples) cuts its answer to
+max_tokens (checked with the real o200k tokenizer), says what it left out and resumes where it
+cut; the cheap estimate every such answer reports errs high on every kind of result."""
 
 from __future__ import annotations
 
