@@ -36,7 +36,7 @@ pytestmark = pytest.mark.anyio
 # to the model (name, description, inputSchema); wire is every tool's whole entry, output schema
 # and annotations included. Targets (issue 13): default with discovery's enable_toolset
 # <= 2,500 model-visible, all <= 8,000; those two budgets are the targets themselves.
-# Measured: default 12 tools 2,288 / 6,207 (with enable_toolset 2,459 / 6,456), operator 30
+# Measured: default 12 tools 2,288 / 6,207 (with enable_toolset 2,459 / 6,479), operator 30
 # tools 5,865 / 15,094, all 34 tools 7,154 / 18,041, since descriptions are one line per
 # paragraph (a wrapped line cost a token), ids are advertised without exclusiveMinimum and
 # strings without minLength 1 (the server still refuses 0 and "" by name) and get_run_metrics,
