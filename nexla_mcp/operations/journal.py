@@ -4,81 +4,80 @@ A rotation or a migration writes each step here *before* it sends the request (`
 and again after (``done``), so a process killed between the two leaves a record that says
 exactly which request may or may not have reached Nexla. ``resume_operation`` reads it back.
 
-``Journal`` is the interface the runner needs; ``SqliteJournal`` is the embedded default (one
-SQLite file under the state directory, stdlib ``sqlite3`` run in a worker thread so the event
-loop never blocks on disk). A shared store (PostgreSQL) only has to implement ``Journal``.
+``Journal`` is the interface the runner needs. ``StoreJournal`` keeps it in the server's state
+store (``nexla_mcp.state``: SQLite in the state directory, or PostgreSQL shared by replicas),
+so an operation started on one replica is seen, resumed or rolled back on another; taking
+one over is a compare-and-set in the database, so only one of them can. ``MemoryJournal``
+holds the runs whose record must not outlive them (shadow writes).
+
+The journal used to be a SQLite file of its own, ``operations.sqlite3`` in the state
+directory; ``StoreJournal`` imports its operations on first use and renames it
+``operations.sqlite3.imported``.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import socket
 import sqlite3
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from nexla_mcp.errors import NexlaError
+from nexla_mcp.state import StateError, StateStore
+from nexla_mcp.state.journal import (
+    OperationRecord,
+    OperationStatus,
+    StepRecord,
+    StepStatus,
+    operation_of,
+    step_of,
+)
 
 __all__ = [
-    "JOURNAL_FILE",
+    "LEGACY_JOURNAL_FILE",
     "Journal",
     "JournalError",
     "MemoryJournal",
     "OperationRecord",
     "OperationStatus",
-    "SqliteJournal",
+    "OperationTakenError",
     "StepRecord",
     "StepStatus",
+    "StoreJournal",
     "is_interrupted",
+    "read_legacy_journal",
     "this_process",
 ]
 
-JOURNAL_FILE = "operations.sqlite3"
+logger = logging.getLogger(__name__)
 
-OperationStatus = Literal["running", "completed", "rolled_back", "failed", "rolling_back"]
-StepStatus = Literal["started", "done", "undoing", "undone", "failed"]
+_T = TypeVar("_T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS operations (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    arguments TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    note TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS steps (
-    operation_id TEXT NOT NULL REFERENCES operations(id),
-    seq INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    action TEXT NOT NULL,
-    undo TEXT,
-    status TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (operation_id, seq)
-);
-"""
+LEGACY_JOURNAL_FILE = "operations.sqlite3"
+"""The journal's own file before it moved into the state store (imported, then renamed)."""
 
 
 class JournalError(NexlaError):
-    """The journal file cannot be read or written; no operation starts without its record."""
+    """The journal cannot be read or written; no operation starts without its record."""
 
     default_hint = (
-        "The server's operator must make NEXLA_MCP_STATE_DIR writable; get_operation shows "
-        "how far any operation got."
+        "The server's operator must make the state store writable (NEXLA_MCP_STATE_DIR, or "
+        "the database at NEXLA_MCP_STATE_URL); get_operation shows how far any operation got."
     )
+
+
+class OperationTakenError(NexlaError):
+    """Another server process took the operation over between reading and claiming it."""
+
+    default_hint = "Call get_operation to see who runs it now and how far it got."
 
 
 def this_process() -> str:
@@ -87,36 +86,6 @@ def this_process() -> str:
 
 
 _NONCE = uuid.uuid4().hex[:8]
-
-
-@dataclass
-class StepRecord:
-    """One step: the request it makes (``action``), the request that undoes it, and how far
-    it got. ``result`` keeps what a later step or the undo needs (e.g. a created id)."""
-
-    seq: int
-    name: str
-    action: dict[str, Any]
-    undo: dict[str, Any] | None
-    status: StepStatus
-    result: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass
-class OperationRecord:
-    """An operation as the journal holds it."""
-
-    id: str
-    kind: str
-    status: OperationStatus
-    arguments: dict[str, Any]
-    plan: dict[str, Any]
-    owner: str
-    created_at: float
-    updated_at: float
-    note: str | None = None
-    steps: list[StepRecord] = field(default_factory=list)
 
 
 class Journal(Protocol):
@@ -128,8 +97,9 @@ class Journal(Protocol):
         """Open a new ``running`` operation owned by this process."""
         ...
 
-    async def claim(self, operation_id: str) -> None:
-        """Make this process the operation's owner (resuming it)."""
+    async def claim(self, record: OperationRecord) -> None:
+        """Make this process the owner of ``record`` (resuming it), if its owner is still the
+        one ``record`` names; ``OperationTakenError`` when another process took it first."""
         ...
 
     async def set_status(
@@ -160,158 +130,129 @@ def _new_record(kind: str, arguments: dict[str, Any], plan: dict[str, Any]) -> O
     )  # fmt: skip
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+def _taken(record: OperationRecord) -> OperationTakenError:
+    return OperationTakenError(
+        f"Operation {record.id} was taken over by another server process first; this one "
+        "changed nothing.",
+        operation="resume_operation",
+        resource_type="operations",
+        resource_id=record.id,
+    )
 
 
-class SqliteJournal:
-    """``Journal`` in one SQLite file, created on first use with mode 0600."""
+class StoreJournal:
+    """``Journal`` in a state store. ``legacy`` is an old ``operations.sqlite3`` to import on
+    first use (a missing file is fine)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._ready = False
+    def __init__(self, store: StateStore, legacy: Path | None = None) -> None:
+        self.store = store
+        self.legacy = legacy
+        self._imported = legacy is None
+        self._lock = anyio.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.path.touch(mode=0o600, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        if not self._ready:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
-            self._ready = True
-        return connection
+    async def _ready(self) -> StateStore:
+        if not self._imported:
+            async with self._lock:
+                if not self._imported:
+                    assert self.legacy is not None
+                    await import_legacy_journal(self.store, self.legacy)
+                    self._imported = True
+        return self.store
 
-    async def _run(self, work: Any, *args: Any) -> Any:
-        def call() -> Any:
-            with self._lock:
-                connection = self._connect()
-                try:
-                    connection.execute("BEGIN IMMEDIATE")
-                    value = work(connection, *args)
-                    connection.execute("COMMIT")
-                    return value
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-                finally:
-                    connection.close()
-
+    async def _do(self, work: Callable[[StateStore], Awaitable[_T]]) -> _T:
         try:
-            return await anyio.to_thread.run_sync(call)
-        except (sqlite3.Error, OSError) as error:
-            raise JournalError(
-                f"The operations journal cannot be used ({type(error).__name__}).",
-                operation="operations_journal",
-            ) from error
+            return await work(await self._ready())
+        except StateError as error:
+            raise _journal_error(error) from error
 
     async def create(
         self, kind: str, arguments: dict[str, Any], plan: dict[str, Any]
     ) -> OperationRecord:
         record = _new_record(kind, arguments, plan)
-        now = record.created_at
-
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                (
-                    record.id,
-                    kind,
-                    "running",
-                    _dumps(arguments),
-                    _dumps(plan),
-                    record.owner,
-                    now,
-                    now,
-                ),
-            )
-
-        await self._run(work)
+        await self._do(lambda store: store.add_operations([record]))
         return record
 
-    async def claim(self, operation_id: str) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE operations SET owner = ?, updated_at = ? WHERE id = ?",
-                (this_process(), time.time(), operation_id),
-            )
-
-        await self._run(work)
+    async def claim(self, record: OperationRecord) -> None:
+        owner = this_process()
+        claimed = await self._do(
+            lambda store: store.claim_operation(record.id, owner, record.owner, time.time())
+        )
+        if not claimed:
+            raise _taken(record)
+        record.owner = owner
 
     async def set_status(
         self, operation_id: str, status: OperationStatus, note: str | None = None
     ) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE operations SET status = ?, note = COALESCE(?, note), updated_at = ? "
-                "WHERE id = ?",
-                (status, note, time.time(), operation_id),
-            )
-
-        await self._run(work)
+        await self._do(
+            lambda store: store.set_operation_status(operation_id, status, note, time.time())
+        )
 
     async def put_step(self, operation_id: str, step: StepRecord) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            now = time.time()
-            connection.execute(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    operation_id,
-                    step.seq,
-                    step.name,
-                    _dumps(step.action),
-                    _dumps(step.undo) if step.undo is not None else None,
-                    step.status,
-                    _dumps(step.result),
-                    step.error,
-                    now,
-                ),
-            )
-            connection.execute(
-                "UPDATE operations SET updated_at = ? WHERE id = ?", (now, operation_id)
-            )
-
-        await self._run(work)
+        await self._do(lambda store: store.put_operation_step(operation_id, step, time.time()))
 
     async def get(self, operation_id: str) -> OperationRecord | None:
-        def work(connection: sqlite3.Connection) -> OperationRecord | None:
-            row = connection.execute(
-                "SELECT * FROM operations WHERE id = ?", (operation_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            record = _operation(row)
-            for step in connection.execute(
-                "SELECT seq, name, action, undo, status, result, error FROM steps "
-                "WHERE operation_id = ? ORDER BY seq",
-                (operation_id,),
-            ):
-                record.steps.append(
-                    StepRecord(
-                        seq=step[0],
-                        name=step[1],
-                        action=json.loads(step[2]),
-                        undo=json.loads(step[3]) if step[3] else None,
-                        status=step[4],
-                        result=json.loads(step[5]) if step[5] else {},
-                        error=step[6],
-                    )
-                )
-            return record
-
-        result: OperationRecord | None = await self._run(work)
-        return result
+        return await self._do(lambda store: store.operation(operation_id))
 
     async def recent(self, limit: int) -> list[OperationRecord]:
-        def work(connection: sqlite3.Connection) -> list[OperationRecord]:
-            rows = connection.execute(
-                "SELECT * FROM operations ORDER BY created_at DESC LIMIT ?", (limit,)
-            ).fetchall()
-            return [_operation(row) for row in rows]
+        return await self._do(lambda store: store.recent_operations(limit))
 
-        result: list[OperationRecord] = await self._run(work)
-        return result
+
+def _journal_error(error: StateError) -> JournalError:
+    # The store's message names the database and its reason (never a password: the URL is
+    # redacted); the error type is enough for the model, the log keeps the rest.
+    logger.error("operations journal unavailable: %s", error)
+    return JournalError(
+        f"The operations journal cannot be used ({type(error.__cause__ or error).__name__}).",
+        operation="operations_journal",
+    )
+
+
+async def import_legacy_journal(store: StateStore, path: Path) -> int:
+    """Copy the operations of an old ``operations.sqlite3`` into ``store`` (ids already there
+    are kept as they are), then rename the file ``….imported``; how many were new. A file
+    that cannot be read is left where it is, with a warning in the log."""
+    if not path.is_file():
+        return 0
+    try:
+        records = await anyio.to_thread.run_sync(read_legacy_journal, path)
+    except sqlite3.Error as error:
+        logger.warning("cannot import the old operations journal %s: %s", path, error)
+        return 0
+    added = await store.add_operations(records)
+    try:
+        path.rename(path.with_name(path.name + ".imported"))
+    except FileNotFoundError:
+        pass  # another process sharing the directory imported it at the same time
+    logger.info("imported %d operation(s) from %s into the state store", added, path)
+    return added
+
+
+def read_legacy_journal(path: Path) -> list[OperationRecord]:
+    """Every operation, with its steps, of a journal file of the old format."""
+    db = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=10
+    )  # never creates it
+    try:
+        records = [
+            operation_of(row)
+            for row in db.execute(
+                "SELECT id, kind, status, arguments, plan, owner, note, created_at, updated_at "
+                "FROM operations"
+            )
+        ]
+        for record in records:
+            record.steps = [
+                step_of(row)
+                for row in db.execute(
+                    "SELECT seq, name, action, undo, status, result, error FROM steps "
+                    "WHERE operation_id = ? ORDER BY seq",
+                    (record.id,),
+                )
+            ]
+        return records
+    finally:
+        db.close()
 
 
 class MemoryJournal:
@@ -327,8 +268,11 @@ class MemoryJournal:
         self._records[record.id] = record
         return record
 
-    async def claim(self, operation_id: str) -> None:
-        self._records[operation_id].owner = this_process()
+    async def claim(self, record: OperationRecord) -> None:
+        held = self._records[record.id]
+        if held.owner != record.owner:
+            raise _taken(record)
+        held.owner = record.owner = this_process()
 
     async def set_status(
         self, operation_id: str, status: OperationStatus, note: str | None = None
@@ -345,21 +289,6 @@ class MemoryJournal:
 
     async def recent(self, limit: int) -> list[OperationRecord]:
         return sorted(self._records.values(), key=lambda r: -r.created_at)[:limit]
-
-
-def _operation(row: tuple[Any, ...]) -> OperationRecord:
-    (op_id, kind, status, arguments, plan, owner, note, created_at, updated_at) = row
-    return OperationRecord(
-        id=op_id,
-        kind=kind,
-        status=status,
-        arguments=json.loads(arguments),
-        plan=json.loads(plan),
-        owner=owner,
-        created_at=created_at,
-        updated_at=updated_at,
-        note=note,
-    )
 
 
 # An owner on another host is presumed alive until its record has been quiet this long.

@@ -104,7 +104,7 @@ class Runner:
         """Finish or roll back an operation a crash or restart left half-done."""
         self.live.add(record.id)
         try:
-            await self.journal.claim(record.id)
+            await self.journal.claim(record)
             if direction == "rollback":
                 await self.journal.set_status(record.id, "rolling_back")
                 return await self._rollback(record, failed_step=None, error=None)

@@ -29,9 +29,9 @@ from nexla_mcp.server.schemas import (  # without_property_titles: kept importab
     compact_output_schema,
     without_property_titles,
 )
-from nexla_mcp.server.state import ServerState
+from nexla_mcp.server.state import ServerState, store_of_settings
 from nexla_mcp.settings import SANDBOX_API_URL, Settings
-from nexla_mcp.state import StateError, StateStore, store_for
+from nexla_mcp.state import StateError, StateStore
 from nexla_mcp.tools import TOOLSET_NAMES, TOOLSET_SUMMARIES, register_toolsets
 from nexla_mcp.tools.profiles import CATALOG, enabled_tools, how_to_get_more
 
@@ -334,10 +334,7 @@ def build_server(
     from nexla_mcp import __version__
     from nexla_mcp.server.oauth import auth_settings, verifier_for
 
-    store = store_for(
-        settings.state_dir,
-        settings.state_url.get_secret_value() if settings.state_url is not None else None,
-    )
+    store = store_of_settings(settings)
 
     @asynccontextmanager
     async def lifespan(running: MCPServer[ServerState]) -> AsyncIterator[ServerState]:

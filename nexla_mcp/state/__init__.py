@@ -1,12 +1,14 @@
-"""Shared state: used plan nonces, write-rate windows and the audit chain (no MCP imports).
+"""Shared state: used plan nonces, write-rate windows, the audit chain and the operations
+journal (no MCP imports).
 
 ``store_for(state_dir, state_url)`` picks the engine: SQLite in the state directory by
 default (nothing to start; processes on one machine sharing the directory share the state),
 PostgreSQL when ``NEXLA_MCP_STATE_URL`` is a ``postgresql://`` URL (replicas on many
 machines). Building a store does no I/O; it connects and creates its schema when opened.
 
-The operations journal (credential rotation, schema migration) is meant to live here too;
-until it moves in, this package holds the three kinds of state above.
+The operations journal (credential rotations, schema migrations: ``state.journal`` has its
+records) lives here with the rest, so an operation started on one replica can be resumed or
+rolled back on another, and only one of them can take it over (``claim_operation``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The state store's contract: what replicas share, whichever database keeps it.
 
-Three kinds of state, each enforced by the database rather than by process memory:
+Four kinds of state, each enforced by the database rather than by process memory:
 
 - **used plan nonces**: a nonce is spent by inserting it under a unique key, so of any number
   of concurrent confirmations (in one process or across replicas) exactly one succeeds;
@@ -8,7 +8,10 @@ Three kinds of state, each enforced by the database rather than by process memor
   appended in one serialised transaction;
 - **the audit chain**: rows numbered by ``seq`` with the chain head (last hash, count and its
   MAC) in a separate row, updated in the same transaction as each append, so a deleted,
-  edited or cut-off row no longer matches the head.
+  edited or cut-off row no longer matches the head;
+- **the operations journal**: each rotation or migration and its steps
+  (``nexla_mcp.state.journal``), where taking over an interrupted operation is a
+  compare-and-set on its owner, so two replicas resuming it at once cannot both own it.
 
 The store knows nothing of hashing: ``append_audit`` hands the caller the sequence number and
 previous hash under the transaction's lock, and stores the strings the caller sealed.
@@ -19,6 +22,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from nexla_mcp.state.journal import OperationRecord, OperationStatus, StepRecord
 
 __all__ = [
     "AuditHead",
@@ -31,6 +36,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+"""Moves only when older code could not work with the schema; tables that older code does not
+know (the journal's) are added without moving it, so replicas can be upgraded one at a time."""
 
 
 class StateError(Exception):
@@ -139,3 +146,33 @@ class StateStore(ABC):
     @abstractmethod
     async def audit_head(self) -> AuditHead | None:
         """The stored chain head, or None before the first record."""
+
+    # --- the operations journal --------------------------------------------------------------
+
+    @abstractmethod
+    async def add_operations(self, records: Sequence[OperationRecord]) -> int:
+        """Insert each operation with its steps, in one transaction, unless its id is already
+        there (nothing is overwritten); how many were new."""
+
+    @abstractmethod
+    async def claim_operation(self, operation_id: str, owner: str, seen: str, now: float) -> bool:
+        """Make ``owner`` the operation's owner if its owner is still ``seen``; False when
+        someone else took it first (or there is no such operation)."""
+
+    @abstractmethod
+    async def set_operation_status(
+        self, operation_id: str, status: OperationStatus, note: str | None, now: float
+    ) -> None:
+        """Move the operation to ``status`` (and ``note``, when given)."""
+
+    @abstractmethod
+    async def put_operation_step(self, operation_id: str, step: StepRecord, now: float) -> None:
+        """Insert or replace one step of the operation."""
+
+    @abstractmethod
+    async def operation(self, operation_id: str) -> OperationRecord | None:
+        """The operation with its steps in order, or None."""
+
+    @abstractmethod
+    async def recent_operations(self, limit: int) -> list[OperationRecord]:
+        """The ``limit`` newest operations, without their steps."""

@@ -10,8 +10,8 @@ prefix because the database may be shared with other applications.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nexla_mcp.state.base import (
     SCHEMA_VERSION,
@@ -22,6 +22,16 @@ from nexla_mcp.state.base import (
     StateError,
     StateStore,
     rate_wait,
+)
+from nexla_mcp.state.journal import (
+    OperationRecord,
+    OperationStatus,
+    StepRecord,
+    operation_of,
+    operation_row,
+    statements,
+    step_of,
+    step_row,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +59,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS nexla_mcp_audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "count BIGINT NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL)",
 )
+_JOURNAL = statements(prefix="nexla_mcp_", placeholder="%s", real="DOUBLE PRECISION")
+_T = TypeVar("_T")
 
 
 def redacted_url(url: str) -> str:
@@ -89,7 +101,7 @@ class PostgresStore(StateStore):
             await pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
             async with pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                for statement in _SCHEMA:
+                for statement in (*_SCHEMA, *_JOURNAL.schema):
                     await conn.execute(statement)
                 await self._check_schema(conn)
         except (psycopg.Error, OSError) as error:
@@ -131,6 +143,17 @@ class PostgresStore(StateStore):
             async with pool.connection() as conn:
                 cursor = await conn.execute(sql, params)
                 return await cursor.fetchall() if cursor.description else []
+        except psycopg.Error as error:
+            raise StateError(f"state store {self.location}: {error}") from error
+
+    async def _transaction(self, work: Callable[[AsyncConnection[Any]], Awaitable[_T]]) -> _T:
+        """``work(conn)`` in one transaction (committed when it returns, rolled back if not)."""
+        import psycopg
+
+        pool = await self._ready()
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                return await work(conn)
         except psycopg.Error as error:
             raise StateError(f"state store {self.location}: {error}") from error
 
@@ -229,3 +252,56 @@ class PostgresStore(StateStore):
     async def audit_head(self) -> AuditHead | None:
         rows = await self._query("SELECT count, hash, mac FROM nexla_mcp_audit_head WHERE id = 1")
         return AuditHead(*rows[0]) if rows else None
+
+    # --- the operations journal --------------------------------------------------------------
+
+    async def add_operations(self, records: Sequence[OperationRecord]) -> int:
+        async def add(conn: AsyncConnection[Any]) -> int:
+            added = 0
+            for record in records:
+                cursor = await conn.execute(_JOURNAL.insert, operation_row(record))
+                if cursor.rowcount != 1:
+                    continue
+                added += 1
+                for step in record.steps:
+                    await conn.execute(
+                        _JOURNAL.put_step, step_row(record.id, step, record.updated_at)
+                    )
+            return added
+
+        return await self._transaction(add)
+
+    async def claim_operation(self, operation_id: str, owner: str, seen: str, now: float) -> bool:
+        # Under READ COMMITTED a second UPDATE of the row waits for the first to commit, then
+        # re-checks ``owner = seen`` against the new row: it no longer matches.
+        rows = await self._query(_JOURNAL.claim + " RETURNING id", (owner, now, operation_id, seen))
+        return bool(rows)
+
+    async def set_operation_status(
+        self, operation_id: str, status: OperationStatus, note: str | None, now: float
+    ) -> None:
+        await self._query(_JOURNAL.set_status, (status, note, now, operation_id))
+
+    async def put_operation_step(self, operation_id: str, step: StepRecord, now: float) -> None:
+        async def put(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(_JOURNAL.put_step, step_row(operation_id, step, now))
+            await conn.execute(_JOURNAL.touch, (now, operation_id))
+
+        await self._transaction(put)
+
+    async def operation(self, operation_id: str) -> OperationRecord | None:
+        async def read(conn: AsyncConnection[Any]) -> OperationRecord | None:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor = await conn.execute(_JOURNAL.get, (operation_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            record = operation_of(row)
+            cursor = await conn.execute(_JOURNAL.steps, (operation_id,))
+            record.steps = [step_of(step) for step in await cursor.fetchall()]
+            return record
+
+        return await self._transaction(read)
+
+    async def recent_operations(self, limit: int) -> list[OperationRecord]:
+        return [operation_of(row) for row in await self._query(_JOURNAL.recent, (limit,))]

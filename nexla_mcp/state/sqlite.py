@@ -28,6 +28,16 @@ from nexla_mcp.state.base import (
     StateStore,
     rate_wait,
 )
+from nexla_mcp.state.journal import (
+    OperationRecord,
+    OperationStatus,
+    StepRecord,
+    operation_of,
+    operation_row,
+    statements,
+    step_of,
+    step_row,
+)
 
 __all__ = ["STATE_FILE", "SQLiteStore"]
 
@@ -46,6 +56,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "count INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL)",
 )
+_JOURNAL = statements(prefix="", placeholder="?", real="REAL")
 
 
 class SQLiteStore(StateStore):
@@ -89,7 +100,7 @@ class SQLiteStore(StateStore):
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             with _immediate(db):
-                for statement in _SCHEMA:
+                for statement in (*_SCHEMA, *_JOURNAL.schema):
                     db.execute(statement)
                 row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if row is None:
@@ -217,15 +228,78 @@ class SQLiteStore(StateStore):
         )
         return AuditHead(*row) if row else None
 
+    # --- the operations journal --------------------------------------------------------------
+
+    async def add_operations(self, records: Sequence[OperationRecord]) -> int:
+        def add(db: sqlite3.Connection) -> int:
+            added = 0
+            with _immediate(db):
+                for record in records:
+                    if db.execute(_JOURNAL.insert, operation_row(record)).rowcount != 1:
+                        continue
+                    added += 1
+                    db.executemany(
+                        _JOURNAL.put_step,
+                        [step_row(record.id, step, record.updated_at) for step in record.steps],
+                    )
+            return added
+
+        return await self._run(add)
+
+    async def claim_operation(self, operation_id: str, owner: str, seen: str, now: float) -> bool:
+        def claim(db: sqlite3.Connection) -> bool:
+            with _immediate(db):
+                return db.execute(_JOURNAL.claim, (owner, now, operation_id, seen)).rowcount == 1
+
+        return await self._run(claim)
+
+    async def set_operation_status(
+        self, operation_id: str, status: OperationStatus, note: str | None, now: float
+    ) -> None:
+        def update(db: sqlite3.Connection) -> None:
+            with _immediate(db):
+                db.execute(_JOURNAL.set_status, (status, note, now, operation_id))
+
+        await self._run(update)
+
+    async def put_operation_step(self, operation_id: str, step: StepRecord, now: float) -> None:
+        def put(db: sqlite3.Connection) -> None:
+            with _immediate(db):
+                db.execute(_JOURNAL.put_step, step_row(operation_id, step, now))
+                db.execute(_JOURNAL.touch, (now, operation_id))
+
+        await self._run(put)
+
+    async def operation(self, operation_id: str) -> OperationRecord | None:
+        def read(db: sqlite3.Connection) -> OperationRecord | None:
+            with _immediate(db, "DEFERRED"):  # the operation and its steps as of one moment
+                row = db.execute(_JOURNAL.get, (operation_id,)).fetchone()
+                if row is None:
+                    return None
+                record = operation_of(row)
+                record.steps = [
+                    step_of(step) for step in db.execute(_JOURNAL.steps, (operation_id,))
+                ]
+                return record
+
+        return await self._run(read)
+
+    async def recent_operations(self, limit: int) -> list[OperationRecord]:
+        return await self._run(
+            lambda db: [operation_of(row) for row in db.execute(_JOURNAL.recent, (limit,))]
+        )
+
 
 class _immediate:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error): the write lock up front."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error): the write lock up front
+    (``DEFERRED``: a read transaction, one snapshot without the write lock)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, mode: str = "IMMEDIATE") -> None:
         self.db = db
+        self.mode = mode
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute(f"BEGIN {self.mode}")
 
     def __exit__(self, kind: object, *_: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -40,9 +40,10 @@ from nexla_mcp.server.approval import (
 from nexla_mcp.server.audit import AuditError, AuditLog, ChainKey
 from nexla_mcp.server.guard import NonceStore, PlanClaims, PlanGuard, PlanRejected, token_digest
 from nexla_mcp.server.principal import Principal, current_principal
+from nexla_mcp.server.state import server_store
 from nexla_mcp.server.write_policy import FlowScope, WriteRateLimiter, flow_refusal
 from nexla_mcp.settings import Settings
-from nexla_mcp.state import StateError, StateStore, store_for
+from nexla_mcp.state import StateError, StateStore
 from nexla_mcp.tools._common import server_state, tool_result
 from nexla_mcp.tools._outcomes import (
     CANCELLED_READBACK_S,
@@ -85,7 +86,7 @@ class WriteGate:
         self.write_scope = settings.oauth_write_scope
         self.guard = PlanGuard(secret, nonces=NonceStore(store))
         key = ChainKey.for_settings(secret if settings.secret_configured else None,
-                                    settings.state_dir)  # fmt: skip
+                                    settings.effective_state_dir)  # fmt: skip
         self.audit = AuditLog(
             store,
             key,
@@ -492,15 +493,8 @@ def write_gate(server: MCPServer[Any], settings: Settings) -> WriteGate:
     """The server's one gate (the control and access toolsets share its nonces and limit)."""
     gate = _gates.get(server)
     if gate is None:
-        store = getattr(server, "state_store", None) or store_for(
-            settings.state_dir, _secret_text(settings.state_url)
-        )
-        gate = _gates[server] = WriteGate(settings, store)
+        gate = _gates[server] = WriteGate(settings, server_store(server, settings))
     return gate
-
-
-def _secret_text(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
 
 
 def _gate_of_request(ctx: Context[Any, Any]) -> WriteGate:

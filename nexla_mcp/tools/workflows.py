@@ -3,9 +3,11 @@
 ``rotate_credential``, ``delete_credential``, ``migrate_schema``, ``finish_migration`` and
 ``resume_operation`` are writes behind the gate (``_write_gate.py``): without ``confirm`` they
 return a plan that binds the whole observed state; confirmed, each runs its steps as one
-operation journaled under ``NEXLA_MCP_STATE_DIR`` and either completes or rolls back.
-``get_operation`` reads the journal. The domain logic lives in ``runbooks/rotation.py`` and
-``runbooks/migration.py``; this module only wires tools to it.
+operation journaled in the server's state store (the one the write gate uses: SQLite in
+``NEXLA_MCP_STATE_DIR``, or PostgreSQL shared by replicas) and either completes or rolls back.
+``get_operation`` reads the journal, so any replica sees any replica's operations. The
+domain logic lives in ``runbooks/rotation.py`` and ``runbooks/migration.py``; this module only
+wires tools to it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from nexla_mcp.operations.journal import JOURNAL_FILE, SqliteJournal
+from nexla_mcp.operations.journal import LEGACY_JOURNAL_FILE, StoreJournal
 from nexla_mcp.operations.new_credentials import NewCredentials
+from nexla_mcp.server.state import server_store
 from nexla_mcp.tools._common import (
     Client,
     CredentialId,
@@ -93,7 +96,10 @@ class OperationList(BaseModel):
 def register(server: MCPServer, settings: Settings) -> None:
     """Register the workflow tools (the writes only when writes are on)."""
     workflows = Workflows(
-        journal=SqliteJournal(settings.effective_state_dir / JOURNAL_FILE),
+        journal=StoreJournal(
+            server_store(server, settings),
+            legacy=settings.effective_state_dir / LEGACY_JOURNAL_FILE,
+        ),
         new_credentials=NewCredentials(settings.new_credentials_file),
         allow_flows=settings.allow_flows,
         deny_flows=settings.deny_flows,

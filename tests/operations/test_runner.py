@@ -12,8 +12,9 @@ import pytest
 
 from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.operations.actions import ActionContext
-from nexla_mcp.operations.journal import SqliteJournal, StepRecord
+from nexla_mcp.operations.journal import StepRecord, StoreJournal
 from nexla_mcp.operations.runner import Runner, StepSpec
+from nexla_mcp.state.sqlite import SQLiteStore
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +62,7 @@ async def children(client: NexlaClient) -> list[Any]:
 async def test_a_resumed_create_finds_what_it_made_before_the_crash(
     client: NexlaClient, tmp_path: Path
 ) -> None:
-    journal = SqliteJournal(tmp_path / "ops.sqlite3")
+    journal = StoreJournal(SQLiteStore(tmp_path))
     steps = [create_child(), activate_child()]
     record = await journal.create("migrate_schema", {}, {"steps": [s.as_dict() for s in steps]})
     # The crash: the create reached Nexla, but the process died before journaling "done".
@@ -80,7 +81,7 @@ async def test_a_resumed_create_finds_what_it_made_before_the_crash(
 async def test_a_failed_undo_stops_the_rollback_and_a_resume_completes_it(
     client: NexlaClient, tmp_path: Path
 ) -> None:
-    journal = SqliteJournal(tmp_path / "ops.sqlite3")
+    journal = StoreJournal(SQLiteStore(tmp_path))
     broken_undo = StepSpec("activate the parent nexset", {"op": "set_resource_status",
                            "resource_type": "data_sets", "resource_id": PARENT,
                            "status": "ACTIVE"},

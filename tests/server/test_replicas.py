@@ -98,28 +98,37 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _process_replica(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``python -m nexla_mcp --transport http`` on a free port; its URL once /healthz answers."""
-    port = _free_port()
-    command = [sys.executable, "-m", "nexla_mcp", "--transport", "http", "--port", str(port),
-               "--toolsets", "flows,control"]  # fmt: skip
-    with log.open("w") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+def process_replicas(
+    env: dict[str, str], logs: list[Path], toolsets: str = "flows,control"
+) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """One ``python -m nexla_mcp --transport http`` per log file, each on a free port, all
+    starting at once; each one's URL (once its /healthz answers) and process."""
+    started: list[tuple[int, subprocess.Popen[bytes], Path]] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"replica did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}{MCP_PATH}"
+        for log in logs:
+            port = _free_port()
+            command = [sys.executable, "-m", "nexla_mcp", "--transport", "http", "--port",
+                       str(port), "--toolsets", toolsets]  # fmt: skip
+            with log.open("w") as output:
+                started.append((port, subprocess.Popen(command, env=env, stdout=output,
+                                                       stderr=output), log))  # fmt: skip
+        deadline = time.monotonic() + 60
+        for port, process, log in started:
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"replica did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield [(f"http://127.0.0.1:{port}{MCP_PATH}", process) for port, process, _ in started]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for _, process, _ in started:
+            process.terminate()
+        for _, process, _ in started:
+            process.wait(timeout=30)
 
 
 @pytest.fixture(params=["postgresql-3-threads", "sqlite-2-processes"])
@@ -148,14 +157,12 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
                 "NEXLA_SERVICE_KEY": DEFAULT_SERVICE_KEY, "NEXLA_MCP_HTTP_TOKEN": TOKEN,
                 "NEXLA_MCP_WRITE_RATE_LIMIT": str(RATE_LIMIT),
             }  # fmt: skip
-            urls = [
-                stack.enter_context(_process_replica(process_env, tmp_path / f"replica{n}.log"))
-                for n in range(2)
-            ]
+            logs = [tmp_path / f"replica{n}.log" for n in range(2)]
+            urls = [url for url, _ in stack.enter_context(process_replicas(process_env, logs))]
         yield Cluster(urls, sandbox, env, tmp_path, state_url)
 
 
-async def _connected(stack: Any, url: str) -> Client:
+async def connected(stack: Any, url: str) -> Client:
     http = await stack.enter_async_context(
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
     )
@@ -201,7 +208,7 @@ async def test_two_hundred_concurrent_confirms_across_replicas_apply_once(
     from contextlib import AsyncExitStack
 
     async with AsyncExitStack() as stack:
-        clients = [await _connected(stack, url) for url in cluster.urls]
+        clients = [await connected(stack, url) for url in cluster.urls]
         plan = await call_ok(clients[0], "pause_flow", {"flow_id": ACTIVE_FLOWS[0]})
         confirm = {"flow_id": ACTIVE_FLOWS[0], "confirm": True, "plan_token": plan["plan_token"]}
         with anyio.fail_after(240):
@@ -241,7 +248,7 @@ async def test_the_write_rate_limit_holds_across_replicas(cluster: Cluster) -> N
     from contextlib import AsyncExitStack
 
     async with AsyncExitStack() as stack:
-        clients = [await _connected(stack, url) for url in cluster.urls]
+        clients = [await connected(stack, url) for url in cluster.urls]
         calls = []
         for n, flow_id in enumerate(ACTIVE_FLOWS):
             plan = await call_ok(clients[n % len(clients)], "pause_flow", {"flow_id": flow_id})

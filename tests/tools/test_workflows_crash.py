@@ -23,10 +23,10 @@ import pytest
 from anyio.streams.text import TextReceiveStream
 from mcp import Client, StdioServerParameters
 
-from nexla_mcp.operations.journal import JOURNAL_FILE
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY
 from nexla_mcp.sandbox.serve import serve_in_thread
 from nexla_mcp.server.testing import call_ok
+from nexla_mcp.state.sqlite import STATE_FILE
 
 from .workflow_support import EXPIRED, api, credentials_of, flow_statuses, rotation_scene
 from .write_support import WriteStack
@@ -73,12 +73,12 @@ async def reply(lines: TextReceiveStream, buffer: list[str]) -> dict[str, Any]:
 
 
 def journal_steps(stack: WriteStack) -> list[tuple[str, str]]:
-    path = stack.audit_dir / "state" / JOURNAL_FILE
+    path = stack.audit_dir / "state" / STATE_FILE
     if not path.exists():
         return []
     connection = sqlite3.connect(path)
     try:
-        return list(connection.execute("SELECT name, status FROM steps ORDER BY seq"))
+        return list(connection.execute("SELECT name, status FROM operation_steps ORDER BY seq"))
     except sqlite3.OperationalError:
         return []
     finally:

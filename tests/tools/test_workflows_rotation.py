@@ -3,15 +3,17 @@ across several flows, and nothing changed before confirmation."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from nexla_mcp.operations.journal import JOURNAL_FILE
 from nexla_mcp.sandbox import create_app
 from nexla_mcp.server.testing import call_error, call_ok
+from nexla_mcp.state.sqlite import STATE_FILE, SQLiteStore
 
 from .workflow_support import (
     EXPIRED,
@@ -180,11 +182,18 @@ async def test_a_rotation_reaches_every_user_on_every_page_of_a_large_org(
 
 async def test_without_a_usable_journal_no_rotation_starts(stack: WriteStack) -> None:
     """The journal is written before the first request; if it cannot be, nothing is sent.
-    (Only the journal's file is broken: the state store beside it, which the plan's audit
-    record needs, still works.)"""
+    (Only the journal's table refuses writes, as a full disk would: the rest of the state
+    store, which the plan's audit record needs, still works.)"""
     scene = await rotation_scene(stack)
     state_dir = stack.audit_dir / "state"
-    (state_dir / JOURNAL_FILE).mkdir(parents=True)  # a directory where the journal file goes
+    store = SQLiteStore(state_dir)
+    await store.open()  # creates the tables
+    await store.close()
+    with closing(sqlite3.connect(state_dir / STATE_FILE)) as db:
+        db.execute(
+            "CREATE TRIGGER full BEFORE INSERT ON operations "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
     broken = stack.settings(state_dir=state_dir)
     arguments = {"credential_id": EXPIRED, "new_credential_id": scene.new_credential}
     before = await stack.digest()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,10 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent
 
-from nexla_mcp.operations.journal import JOURNAL_FILE
 from nexla_mcp.sandbox import PLANTED_SECRETS
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.testing import NO_BACKOFF, call_error, call_ok
+from nexla_mcp.state.sqlite import STATE_FILE
 
 from .test_workflows_faults import FailNth, repoint
 from .workflow_support import EXPIRED, rotation_scene
@@ -63,7 +65,8 @@ def server(stack: WriteStack, transport: httpx.AsyncBaseTransport | None = None)
 def everything_written(stack: WriteStack, results: list[Any], logs: str) -> str:
     """Every result, log line, audit record and journal byte of the session, as text."""
     texts = [logs, (stack.audit_dir / "audit.jsonl").read_text()]
-    texts.append((stack.audit_dir / "state" / JOURNAL_FILE).read_bytes().decode(errors="replace"))
+    with closing(sqlite3.connect(stack.audit_dir / "state" / STATE_FILE)) as db:
+        texts += db.iterdump()  # every table of the state store, the journal's included
     for result in results:
         texts += [block.text for block in result.content if isinstance(block, TextContent)]
         texts.append(json.dumps(result.structured_content or {}))
