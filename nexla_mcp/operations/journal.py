@@ -17,6 +17,7 @@ directory; ``StoreJournal`` imports its operations on first use and renames it
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -269,7 +270,8 @@ class MemoryJournal:
         return record
 
     async def claim(self, record: OperationRecord) -> None:
-        held = self._records[record.id]
+        # A shadow resume of a journaled operation: its dry run is kept on a copy, here.
+        held = self._records.setdefault(record.id, copy.deepcopy(record))
         if held.owner != record.owner:
             raise _taken(record)
         held.owner = record.owner = this_process()

@@ -20,6 +20,7 @@ from nexla_mcp.operations.journal import (
     FOREIGN_OWNER_QUIET_S,
     LEGACY_JOURNAL_FILE,
     JournalError,
+    MemoryJournal,
     OperationTakenError,
     StepRecord,
     StoreJournal,
@@ -204,3 +205,17 @@ async def test_an_unusable_state_dir_is_a_journal_error(tmp_path: Path) -> None:
         await StoreJournal(SQLiteStore(blocker)).create("rotate_credential", {}, {})
     assert "NEXLA_MCP_STATE_DIR" in (caught.value.hint or "")
     assert STATE_FILE not in caught.value.message  # the type of failure, not the path
+
+
+async def test_a_memory_journal_resumes_a_stored_operation_on_a_copy(tmp_path: Path) -> None:
+    """Shadow writes resume a journaled operation in memory: the stored one stays as it was."""
+    store = SQLiteStore(tmp_path)
+    stored = await StoreJournal(store).create("rotate_credential", {}, {"steps": []})
+    memory = MemoryJournal()
+    await memory.claim(stored)
+    await memory.set_status(stored.id, "rolled_back")
+    shadow = await memory.get(stored.id)
+    assert shadow is not None and shadow.status == "rolled_back"
+    kept = await StoreJournal(store).get(stored.id)
+    assert kept is not None and kept.status == "running"
+    await store.close()

@@ -14,8 +14,8 @@ from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.operations.actions import ActionContext
 from nexla_mcp.operations.journal import StepRecord, StoreJournal
 from nexla_mcp.operations.runner import Runner, StepSpec
-from nexla_mcp.state.sqlite import SQLiteStore
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
+from nexla_mcp.state.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
