@@ -51,7 +51,11 @@ def _server(app: ASGIApp, host: str, port: int, log_level: str) -> uvicorn.Serve
 
 @contextmanager
 def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Run `app` under uvicorn in a background thread; yields its base URL, stops on exit."""
+    """Run `app` under uvicorn in a background thread; yields its base URL, stops on exit.
+
+    Stopping does not wait for requests still in flight (one held by a latency fault would
+    keep the thread for the fault's whole delay): whoever sent them is gone by then.
+    """
     server = _server(app, host, port, "warning")
     thread = threading.Thread(target=server.run, name="nexla-sandbox", daemon=True)
     thread.start()
@@ -65,7 +69,7 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Ite
     try:
         yield f"http://{host}:{bound_port}"
     finally:
-        server.should_exit = True
+        server.should_exit = server.force_exit = True
         thread.join(timeout=_STARTUP_TIMEOUT_S)
 
 

@@ -73,8 +73,10 @@ class PostgresStore(StateStore):
 
     engine = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
+        """``connect_timeout_s``: how long opening keeps retrying a server that refuses."""
         self.url = url
+        self.connect_timeout_s = connect_timeout_s
         self.location = redacted_url(url)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opens = 0
@@ -95,10 +97,10 @@ class PostgresStore(StateStore):
             ) from error
         pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=_POOL_SIZE, open=False,
-            kwargs={"autocommit": True}, timeout=_CONNECT_TIMEOUT_S,
+            kwargs={"autocommit": True}, timeout=self.connect_timeout_s,
         )  # fmt: skip
         try:
-            await pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+            await pool.open(wait=True, timeout=self.connect_timeout_s)
             async with pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                 for statement in (*_SCHEMA, *_JOURNAL.schema):

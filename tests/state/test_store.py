@@ -134,7 +134,7 @@ async def test_an_unreachable_store_is_a_state_error(tmp_path: Path) -> None:
     """No server on the port, or a directory that cannot be made: StateError, with the
     password kept out of the message."""
     with pytest.raises(StateError) as raised:
-        await PostgresStore("postgresql://u:hunter2@127.0.0.1:9/db").open()
+        await PostgresStore("postgresql://u:hunter2@127.0.0.1:9/db", connect_timeout_s=0.5).open()
     assert "hunter2" not in str(raised.value) and "u:***@" in str(raised.value)
     blocker = tmp_path / "file"
     blocker.write_text("")
