@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 import httpx
 
+from nexla_mcp.connect import api_url, nexla_client
 from nexla_mcp.errors import NexlaError
 from nexla_mcp.faults import FAULTS, MAX_CLOCK_SKEW_S, clock_skew_s, connect_error, fault_of
 
@@ -189,34 +190,6 @@ def _local_state(settings: Settings) -> list[Check]:
     return checks
 
 
-def _client_for(settings: Settings, http: httpx.AsyncClient) -> NexlaClient:
-    from nexla_mcp.nexla import NexlaClient
-
-    if settings.sandbox:
-        from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY
-
-        return NexlaClient(
-            api_url=_api_url(settings), service_key=DEFAULT_SERVICE_KEY, http_client=http
-        )
-    return NexlaClient(
-        api_url=settings.api_url,
-        service_key=settings.service_key.get_secret_value() if settings.service_key else None,
-        access_token=(
-            None
-            if settings.service_key or settings.access_token is None
-            else settings.access_token.get_secret_value()
-        ),
-        timeout=settings.timeout_s,
-        http_client=http,
-    )
-
-
-def _api_url(settings: Settings) -> str:
-    from nexla_mcp.settings import SANDBOX_API_URL
-
-    return SANDBOX_API_URL if settings.sandbox else settings.api_url
-
-
 async def run_checks(settings: Settings) -> list[Check]:
     """Every check against ``settings``, in order; later API checks skip after a failure."""
     transport: httpx.AsyncBaseTransport | None = None
@@ -226,10 +199,10 @@ async def run_checks(settings: Settings) -> list[Check]:
         transport = httpx.ASGITransport(app=create_app())
     checks = [_configuration(settings)]
     async with httpx.AsyncClient(transport=transport, follow_redirects=False) as http:
-        reach = await _reach(settings, http, _api_url(settings))
+        reach = await _reach(settings, http, api_url(settings))
         checks.append(reach)
         blocked: str | None = reach.name if reach.status == "fail" else None
-        async with _client_for(settings, http) as client:
+        async with nexla_client(settings, http_client=http) as client:
             steps = [
                 ("session token", lambda: _token(settings, client)),
                 ("identity and org", lambda: _identity(client)),
@@ -284,7 +257,7 @@ def _report(settings: Settings | None, checks: list[Check], as_json: bool) -> in
             json.dumps(
                 {
                     "version": __version__,
-                    "api_url": _api_url(settings) if settings else None,
+                    "api_url": api_url(settings) if settings else None,
                     "ok": code == 0,
                     "exit_code": code,
                     "failure": failure,

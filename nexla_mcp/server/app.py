@@ -17,6 +17,7 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult, ListToolsResult, PaginatedRequestParams
 from mcp.types import Tool as MCPTool
 
+from nexla_mcp.connect import nexla_client
 from nexla_mcp.server.envelope import (
     invalid_arguments_result,
     tool_error_result,
@@ -271,36 +272,14 @@ def _new_client(
     sandbox_app: ASGIApp | None,
     retry_policy: RetryPolicy | None,
 ) -> NexlaClient:
-    import httpx
+    transport = None
+    if settings.sandbox and http_client is None:
+        import httpx
 
-    from nexla_mcp.nexla import NexlaClient
+        from nexla_mcp.sandbox import create_app
 
-    if settings.sandbox:
-        from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
-
-        transport = None
-        if http_client is None:
-            transport = httpx.ASGITransport(app=sandbox_app or create_app())
-        return NexlaClient(
-            api_url=SANDBOX_API_URL,
-            service_key=DEFAULT_SERVICE_KEY,
-            timeout=settings.timeout_s,
-            transport=transport,
-            http_client=http_client,
-            policy=retry_policy,
-        )
-    return NexlaClient(
-        api_url=settings.api_url,
-        service_key=settings.service_key.get_secret_value() if settings.service_key else None,
-        access_token=(
-            None
-            if settings.service_key or settings.access_token is None
-            else settings.access_token.get_secret_value()
-        ),
-        timeout=settings.timeout_s,
-        http_client=http_client,
-        policy=retry_policy,
-    )
+        transport = httpx.ASGITransport(app=sandbox_app or create_app())
+    return nexla_client(settings, transport=transport, http_client=http_client, policy=retry_policy)
 
 
 async def _open_store(store: StateStore, settings: Settings) -> None:
