@@ -73,6 +73,7 @@ __all__ = [
     "ServerSettings",
     "listed_tools",
     "nexla_tool",
+    "progress_of",
     "registering_only",
     "registered_tools",
     "sanitize_text",
@@ -136,6 +137,15 @@ def server_state(ctx: Context) -> ServerState:
     if not isinstance(state, ServerState):
         raise TypeError("the server was not built by nexla_mcp.server.build_server")
     return state
+
+
+def progress_of(ctx: Context) -> Callable[[float, float, str], Awaitable[None]]:
+    """A runbook's ``progress(done, total, message)`` callback, sent as MCP progress."""
+
+    async def report(done: float, total: float, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return report
 
 
 def _client(ctx: Context) -> NexlaClient:

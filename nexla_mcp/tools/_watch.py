@@ -18,7 +18,7 @@ from nexla_mcp.runbooks.diagnose import diagnose_flow
 from nexla_mcp.runbooks.flowmap import FlowTarget
 from nexla_mcp.runbooks.runs import RunStatus
 from nexla_mcp.runbooks.watch import DEFAULT_POLL_S, WatchStatus, watch_runs
-from nexla_mcp.tools._common import Client, FlowId, nexla_tool, tool_result
+from nexla_mcp.tools._common import Client, FlowId, nexla_tool, progress_of, tool_result
 from nexla_mcp.tools._views import CompactModel, bad_arguments, clean, iso
 
 if TYPE_CHECKING:
@@ -110,12 +110,9 @@ def register_watch(server: MCPServer) -> None:
         now = datetime.now(UTC)
         moment = _since(since, now)
 
-        async def progress(done: float, total: float, message: str) -> None:
-            await ctx.report_progress(done, total, message)
-
         outcome = await watch_runs(
             client, flow_id, since=moment, runs=runs, timeout_s=timeout_s,
-            poll_s=max(0.2, min(DEFAULT_POLL_S, timeout_s / 10)), progress=progress,
+            poll_s=max(0.2, min(DEFAULT_POLL_S, timeout_s / 10)), progress=progress_of(ctx),
         )  # fmt: skip
         report = WatchReport(
             flow_id=flow_id,

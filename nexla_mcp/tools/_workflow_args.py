@@ -7,7 +7,7 @@ body (as in ``control.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from weakref import WeakKeyDictionary
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
@@ -19,9 +19,6 @@ from nexla_mcp.tools._migration_ops import FinishMigration, MigrateSchema, Stage
 from nexla_mcp.tools._operation_ops import Direction, ResumeOperation, Workflows
 from nexla_mcp.tools._rotation_ops import DeleteCredential, RotateCredential
 from nexla_mcp.tools._write_gate import Gate
-
-if TYPE_CHECKING:
-    from nexla_mcp.operations.runner import Progress
 
 __all__ = [
     "DeleteApproval",
@@ -42,7 +39,6 @@ __all__ = [
     "Suffix",
     "TransformId",
     "machinery",
-    "progress_of",
 ]
 
 Asked = ApprovalForm | NotAsked | Elicit[ApprovalForm]
@@ -101,13 +97,6 @@ def _workflows_of(ctx: Context) -> Workflows:
 
 
 Machinery = Annotated[Workflows, Resolve(_workflows_of)]
-
-
-def progress_of(ctx: Context) -> Progress:
-    async def report(done: int, total: int, message: str) -> None:
-        await ctx.report_progress(done, total, message)
-
-    return report
 
 
 async def _rotate_approval(

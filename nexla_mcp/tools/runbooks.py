@@ -34,6 +34,7 @@ from nexla_mcp.tools._common import (
     OptionalRunId,
     listed_tools,
     nexla_tool,
+    progress_of,
     tool_result,
 )
 from nexla_mcp.tools._watch import register_watch
@@ -235,10 +236,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         diagnose_flow on the top problems.
         """
 
-        async def progress(done: float, total: float, message: str) -> None:
-            await ctx.report_progress(done, total, message)
-
-        report = await org_health(client, now=_now(), limit=limit, progress=progress)
+        report = await org_health(client, now=_now(), limit=limit, progress=progress_of(ctx))
         report.next_actions = await callable_actions(server, ctx, report.next_actions)
         worst = ", ".join(f"{n} {s}" for s, n in report.by_severity.items())
         return tool_result(

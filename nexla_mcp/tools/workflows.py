@@ -25,6 +25,7 @@ from nexla_mcp.tools._common import (
     Client,
     CredentialId,
     nexla_tool,
+    progress_of,
     tool_result,
 )
 from nexla_mcp.tools._migration_ops import FinishMigration, MigrateSchema
@@ -53,7 +54,6 @@ from nexla_mcp.tools._workflow_args import (
     Suffix,
     TransformId,
     machinery,
-    progress_of,
 )
 from nexla_mcp.tools._write_gate import Gate, write_gate
 from nexla_mcp.tools._writes import Confirm, PlanToken, WriteResult
