@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,88 +94,91 @@ def _failing_nexset(flow: dict[str, Any]) -> dict[str, Any]:
     return [nexset for nexset in flow["nexsets"] if nexset.get("transform_id")][-1]
 
 
-async def test_a_transform_error_is_fixed_by_correcting_the_transform(
-    stack: WriteStack, clock: MovableClock, caplog: pytest.LogCaptureFixture
-) -> None:
+Remedy = Callable[[Assistant, int, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def correct_the_transform(
+    assistant: Assistant, flow_id: int, diagnosis: dict[str, Any]
+) -> dict[str, Any]:
+    """The error names the field the transform reads; the samples show it under another name."""
+    missing = re.search(r"KeyError '(\w+)'", json.dumps(diagnosis["errors"]))
+    assert missing is not None
+    flow = await assistant.call("get_flow", {"flow_id": flow_id})
+    transform_id = _failing_nexset(flow)["transform_id"]
+    transform = await assistant.call(
+        "get_transform", {"transform_id": transform_id, "detail": "full"}
+    )
+    field = missing[1].removesuffix("_cents")
+    samples = await assistant.call(
+        "get_nexset_samples", {"resource_id": flow["nexsets"][0]["resource_id"]}
+    )
+    assert field in samples["fields"] and missing[1] not in samples["fields"]
+    code = transform["code"].replace(f"r['{missing[1]}'] / 100", f"r['{field}']")
+    fixed = await assistant.fix("update_transform", {"transform_id": transform_id, "code": code})
+    diff = next(c for c in fixed["plan"]["changes"] if c["field"].startswith("code"))
+    assert f"-    r['total'] = r['{missing[1]}'] / 100" in diff["after"]
+    assert fixed["plan"]["reverse_action"]["arguments"]["code"] == transform["code"]
+    return fixed
+
+
+async def convert_the_field_back(
+    assistant: Assistant, flow_id: int, diagnosis: dict[str, Any]
+) -> dict[str, Any]:
+    """The error names the field that arrives as text; the transform makes it a number again."""
+    field = re.search(r"field '(\w+)' expected number", json.dumps(diagnosis["errors"]))
+    assert field is not None
+    flow = await assistant.call("get_flow", {"flow_id": flow_id})
+    transform_id = _failing_nexset(flow)["transform_id"]
+    code = (f"def transform(r):\n    r['{field[1]}'] = float(str(r['{field[1]}'])"
+            ".replace(',', '.'))\n    return r")  # fmt: skip
+    fixed = await assistant.fix(
+        "update_transform", {"transform_id": transform_id, "code": code, "code_type": "python"}
+    )
+    assert fixed["plan"]["blast_radius"]["affected"]
+    return fixed
+
+
+async def poll_half_as_often(
+    assistant: Assistant, flow_id: int, diagnosis: dict[str, Any]
+) -> dict[str, Any]:
+    """The source's schedule is read, and doubled."""
+    flow = await assistant.call("get_flow", {"flow_id": flow_id})
+    source_id = flow["source"]["resource_id"]
+    source = await assistant.call(
+        "get_resource",
+        {"resource_type": "data_sources", "resource_id": source_id, "detail": "full"},
+    )
+    minutes = int(re.fullmatch(r"every (\d+) minutes", source["poll_schedule"])[1])  # type: ignore[index]
+    schedule = f"every {2 * minutes} minutes"
+    fixed = await assistant.fix(
+        "update_resource",
+        {"resource_type": "data_sources", "resource_id": source_id, "poll_schedule": schedule},
+    )
+    assert fixed["plan"]["reverse_action"]["arguments"]["poll_schedule"] == source["poll_schedule"]
+    return fixed
+
+
+@pytest.mark.parametrize(
+    ("category", "remedy"),
+    [
+        pytest.param("transform_error", correct_the_transform, id="transform-corrected"),
+        pytest.param("schema_mismatch", convert_the_field_back, id="field-converted-back"),
+        pytest.param("rate_limited", poll_half_as_often, id="polling-halved"),
+    ],
+)
+async def test_a_diagnosed_incident_is_fixed_and_watched_recovered(
+    stack: WriteStack, clock: MovableClock, caplog: pytest.LogCaptureFixture,
+    category: str, remedy: Remedy,
+) -> None:  # fmt: skip
+    """diagnose_flow names the category; the remedy reads what the diagnosis points at and
+    plans and confirms the fix; watch_flow sees the next run recovered; nothing leaked."""
     caplog.set_level(logging.DEBUG)
-    flow_id = await _flow_of(stack, "transform_error")
+    flow_id = await _flow_of(stack, category)
     async with stack.connect() as client:
         assistant = Assistant(client)
         diagnosis = await assistant.call("diagnose_flow", {"flow_id": flow_id})
-        assert diagnosis["category"] == "transform_error"
-        missing = re.search(r"KeyError '(\w+)'", json.dumps(diagnosis["errors"]))
-        assert missing is not None
-        flow = await assistant.call("get_flow", {"flow_id": flow_id})
-        transform_id = _failing_nexset(flow)["transform_id"]
-        transform = await assistant.call(
-            "get_transform", {"transform_id": transform_id, "detail": "full"}
-        )
-        field = missing[1].removesuffix("_cents")
-        samples = await assistant.call(
-            "get_nexset_samples", {"resource_id": flow["nexsets"][0]["resource_id"]}
-        )
-        assert field in samples["fields"] and missing[1] not in samples["fields"]
-        code = transform["code"].replace(f"r['{missing[1]}'] / 100", f"r['{field}']")
-        fixed = await assistant.fix(
-            "update_transform", {"transform_id": transform_id, "code": code}
-        )
-        diff = next(c for c in fixed["plan"]["changes"] if c["field"].startswith("code"))
-        assert f"-    r['total'] = r['{missing[1]}'] / 100" in diff["after"]
-        assert fixed["plan"]["reverse_action"]["arguments"]["code"] == transform["code"]
-        watched = await _verify(assistant, clock, fixed["receipt"], flow_id)
-    assert watched["status"] == "recovered", watched
-    _no_secrets(assistant, stack, caplog.text)
-
-
-async def test_a_schema_mismatch_is_fixed_by_converting_the_field_back(
-    stack: WriteStack, clock: MovableClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    flow_id = await _flow_of(stack, "schema_mismatch")
-    async with stack.connect() as client:
-        assistant = Assistant(client)
-        diagnosis = await assistant.call("diagnose_flow", {"flow_id": flow_id})
-        assert diagnosis["category"] == "schema_mismatch"
-        field = re.search(r"field '(\w+)' expected number", json.dumps(diagnosis["errors"]))
-        assert field is not None
-        flow = await assistant.call("get_flow", {"flow_id": flow_id})
-        transform_id = _failing_nexset(flow)["transform_id"]
-        code = (f"def transform(r):\n    r['{field[1]}'] = float(str(r['{field[1]}'])"
-                ".replace(',', '.'))\n    return r")  # fmt: skip
-        fixed = await assistant.fix(
-            "update_transform",
-            {"transform_id": transform_id, "code": code, "code_type": "python"},
-        )
-        assert fixed["plan"]["blast_radius"]["affected"]
-        watched = await _verify(assistant, clock, fixed["receipt"], flow_id)
-    assert watched["status"] == "recovered", watched
-    _no_secrets(assistant, stack, caplog.text)
-
-
-async def test_a_rate_limited_source_is_fixed_by_polling_half_as_often(
-    stack: WriteStack, clock: MovableClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    flow_id = await _flow_of(stack, "rate_limited")
-    async with stack.connect() as client:
-        assistant = Assistant(client)
-        diagnosis = await assistant.call("diagnose_flow", {"flow_id": flow_id})
-        assert diagnosis["category"] == "rate_limited"
-        flow = await assistant.call("get_flow", {"flow_id": flow_id})
-        source_id = flow["source"]["resource_id"]
-        source = await assistant.call(
-            "get_resource",
-            {"resource_type": "data_sources", "resource_id": source_id, "detail": "full"},
-        )
-        minutes = int(re.fullmatch(r"every (\d+) minutes", source["poll_schedule"])[1])  # type: ignore[index]
-        schedule = f"every {2 * minutes} minutes"
-        fixed = await assistant.fix(
-            "update_resource",
-            {"resource_type": "data_sources", "resource_id": source_id, "poll_schedule": schedule},
-        )
-        assert (
-            fixed["plan"]["reverse_action"]["arguments"]["poll_schedule"] == source["poll_schedule"]
-        )
+        assert diagnosis["category"] == category
+        fixed = await remedy(assistant, flow_id, diagnosis)
         watched = await _verify(assistant, clock, fixed["receipt"], flow_id)
     assert watched["status"] == "recovered", watched
     _no_secrets(assistant, stack, caplog.text)
