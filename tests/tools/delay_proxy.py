@@ -3,7 +3,8 @@
     with serve_in_thread(create_app()) as upstream:
         proxy = DelayProxy(upstream, {("PUT", "/flows/5/pause"): 2.0})
         with serve_on_loopback(proxy) as url:
-            ...  # point a NexlaClient at url; proxy.forwarded.wait() once the PUT went through
+            ...  # point a NexlaClient at url; proxy.release.set() lets the PUT go on early,
+                 # proxy.forwarded.wait() once it went through
 
 A held request is forwarded after its delay even when the client has given up (uvicorn does
 not cancel the app when the client disconnects, and this app never listens for it), so a
@@ -16,6 +17,7 @@ import threading
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx
 
 __all__ = ["DelayProxy"]
@@ -32,13 +34,15 @@ _HOP_BY_HOP = {
 
 class DelayProxy:
     """An ASGI app forwarding every request to ``upstream``; ``delays`` maps (method, path) to
-    the seconds to hold that request first. ``received`` is set when a held request arrives,
-    ``forwarded`` once upstream has answered it."""
+    the seconds to hold that request first, at most: setting ``release`` ends every hold at
+    once. ``received`` is set when a held request arrives, ``forwarded`` once upstream has
+    answered it."""
 
     def __init__(self, upstream: str, delays: dict[tuple[str, str], float]) -> None:
         self.upstream = upstream.rstrip("/")
         self.delays = delays
         self.received = threading.Event()
+        self.release = threading.Event()
         self.forwarded = threading.Event()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -56,7 +60,7 @@ class DelayProxy:
         delay = self.delays.get((scope["method"], scope["path"]))
         if delay is not None:
             self.received.set()
-            await anyio.sleep(delay)
+            await anyio.to_thread.run_sync(self.release.wait, delay)
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"]
                    if k.decode().lower() not in _HOP_BY_HOP]  # fmt: skip
         url = f"{self.upstream}{scope['path']}"

@@ -30,6 +30,9 @@ NODE = 9003  # a node of the ORDERS flow (9001 -> 9002 -> 9003 -> 9004), all ACT
 PAUSE = ("PUT", f"/flows/{NODE}/pause")
 LEGACY = 9012  # a PAUSED flow, so it can be deleted
 FLOW_WITH_ACCESS = 9001
+# The held PUT goes on when the test releases it (once the caller has given up), never by
+# itself first, however slow the machine.
+HELD_S = 30.0
 
 
 @pytest.fixture
@@ -44,7 +47,10 @@ def held_pause(request: pytest.FixtureRequest) -> Iterator[tuple[DelayProxy, str
     with serve_in_thread(create_app()) as upstream:
         proxy = DelayProxy(upstream, {PAUSE: request.param})
         with serve_on_loopback(proxy) as url:  # type: ignore[arg-type]
-            yield proxy, url, upstream
+            try:
+                yield proxy, url, upstream
+            finally:
+                proxy.release.set()  # a failed test leaves no request held
 
 
 def _server(stack: WriteStack, url: str, timeout_s: float) -> Any:
@@ -71,13 +77,13 @@ async def _audit_until(path: Path, event: str) -> list[dict[str, Any]]:
             await anyio.sleep(0.05)
 
 
-@pytest.mark.parametrize("held_pause", [5.0], indirect=True)
+@pytest.mark.parametrize("held_pause", [HELD_S], indirect=True)
 async def test_a_write_that_lands_after_the_deadline_is_unknown_then_reads_back_applied(
     stack: WriteStack, held_pause: tuple[DelayProxy, str, str]
 ) -> None:
-    """The gateway holds the PUT 5 s against a 3 s deadline (reads pass at once): the receipt
-    says unknown (not 'not applied'); once the PUT lands, the next plan of the same change
-    reads it back, says the earlier write was applied and audits the reconciliation."""
+    """The gateway holds the PUT past the 3 s deadline (reads pass at once): the receipt says
+    unknown (not 'not applied'); once the PUT lands, the next plan of the same change reads it
+    back, says the earlier write was applied and audits the reconciliation."""
     proxy, url, upstream = held_pause
     before = await _digest(upstream)
     async with Client(_server(stack, url, timeout_s=3.0)) as client:
@@ -85,6 +91,7 @@ async def test_a_write_that_lands_after_the_deadline_is_unknown_then_reads_back_
         assert receipt["status"] == "unknown", receipt
         assert "timed out" in receipt["note"] and "may still be applied" in receipt["note"]
         assert receipt["reverse_action"]["tool"] == "activate_flow"
+        proxy.release.set()  # the gateway lets the PUT through, after the caller gave up
         assert await anyio.to_thread.run_sync(proxy.forwarded.wait, 10)
         assert await _digest(upstream) != before
         later = await call_ok(client, "pause_flow", {"flow_id": NODE})
@@ -97,7 +104,7 @@ async def test_a_write_that_lands_after_the_deadline_is_unknown_then_reads_back_
     assert events[-2]["plan_digest"] == events[1]["plan_digest"]
 
 
-@pytest.mark.parametrize("held_pause", [5.0], indirect=True)
+@pytest.mark.parametrize("held_pause", [HELD_S], indirect=True)
 async def test_a_confirm_cancelled_after_the_send_still_audits_its_outcome(
     stack: WriteStack, held_pause: tuple[DelayProxy, str, str]
 ) -> None:
@@ -126,6 +133,7 @@ async def test_a_confirm_cancelled_after_the_send_still_audits_its_outcome(
             ("execution", "cancelled"),
             ("verification", "unknown"),
         ]
+        proxy.release.set()
         assert await anyio.to_thread.run_sync(proxy.forwarded.wait, 10)
         assert await _digest(upstream) != before
         later = await call_ok(client, "pause_flow", {"flow_id": NODE})
