@@ -45,6 +45,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nexla_mcp.sandbox import history, incidents
+from nexla_mcp.sandbox.breakage import (
+    CREDENTIAL_KINDS,
+    STATEFUL,
+    STEADY,
+    Breakage,
+    heal,
+    own_sink_credential,
+)
 from nexla_mcp.sandbox.errors import ApiError, bad_request
 from nexla_mcp.sandbox.http import json_response, read_object
 from nexla_mcp.sandbox.model import (
@@ -53,14 +61,12 @@ from nexla_mcp.sandbox.model import (
     LOG_RESOURCE_TYPE,
     SINKS,
     SOURCES,
-    CodeContainer,
-    Credential,
     Flow,
     LogLine,
     Run,
     Segment,
 )
-from nexla_mcp.sandbox.profiles import RUN_PROFILES, incident_data_set, outcome
+from nexla_mcp.sandbox.profiles import RUN_PROFILES, outcome
 from nexla_mcp.sandbox.scenarios import scenario_view
 from nexla_mcp.sandbox.store import DANA, SYSTEM_USER, Store
 
@@ -76,13 +82,7 @@ MAX_RUNS = 5000
 MAX_NOISE_LINES = 20_000
 _SEVERITIES = {"INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING", "ERROR": "ERROR",
                "FATAL": "FATAL", "DEBUG": "DEBUG"}  # fmt: skip
-# Kinds that leave broken state behind (and so get an audited fix when runs recover).
-_CREDENTIAL_KINDS = {"credential_expired": "expired", "permission_denied": "forbidden"}
-_STATEFUL = {*_CREDENTIAL_KINDS, "transform_error", "schema_mismatch"}
-_STEADY = ("healthy", "empty")
-# Stretches whose records never reach the nexsets: a transform broken before stays broken.
-_HIDE_NEXSETS = {*_CREDENTIAL_KINDS, "generic_failure", "empty"}
-_FIXABLE = {"credential": set(_CREDENTIAL_KINDS), "transform": {"transform_error"},
+_FIXABLE = {"credential": set(CREDENTIAL_KINDS), "transform": {"transform_error"},
             "schema": {"schema_mismatch"}}  # fmt: skip
 
 
@@ -172,106 +172,6 @@ def _lay_out(flow: Flow, timeline: list[dict[str, Any]], now_ms: int) -> list[_S
         stretches.append(stretch)
         cursor += count * interval
     return stretches
-
-
-def _own_sink_credential(store: Store, flow: Flow, at_ms: int) -> Credential | None:
-    """The first destination's credential, copied first if anything else uses it."""
-    sink = incidents._first_sink(store, flow)
-    credential = store.credentials.get(sink.credential_id or -1) if sink else None
-    if sink is None or credential is None:
-        return None
-    if incidents._users_of(store, credential.id) <= {flow.id} and not any(
-        source.credential_id == credential.id for source in store.sources.values()
-    ):
-        return credential
-    clone = incidents.builder.add_credential(
-        store, f"{sink.name}-credential", credential.credentials_type,
-        dict(credential.non_secure), at_ms, secrets=dict(credential.secrets),
-    )  # fmt: skip
-    store.audit_event(SINKS, sink.id, "update", {"data_credentials_id": [sink.credential_id,
-                      clone.id]}, DANA.id, at_ms)  # fmt: skip
-    sink.credential_id = clone.id
-    return clone
-
-
-class _State:
-    """What is broken right now while the timeline is written, and how to fix it."""
-
-    def __init__(self, store: Store, flow: Flow) -> None:
-        self.store, self.flow = store, flow
-        self.broken: dict[str, Any] = {}
-
-    def breaks(self, kind: str, onset: int, lead_min: int | None) -> None:
-        store, flow = self.store, self.flow
-        if kind not in _STEADY:
-            # Runs that get past the source (or through the nexsets) again mean whatever broke
-            # the credential (or the transform and schema) was fixed just before.
-            fixed = set() if kind in _CREDENTIAL_KINDS else set(_CREDENTIAL_KINDS)
-            if kind not in _HIDE_NEXSETS:
-                fixed |= {"transform_error", "schema_mismatch"} - {kind}
-            self.fix_all(incidents._just_before(flow, onset, 9), fixed)
-        if kind in self.broken or kind not in _STATEFUL:
-            return
-
-        def moment(minutes: int) -> int:
-            if lead_min is not None:
-                return onset - lead_min * MINUTE_MS
-            return incidents._just_before(flow, onset, minutes)
-
-        if kind in _CREDENTIAL_KINDS:
-            credential = incidents._own_credential(store, flow, moment(11))
-            credential.health = _CREDENTIAL_KINDS[kind]
-            self.broken[kind] = credential
-            return
-        target = incident_data_set(store, flow)
-        if target is None:
-            return
-        at = moment(17 if kind == "transform_error" else 25)
-        if kind == "transform_error":
-            self.broken[kind] = incidents.break_transform(store, flow, target, at)
-        else:
-            self.broken[kind] = incidents.change_schema(store, flow, target, at)
-        flow.profile = kind
-
-    def fix_all(self, at_ms: int, only: Any = None) -> None:
-        """The audited fixes of everything broken (or of the kinds in `only`), at `at_ms`."""
-        store = self.store
-        for kind, what in list(self.broken.items()):
-            if only is not None and kind not in only:
-                continue
-            del self.broken[kind]
-            if kind in _CREDENTIAL_KINDS:
-                credential: Credential = what
-                credential.health, credential.verified_status = "valid", "200 Ok"
-                credential.verified_ms = credential.updated_ms = at_ms
-                store.audit_event(
-                    "data_credentials",
-                    credential.id,
-                    "update",
-                    {"credentials": ["[FILTERED]", "[FILTERED]"]},
-                    DANA.id,
-                    at_ms,
-                )
-            elif kind == "transform_error":
-                _revert_transform(store, what, at_ms)
-            else:
-                detected = what
-                field = incidents._domain_field(self.flow)
-                schema = detected.output_schema
-                fixed = {**schema, "properties": {**schema.get("properties", {}),
-                                                  field: {"type": "number"}}}  # fmt: skip
-                store.audit_event(
-                    DATA_SETS,
-                    detected.id,
-                    "update",
-                    {"output_schema": [schema, fixed]},
-                    DANA.id,
-                    at_ms,
-                )
-                detected.output_schema = fixed
-        self.broken.clear()
-        self.flow.profile = "healthy"
-        store.touch()
 
 
 def _alerts_for(store: Store, flow: Flow, stretch: _Stretch, now_ms: int) -> None:
@@ -364,20 +264,20 @@ def apply_drill(store: Store, flow: Flow, body: dict[str, Any], now_ms: int) -> 
     if end != "active" and "gap_hours" not in timeline[-1]:
         timeline = [*timeline, {"gap_hours": 0}]  # a paused flow has no further runs
     stretches = _lay_out(flow, timeline, now_ms)
-    state = _State(store, flow)
+    state = Breakage(store, flow)
     for stretch in stretches:
         first = stretch.runs[0].run_id
-        if stretch.profile in _STEADY and state.broken:
+        if stretch.profile in STEADY and state.broken:
             state.fix_all(incidents._just_before(flow, first, 9))
         state.breaks(stretch.profile, first, stretch.lead_min)
         _alerts_for(store, flow, stretch, now_ms)
     last = stretches[-1].profile
-    if last not in _STEADY and last not in _STATEFUL:
+    if last not in STEADY and last not in STATEFUL:
         flow.profile = last
     if sink_credential is not None:
-        credential = _own_sink_credential(store, flow, now_ms - 26 * HOUR_MS)
+        credential = own_sink_credential(store, flow, now_ms - 26 * HOUR_MS)
         if credential is not None:
-            credential.health = _CREDENTIAL_KINDS[
+            credential.health = CREDENTIAL_KINDS[
                 "credential_expired" if sink_credential == "expired" else "permission_denied"
             ]
     for spec in body.get("noise") or []:
@@ -403,44 +303,6 @@ def apply_drill(store: Store, flow: Flow, body: dict[str, Any], now_ms: int) -> 
             failed += 1
         _pause(store, flow, end, last, failed)
     store.touch()
-
-
-def _revert_transform(store: Store, container: CodeContainer, at_ms: int) -> None:
-    """Put back the code the transform had before its latest audited edit."""
-    edits = [e for e in store.audit.get(("code_containers", container.id), [])
-             if "code" in e.object_changes]  # fmt: skip
-    if not edits:
-        return
-    previous = edits[-1].object_changes
-    store.audit_event(
-        "code_containers",
-        container.id,
-        "update",
-        {"code": [container.code, previous["code"][0]]},
-        DANA.id,
-        at_ms,
-    )
-    container.code = previous["code"][0]
-    if "code_type" in previous:
-        container.code_type = previous["code_type"][0]
-    container.version, container.updated_ms = container.version + 1, at_ms
-
-
-def heal(store: Store, flow: Flow, now_ms: int) -> None:
-    """Fix whatever the flow's incident broke, now: runs after now succeed."""
-    state = _State(store, flow)
-    credential = store.credentials.get(store.source_of(flow).credential_id or -1)
-    if credential is not None and credential.health != "valid":
-        state.broken["credential_expired"] = credential
-    target = incident_data_set(store, flow)
-    container = store.code_containers.get(target.code_container_id or -1) if target else None
-    if flow.profile == "transform_error" and container is not None:
-        state.broken["transform_error"] = container
-    if flow.profile == "schema_mismatch" and target is not None:
-        detected = store.data_sets[store.nodes[store.nodes[flow.id].children[0]].resource_id]
-        state.broken["schema_mismatch"] = detected
-    state.fix_all(now_ms)
-    history.switch_profile(flow, now_ms, "healthy")
 
 
 def _flow(sandbox: Sandbox, body: dict[str, Any]) -> Flow:
