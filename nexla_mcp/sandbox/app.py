@@ -42,9 +42,11 @@ class Sandbox:
     """Everything one sandbox instance knows; routes reach it as `request.app.state.sandbox`."""
 
     def __init__(
-        self, *, service_key: str, token_ttl_s: int, flows: int | None, clock: Clock
-    ) -> None:
+        self, *, service_key: str, token_ttl_s: int, flows: int | None, clock: Clock,
+        task_ms: int,
+    ) -> None:  # fmt: skip
         self.clock = clock
+        self.task_ms = task_ms
         self.service_key = service_key
         self.generated_flows = flows
         self.tokens = TokenRegistry(clock, token_ttl_s)
@@ -246,19 +248,22 @@ def create_app(
     token_ttl_s: int = 3600,
     flows: int | None = None,
     clock: Clock | None = None,
+    task_s: float = 3.0,
 ) -> Starlette:
     """A fresh sandbox: the seeded org, plus `flows` generated flows when given.
 
     `clock` returns epoch seconds (default `time.time`); token expiry and every run
-    timestamp read it, so tests can move time.
+    timestamp read it, so tests can move time. An async task (a credential probe, a bulk
+    pause) finishes `task_s` seconds on that clock after it was created.
     """
     if flows is not None and (type(flows) is not int or flows < 0):
         raise ValueError("flows must be a non-negative integer or None")
-    if token_ttl_s < 0:
-        raise ValueError("token_ttl_s must not be negative")
+    if token_ttl_s < 0 or task_s < 0:
+        raise ValueError("token_ttl_s and task_s must not be negative")
     sandbox = Sandbox(
-        service_key=service_key, token_ttl_s=token_ttl_s, flows=flows, clock=clock or time.time
-    )
+        service_key=service_key, token_ttl_s=token_ttl_s, flows=flows, clock=clock or time.time,
+        task_ms=int(task_s * 1000),
+    )  # fmt: skip
     app = Starlette(
         routes=_routes(),
         middleware=[Middleware(FaultMiddleware, faults=sandbox.faults)],

@@ -222,3 +222,4 @@ class AsyncTask:
     result: dict[str, Any] | None = None
     error: str | None = None
     acknowledged: bool = False
+    takes_ms: int = 3000  # from creation to finished, on the sandbox's clock; started at 1/3

@@ -55,14 +55,20 @@ _PROBE_ENTITIES = {
     "DataSet": "data_sets",
     "DataSink": "data_sinks",
 }
-STARTS_AFTER_MS = 1000
-FINISHES_AFTER_MS = 3000
+
+
+def _started_ms(task: AsyncTask) -> int:
+    return task.created_ms + task.takes_ms // 3
+
+
+def _finished_ms(task: AsyncTask) -> int:
+    return task.created_ms + task.takes_ms
 
 
 def status_of(task: AsyncTask, now_ms: int) -> str:
-    if now_ms < task.created_ms + STARTS_AFTER_MS:
+    if now_ms < _started_ms(task):
         return "pending"
-    if now_ms < task.created_ms + FINISHES_AFTER_MS:
+    if now_ms < _finished_ms(task):
         return "running"
     return "failed" if task.error else "completed"
 
@@ -77,8 +83,8 @@ def _view(task: AsyncTask, now_ms: int) -> dict[str, Any]:
         "progress": 100 if done else (50 if status == "running" else 0),
         "priority": task.priority,
         "created_at": iso(task.created_ms),
-        "started_at": iso(task.created_ms + STARTS_AFTER_MS) if status != "pending" else None,
-        "stopped_at": iso(task.created_ms + FINISHES_AFTER_MS) if done else None,
+        "started_at": iso(_started_ms(task)) if status != "pending" else None,
+        "stopped_at": iso(_finished_ms(task)) if done else None,
         "error": task.error if done else None,
         "arguments": task.arguments,
         "result": task.result if status == "completed" and not task.acknowledged else None,
@@ -115,7 +121,7 @@ def _run(sandbox: Sandbox, task_type: str, arguments: dict[str, Any]) -> dict[st
             else probes.authenticate(credential)
         )
         credential.verified_status = probes.verified_status(result)
-        credential.verified_ms = sandbox.now_ms() + FINISHES_AFTER_MS
+        credential.verified_ms = sandbox.now_ms() + sandbox.task_ms
         return {"status": result[0], **{k: v for k, v in result[1].items() if k != "status"}}
     if task_type == "BulkPauseFlows":
         node = (
@@ -156,6 +162,7 @@ def start_task(
         sandbox.now_ms(),
         OPS_USER.id,
         result=result,
+        takes_ms=sandbox.task_ms,
     )
     store.async_tasks[task.id] = task
     return task
@@ -176,7 +183,7 @@ def wrapped_task(sandbox: Sandbox, task_id: int) -> dict[str, Any]:
     if status == "running":
         wrapped["progress"] = 50
     if status in ("completed", "failed"):
-        wrapped["request_completed_at"] = iso(task.created_ms + FINISHES_AFTER_MS)
+        wrapped["request_completed_at"] = iso(_finished_ms(task))
         if status == "completed" and not task.acknowledged:
             wrapped["response"] = task.result
     return wrapped

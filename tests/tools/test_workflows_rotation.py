@@ -148,7 +148,7 @@ async def test_a_rotation_reaches_every_user_on_every_page_of_a_large_org(
 ) -> None:
     """A generated org of 250 more flows: the most shared credential's users are spread over
     every page of sources and destinations (100 a page), and all of them move."""
-    stack.app = create_app(flows=250)
+    stack.app = create_app(flows=250, task_s=0)
     store = stack.app.state.sandbox.store
     uses = Counter(r.credential_id for r in [*store.sources.values(), *store.sinks.values()])
     shared, count = uses.most_common(1)[0]

@@ -62,7 +62,10 @@ class WriteStack:
     """One sandbox; any number of servers on it; every API request recorded."""
 
     def __init__(self, audit_dir: Path) -> None:
-        self.app = create_app()
+        # Async tasks (the workflows' credential probes) are done the moment they are created:
+        # these tests are about what the writes do, not about waiting out the sandbox's 3 s
+        # (tests/sandbox/test_platform.py covers a task's pending and running states).
+        self.app = create_app(task_s=0)
         self.audit_dir = audit_dir
         self.requests: list[httpx.Request] = []
 
