@@ -135,9 +135,9 @@ def register(server: MCPServer, settings: Settings) -> None:
     async def get_server_context(
         config: ServerSettings, client: Client, ctx: Context
     ) -> Annotated[CallToolResult, ServerContext]:
-        """Describe this server: version, Nexla API host or sandbox, credential kind, write
-        policy, toolsets, the tools not listed and how to get them, flow allow/deny lists and
-        how the latest Nexla call ended. Call it when a tool seems missing, to check whether
+        """This server's version, Nexla API host or sandbox, credential kind, write policy,
+        toolsets, unlisted tools and how to get them, flow allow/deny lists and how the latest
+        Nexla call ended. Call it when a tool seems missing, to check whether
         writes are allowed, or after a failure.
         """
         listed = [tool.name for tool in await listed_tools(server, ctx)]

@@ -272,9 +272,9 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Read a flow's logs: error lines clustered into templates (count, first and last
         seen, an example), then a page of raw lines. Use it to learn why a flow fails.
 
-        Name the flow by flow_id, or by resource_type + resource_id of one of its resources.
-        Without run_id or a time window it reads the newest recent run with errors (else
-        the latest) and says which. Reads up to 2000 lines and says what was left out.
+        Name the flow by flow_id, or by resource_type + resource_id. Without run_id or a
+        time window it reads the newest recent run with errors (else the latest) and says
+        which. Reads up to 2000 lines and says what was left out.
         """
         window = _window(from_time, to_time)
         filters = {

@@ -24,6 +24,7 @@ from nexla_mcp.runbooks.health import FlowHealthReport, check_flow_health
 from nexla_mcp.runbooks.org import DEFAULT_PROBLEMS, OrgHealthReport, org_health
 from nexla_mcp.runbooks.report import NextAction
 from nexla_mcp.runbooks.sla import SlaReport, SlaTargets, track_sla
+from nexla_mcp.tools._budget import LeftOut, Tokens, fit, left_out, shorten
 from nexla_mcp.tools._common import (
     MAX_ID,
     MAX_LIMIT,
@@ -44,7 +45,42 @@ if TYPE_CHECKING:
 
     from nexla_mcp.settings import Settings
 
-__all__ = ["callable_actions", "register"]
+__all__ = ["OrgHealthAnswer", "callable_actions", "register"]
+
+
+# The report's head (counts by severity and category, the three next actions) is never cut
+# and costs up to about 350 tokens, so a budget starts above it.
+OrgMaxTokens = Annotated[
+    int | None, Field(ge=500, le=50_000, description="Token budget: problems cut to fit")
+]
+
+
+class OrgHealthAnswer(OrgHealthReport):
+    """``org_health``'s report, cut to ``max_tokens`` when one is given."""
+
+    left_out: LeftOut = None
+    tokens: Tokens = None
+
+
+def _org_answer(
+    report: OrgHealthReport, shown: int, tokens: int, short: bool, budget: int | None
+) -> OrgHealthAnswer:
+    """``report`` with its first ``shown`` problems (``short``: without names and last run
+    times, which get_flow has)."""
+    problems = report.problems[:shown]
+    if short:
+        problems = [
+            p.model_copy(update={"name": shorten(p.name), "last_run_at": None}) for p in problems
+        ]
+    more = len(report.problems) - shown
+    what = [f"{more} more problems (a larger max_tokens lists them)"] if more else []
+    what += ["names shortened and last_run_at dropped (get_flow has them)"] if short else []
+    return OrgHealthAnswer(
+        **{**report.model_dump(exclude={"problems"}), "truncated": report.truncated or more > 0},
+        problems=problems,
+        left_out=left_out(budget, what),
+        tokens=tokens or None,
+    )
 
 
 async def callable_actions(
@@ -227,7 +263,8 @@ def register(server: MCPServer, settings: Settings) -> None:
         limit: Annotated[
             int, Field(ge=1, le=MAX_LIMIT, description="Problems to list")
         ] = DEFAULT_PROBLEMS,
-    ) -> Annotated[CallToolResult, OrgHealthReport]:
+        max_tokens: OrgMaxTokens = None,
+    ) -> Annotated[CallToolResult, OrgHealthAnswer]:
         """Scan every flow of the org and list its problems, worst first: failing flows,
         degraded or stale ones, paused and never-started ones, each with a severity, a likely
         category and the reason.
@@ -239,8 +276,16 @@ def register(server: MCPServer, settings: Settings) -> None:
         report = await org_health(client, now=_now(), limit=limit, progress=progress_of(ctx))
         report.next_actions = await callable_actions(server, ctx, report.next_actions)
         worst = ", ".join(f"{n} {s}" for s, n in report.by_severity.items())
-        return tool_result(
-            report,
+        summary = (
             f"Scanned {report.flows_scanned} flows: {report.flows_with_problems} with problems"
-            + (f" ({worst})." if worst else "."),
+            + (f" ({worst})." if worst else ".")
+        )
+
+        def answer(shown: int, tokens: int, short: bool) -> CallToolResult:
+            return tool_result(_org_answer(report, shown, tokens, short, max_tokens), summary)
+
+        return fit(
+            [lambda n, t: answer(n, t, False), lambda n, t: answer(n, t, True)],
+            len(report.problems),
+            max_tokens,
         )

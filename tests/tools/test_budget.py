@@ -1,7 +1,8 @@
 """Caller token budgets: every list and log tool (list_flows, list_resources, list_credentials,
-list_accessors, get_run_metrics, get_flow_logs, get_nexset_samples) cuts its answer to
-max_tokens (checked with the real o200k tokenizer), says what it left out and resumes where it
-cut; the cheap estimate every such answer reports errs high on every kind of result."""
+list_accessors, get_run_metrics, get_flow_logs, get_nexset_samples, org_health) cuts its
+answer to max_tokens (checked with the real o200k tokenizer), says what it left out and resumes
+where it cut; the cheap estimate every such answer reports errs high on every kind of
+result."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from nexla_mcp.nexla import NexlaClient
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 from nexla_mcp.sandbox.generator import FIRST_TEAM_ID
 from nexla_mcp.server.app import build_server
-from nexla_mcp.server.testing import NO_BACKOFF, billed_tokens, call_ok, o200k_tokens
+from nexla_mcp.server.testing import NO_BACKOFF, billed_tokens, call_error, call_ok, o200k_tokens
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools._budget import estimate_tokens
 from tests.runbooks.sandbox_org import API_URL
@@ -293,3 +294,32 @@ async def test_nexset_samples_drop_records_then_shorten_strings_to_fit(mcp_clien
         assert cut["fields"] == whole["fields"]
         for shown, full in zip(cut.get("records", []), whole["records"], strict=False):
             assert shown.keys() == full.keys()
+
+
+@pytest.mark.parametrize("budget", [500, 700])
+async def test_org_health_drops_its_least_urgent_problems_to_fit(
+    mcp_client: Client, budget: int
+) -> None:
+    whole = await call_ok(mcp_client, "org_health", {"limit": 100})
+    cut = cut_within(
+        await mcp_client.call_tool("org_health", {"limit": 100, "max_tokens": budget}), budget
+    )
+    shown = cut.get("problems", [])
+    assert len(shown) < len(whole["problems"]) and cut["truncated"]
+    assert [p["flow_id"] for p in shown] == [p["flow_id"] for p in whole["problems"]][: len(shown)]
+    assert cut["next_actions"] == whole["next_actions"]
+    assert cut["flows_with_problems"] == whole["flows_with_problems"]
+
+
+async def test_org_health_refuses_a_budget_below_its_unabridged_head(mcp_client: Client) -> None:
+    """Counts and the three next actions are never cut (up to ~350 tokens): 500 at least."""
+    error = await call_error(mcp_client, "org_health", {"max_tokens": 499})
+    assert error["type"] == "InvalidArgumentsError" and "max_tokens" in error["message"]
+
+
+async def test_org_health_on_ten_thousand_flows_fits_a_budget(large_org: Client) -> None:
+    """262 problems, 100 asked for (about 7,900 tokens), 1,500 allowed."""
+    result = await large_org.call_tool("org_health", {"limit": 100, "max_tokens": 1_500})
+    cut = cut_within(result, 1_500)
+    assert 10 <= len(cut["problems"]) < 100 and cut["flows_with_problems"] > 100
+    assert "more problems" in cut["left_out"]
