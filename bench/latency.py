@@ -6,25 +6,18 @@
   (their sum, the slowest one, and the longest chain of calls that waited for each other:
   the critical path no scheduling could beat).
 - ``large_org``: ``org_health`` and ``list_flows(has_recent_errors=true)`` on a generated org.
-- ``cold_start``: ``python -m nexla_mcp --sandbox`` spawned, initialised and called over stdio.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import anyio
-from anyio.streams.text import TextReceiveStream
 from harness import billed_tokens, critical_path, peak_in_flight, percentile, stack
 
-__all__ = ["cold_start", "diagnose", "large_org", "mcp_overhead"]
+__all__ = ["diagnose", "large_org", "mcp_overhead"]
 
 
 def _ms(seconds: float) -> float:
@@ -154,89 +147,3 @@ async def large_org(flows: int) -> dict[str, Any]:
 # list_flows and list_credentials (limit=100) and a source's get_run_metrics (limit=50) on the
 # large org, each cut to these token budgets.
 BUDGETS = (500, 1_000, 2_000)
-
-
-def _request(id_: int, method: str, params: dict[str, Any]) -> bytes:
-    return (json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
-            + "\n").encode()  # fmt: skip
-
-
-async def _reply(lines: TextReceiveStream, buffer: list[str]) -> dict[str, Any]:
-    while "\n" not in buffer[0]:
-        buffer[0] += await lines.receive()
-    line, buffer[0] = buffer[0].split("\n", 1)
-    return json.loads(line)
-
-
-BARE_SERVER = Path(__file__).resolve().parent / "bare_server.py"
-# What is spawned, and the first tools/call made, per cold-start subject: the baseline is a
-# bare MCPServer with one tool (bench/bare_server.py), measured in the same run, interleaved.
-COLD_SUBJECTS: dict[str, tuple[list[str], str, dict[str, Any]]] = {
-    "bare MCPServer, 1 tool": ([str(BARE_SERVER)], "ping", {}),
-    "nexla-mcp default profile": (["-m", "nexla_mcp", "--sandbox"], "list_flows", {}),
-    "nexla-mcp --profile all": (
-        ["-m", "nexla_mcp", "--sandbox", "--profile", "all"],
-        "list_flows",
-        {},
-    ),
-}
-
-
-async def _one_cold_start(
-    args: list[str], tool: str, arguments: dict[str, Any]
-) -> tuple[float, float, float]:
-    """Seconds from spawn to the initialize reply, to the tools/list reply, and to the first
-    tools/call reply, in the order a host makes them."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    started = time.perf_counter()
-    async with await anyio.open_process([sys.executable, *args], env=environment) as process:
-        assert process.stdin and process.stdout
-        lines, buffer = TextReceiveStream(process.stdout), [""]
-        await process.stdin.send(_request(1, "initialize", {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "0"}}))  # fmt: skip
-        assert "result" in await _reply(lines, buffer)
-        initialized = time.perf_counter() - started
-        await process.stdin.send(
-            b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
-            + _request(2, "tools/list", {})
-        )
-        assert (await _reply(lines, buffer))["result"]["tools"]
-        listed = time.perf_counter() - started
-        await process.stdin.send(_request(3, "tools/call", {"name": tool, "arguments": arguments}))
-        reply = await _reply(lines, buffer)
-        assert not reply["result"].get("isError"), reply
-        called = time.perf_counter() - started
-        await process.stdin.aclose()
-        await process.wait()
-    return initialized, listed, called
-
-
-async def cold_start(runs: int) -> dict[str, Any]:
-    """The median of ``runs`` stdio cold starts (spawn -> initialize -> tools/list -> first
-    tools/call, as a host does) of each subject, spawned in turn so load hits them alike, each
-    against the bare one-tool MCPServer; with ``runs`` 0, nothing is spawned."""
-    if runs == 0:
-        return {"runs": 0}
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in COLD_SUBJECTS}
-    for _ in range(runs):
-        for name, subject in COLD_SUBJECTS.items():
-            samples[name].append(await _one_cold_start(*subject))
-    medians = {
-        name: [statistics.median(sample[i] for sample in runs_) for i in range(3)]
-        for name, runs_ in samples.items()
-    }
-    bare = medians["bare MCPServer, 1 tool"]
-    return {
-        "runs": runs,
-        "subjects": {
-            name: {
-                "initialize_s": round(initialize, 2),
-                "tools_list_s": round(listed, 2),
-                "first_call_s": round(first, 2),
-                "initialize_vs_bare": round(initialize / bare[0], 2),
-                "first_call_vs_bare": round(first / bare[2], 2),
-            }
-            for name, (initialize, listed, first) in medians.items()
-        },
-    }

@@ -25,6 +25,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cold_start
 import latency
 import tokens
 
@@ -130,14 +131,20 @@ def show_cold_start(report: dict[str, Any]) -> None:
         print("\nstdio cold start: skipped (--cold-starts 0)")
         return
     table(
-        f"stdio cold start, median of {report['runs']} interleaved spawns: initialize, "
-        "tools/list, first tools/call (list_flows on the sandbox; ping on the bare server)",
-        ["subject", "initialize", "tools/list", "first result", "initialize vs bare",
-         "first result vs bare"],
+        f"stdio cold start, median of {report['runs']} interleaved spawns (load average "
+        f"{report['load_average_1m']}): initialize, tools/list, first tools/call (list_flows on "
+        "the sandbox; ping on the bare server), and the child's CPU time",
+        ["subject", "initialize", "tools/list", "first result", "cpu", "first result vs bare",
+         "cpu vs bare", "over bare"],
         [[name, f"{s['initialize_s']} s", f"{s['tools_list_s']} s", f"{s['first_call_s']} s",
-          f"{s['initialize_vs_bare']} x", f"{s['first_call_vs_bare']} x"]
-         for name, s in report["subjects"].items()],
+          f"{s['cpu_s']} s", f"{s['first_call_vs_bare']} x", f"{s['cpu_vs_bare']} x",
+          f"{s['over_bare_s']:+} s"] for name, s in report["subjects"].items()],
     )  # fmt: skip
+    sdk = report["sdk_import"]
+    print(
+        f"  of the bare server's first result, importing the SDK alone takes {sdk['wall_s']} s "
+        f"({sdk['share_of_bare']:.0%}; {sdk['cpu_s']} s CPU)"
+    )
 
 
 async def main(options: argparse.Namespace) -> None:
@@ -151,7 +158,7 @@ async def main(options: argparse.Namespace) -> None:
         ("diagnose_flow", lambda: latency.diagnose(options.latency_ms), show_diagnose),
         ("large_org", lambda: latency.large_org(options.flows),
          lambda r: (show_large_org(r), show_budgets(r))),
-        ("cold_start", lambda: latency.cold_start(options.cold_starts), show_cold_start),
+        ("cold_start", lambda: cold_start.cold_start(options.cold_starts), show_cold_start),
     ]  # fmt: skip
     for name, run, show in steps:
         step_started = time.perf_counter()

@@ -195,6 +195,20 @@ def _listen(settings: Settings, flags: frozenset[str]) -> socket.socket | str:
         )
 
 
+def _import_httpx_without_its_command_line() -> None:
+    """Import httpx without ``httpx._main``, its command line client, which it imports whenever
+    rich, pygments and click are installed (the test extra brings them): that is tens of
+    milliseconds of a start spent on code the server never runs. httpx falls back to a stub
+    ``main`` when the import fails; the module stays importable afterwards."""
+    if "httpx" in sys.modules:
+        return
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]  # makes the import fail
+    try:
+        import httpx  # noqa: F401
+    finally:
+        del sys.modules["httpx._main"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (2 for a configuration error)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -218,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             print(listener, file=sys.stderr)
             return 2
 
+    _import_httpx_without_its_command_line()
     from nexla_mcp.server.audit_file import AuditFileError
     from nexla_mcp.server.http import serve
 

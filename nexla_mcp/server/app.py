@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.nexla.reliability import RetryPolicy
     from nexla_mcp.server.toolset_scopes import ToolsetScopes
+    from nexla_mcp.server.tool_cache import ToolListCache
 
 __all__ = [
     "SANDBOX_API_URL",
@@ -67,6 +68,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
         *,
         state_store: StateStore | None = None,
         toolset_scopes: ToolsetScopes | None = None,
+        tool_cache: ToolListCache | None = None,
         **kwargs: Any,
     ) -> None:
         if toolset_scopes is not None:
@@ -76,6 +78,8 @@ class NexlaMCPServer(MCPServer[ServerState]):
         """With dynamic discovery: which tools each caller is listed and may call."""
         self.state_store = state_store
         """Nonces, write-rate windows and the audit chain (opened by the lifespan)."""
+        self.tool_cache = tool_cache
+        """Where the built tool list is kept between starts (``tool_cache``), if anywhere."""
         self.serving: ServerState | None = None
         """The running lifespan's state (its Nexla client), for ``/readyz``."""
         self.draining = False
@@ -85,6 +89,8 @@ class NexlaMCPServer(MCPServer[ServerState]):
         self.toolset_of: dict[str, str] = {}
         """Tool name -> the toolset that registers it (built now or on first need)."""
         self._deferred: dict[str, list[str]] = {}
+        self._deferred_at_start = 0
+        self._cached: dict[str, MCPTool] | None = None
         self._build: Callable[[list[str]], object] | None = None
         self._building = False
 
@@ -96,6 +102,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
         self.toolset_of.update(owners)
         for name, toolset in owners.items():
             self._deferred.setdefault(toolset, []).append(name)
+        self._deferred_at_start = len(self._deferred)
         self._build = build
 
     @property
@@ -121,8 +128,22 @@ class NexlaMCPServer(MCPServer[ServerState]):
         return super()._tool_input_schema(name)
 
     async def list_tools(self) -> list[MCPTool]:
-        """The tools, with compact schemas (``nexla_mcp.server.schemas``)."""
+        """The tools, with compact schemas (``nexla_mcp.server.schemas``).
+
+        With a ``tool_cache`` that holds every tool not built yet, those come from the cache
+        and stay unbuilt, after the built ones as building them would append them. A list
+        built from nothing (no toolset built before it) is saved to the cache."""
+        cached = self._from_cache()
+        if cached is not None:
+            return [*await self._built_tools(), *cached]
+        from_nothing = len(self._deferred) == self._deferred_at_start > 0
         self.build_deferred()
+        tools = await self._built_tools()
+        if from_nothing and self.tool_cache is not None:
+            self.tool_cache.save(tools)
+        return tools
+
+    async def _built_tools(self) -> list[MCPTool]:
         return [
             tool.model_copy(
                 update={
@@ -132,6 +153,17 @@ class NexlaMCPServer(MCPServer[ServerState]):
             )
             for tool in await super().list_tools()
         ]
+
+    def _from_cache(self) -> list[MCPTool] | None:
+        """The deferred tools from the cache, in its order; None unless it has all of them."""
+        if self.tool_cache is None or not self._deferred:
+            return None
+        if self._cached is None:
+            self._cached = self.tool_cache.load() or {}
+        deferred = {name for names in self._deferred.values() for name in names}
+        if not deferred <= self._cached.keys():
+            return None
+        return [tool for name, tool in self._cached.items() if name in deferred]
 
     async def listed_tools(self, request: ServerRequestContext[Any, Any] | None) -> list[MCPTool]:
         """The tools listed to ``request``'s caller: every tool, or with dynamic discovery the
@@ -299,6 +331,7 @@ def build_server(
     http_client: httpx.AsyncClient | None = None,
     sandbox_app: ASGIApp | None = None,
     retry_policy: RetryPolicy | None = None,
+    tool_cache: ToolListCache | None = None,
 ) -> NexlaMCPServer:
     """Build the MCP server for ``settings`` with only the enabled toolsets registered.
 
@@ -308,11 +341,17 @@ def build_server(
     pass one whose transport is the sandbox or a mock); the caller keeps ownership of it.
     ``retry_policy`` replaces the client's default ``RetryPolicy`` (tests pass
     ``nexla_mcp.server.testing.NO_BACKOFF`` so retried failures do not wait); the call
-    deadline stays ``settings.timeout_s``.
+    deadline stays ``settings.timeout_s``. ``tool_cache`` lists the tools from the schemas
+    saved by an earlier start when it has them (the CLI passes one; tests build fresh).
     """
     from nexla_mcp import __version__
-    from nexla_mcp.server.oauth import auth_settings, verifier_for
 
+    token_verifier = auth = None
+    if settings.oauth_issuer is not None and settings.oauth_audience is not None:
+        # Imported only for OAuth: the JWT library is a tenth of a stdio start's own cost.
+        from nexla_mcp.server.oauth import auth_settings, verifier_for
+
+        token_verifier, auth = verifier_for(settings), auth_settings(settings)
     store = store_of_settings(settings)
 
     @asynccontextmanager
@@ -343,8 +382,9 @@ def build_server(
         request_state_security=request_state_security_for(settings),
         state_store=store,
         toolset_scopes=toolset_scopes,
-        token_verifier=verifier_for(settings),
-        auth=auth_settings(settings),
+        tool_cache=tool_cache,
+        token_verifier=token_verifier,
+        auth=auth,
     )
     if toolset_scopes is not None:
         from nexla_mcp.tools import discovery

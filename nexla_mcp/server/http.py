@@ -226,8 +226,9 @@ def run_stdio(server: MCPServer) -> None:
 def serve(settings: Settings, listener: socket.socket | None = None) -> None:
     """Build the server for ``settings`` and serve it on the configured transport."""
     from nexla_mcp.server.app import build_server
+    from nexla_mcp.server.tool_cache import ToolListCache
 
-    server = build_server(settings)
+    server = build_server(settings, tool_cache=ToolListCache.for_settings(settings))
     if settings.transport == "http":
         run_http(server, settings, listener)
     else:

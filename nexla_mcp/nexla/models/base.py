@@ -34,4 +34,4 @@ def epoch_to_datetime(value: int | float) -> datetime:
 class NexlaModel(BaseModel):
     """Base: tolerant of unknown and missing fields, populated by name or alias."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
