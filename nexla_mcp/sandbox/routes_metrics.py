@@ -131,20 +131,22 @@ async def flow_metrics(request: Request, sandbox: Sandbox, resource_type: str) -
     query.choice("orderby", ("runId", "created_at"))
     descending = (query.text("sortorder") or query.text("sort_order") or "desc").lower() != "asc"
     page, size = page_window(request, size_names=("per_page", "size"))
-    results = _outcomes(sandbox, flow, history.runs(flow, sandbox.now_ms(), since, until))
+    runs = history.runs(flow, sandbox.now_ms(), since, until)
     if descending:
-        results.reverse()
+        runs.reverse()
     if groupby == "runId":
-        chunk = results[(page - 1) * size : page * size]
+        # Only the page's runs are simulated: a run's outcome depends on no other run.
+        chunk = _outcomes(sandbox, flow, runs[(page - 1) * size : page * size])
         data: dict[str, Any] = {
             str(result.run.run_id): _resource_metrics(result) for result in chunk
         }
         meta = {
             "currentPage": page,
-            "pageCount": math.ceil(len(results) / size),
-            "totalCount": len(results),
+            "pageCount": math.ceil(len(runs) / size),
+            "totalCount": len(runs),
         }
     else:
+        results = _outcomes(sandbox, flow, runs)
         totals: dict[tuple[str, int], dict[str, int]] = {}
         for result in results:
             for metric in result.metrics:

@@ -90,6 +90,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
         """Tool name -> the toolset that registers it (built now or on first need)."""
         self._deferred: dict[str, list[str]] = {}
         self._deferred_at_start = 0
+        """How many tools were deferred: while none is built, a tools/list is a fresh build."""
         self._cached: dict[str, MCPTool] | None = None
         self._build: Callable[[list[str]], object] | None = None
         self._building = False
@@ -98,17 +99,22 @@ class NexlaMCPServer(MCPServer[ServerState]):
         """List and serve the tools in ``owners`` (name -> toolset), but build each toolset's
         tools only when first needed: ``build(names)`` registers them. Building a tool (its
         argument model and schemas) is most of a start's own cost; a first call to one tool
-        builds only its toolset, a tools/list builds every one."""
+        builds only that tool, a tools/list every one (unless ``tool_cache`` has them)."""
         self.toolset_of.update(owners)
         for name, toolset in owners.items():
             self._deferred.setdefault(toolset, []).append(name)
-        self._deferred_at_start = len(self._deferred)
+        self._deferred_at_start = len(owners)
         self._build = build
 
     @property
     def deferred_toolsets(self) -> tuple[str, ...]:
         """The toolsets whose tools are listed but not built yet."""
         return tuple(self._deferred)
+
+    @property
+    def deferred_tools(self) -> tuple[str, ...]:
+        """The tools listed but not built yet."""
+        return tuple(name for names in self._deferred.values() for name in names)
 
     def build_deferred(self, toolset: str | None = None) -> None:
         """Build the deferred tools of ``toolset`` (of every toolset when None)."""
@@ -123,8 +129,23 @@ class NexlaMCPServer(MCPServer[ServerState]):
         finally:
             self._building = False
 
+    def build_deferred_tool(self, name: str) -> None:
+        """Build the tool ``name`` if it is deferred, and no other (what a call to it needs)."""
+        toolset = self.toolset_of.get(name, "")
+        names = self._deferred.get(toolset, [])
+        if self._building or self._build is None or name not in names:
+            return
+        self._building = True
+        try:
+            names.remove(name)
+            if not names:
+                del self._deferred[toolset]
+            self._build([name])
+        finally:
+            self._building = False
+
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
-        self.build_deferred(self.toolset_of.get(name))
+        self.build_deferred_tool(name)
         return super()._tool_input_schema(name)
 
     async def list_tools(self) -> list[MCPTool]:
@@ -136,7 +157,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
         cached = self._from_cache()
         if cached is not None:
             return [*await self._built_tools(), *cached]
-        from_nothing = len(self._deferred) == self._deferred_at_start > 0
+        from_nothing = len(self.deferred_tools) == self._deferred_at_start > 0
         self.build_deferred()
         tools = await self._built_tools()
         if from_nothing and self.tool_cache is not None:
@@ -160,7 +181,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
             return None
         if self._cached is None:
             self._cached = self.tool_cache.load() or {}
-        deferred = {name for names in self._deferred.values() for name in names}
+        deferred = set(self.deferred_tools)
         if not deferred <= self._cached.keys():
             return None
         return [tool for name, tool in self._cached.items() if name in deferred]
@@ -206,7 +227,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
             if refused is not None:
                 logger.info("tool %s refused: not enabled for this caller", name)
                 return refused
-        self.build_deferred(self.toolset_of.get(name))
+        self.build_deferred_tool(name)
         valid = self._argument_names(name)
         unknown = sorted(set(arguments) - set(valid)) if valid is not None else []
         if unknown:

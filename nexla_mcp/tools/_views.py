@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from nexla_mcp.errors import ValidationError
 from nexla_mcp.runbooks.report import iso
@@ -57,4 +57,7 @@ class CompactModel(BaseModel):
     """Base of the tools' output models. Their schemas reach clients compacted (no titles,
     null branches, defaults or descriptions: ``nexla_mcp.server.schemas``), so a field's
     description is documentation for maintainers; what a model must know goes in the
-    tool's docstring."""
+    tool's docstring. Validators are built on first use (``defer_build``): a start builds
+    only the models of the tools it registers, not every model of every module it imports."""
+
+    model_config = ConfigDict(defer_build=True)

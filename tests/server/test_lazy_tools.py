@@ -1,4 +1,4 @@
-"""Tools are built when first needed: a first call builds only its toolset, tools/list all."""
+"""Tools are built when first needed: a first call builds only that tool, tools/list all."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def test_building_one_toolset_leaves_the_others_deferred() -> None:
     server = build_server(Settings(sandbox=True))
     server.build_deferred("flows")
     assert "flows" not in server.deferred_toolsets and "runbooks" in server.deferred_toolsets
+
+
+def test_building_one_tool_leaves_the_rest_of_its_toolset_deferred() -> None:
+    """What a first tools/call to a tool does (the SDK's argument check asks for its schema
+    the same way)."""
+    server = build_server(Settings(sandbox=True))
+    assert server._tool_input_schema("get_flow") is not None
+    assert "get_flow" not in server.deferred_tools and "list_flows" in server.deferred_tools
+    assert "flows" in server.deferred_toolsets
 
 
 @pytest.mark.parametrize("mode", MODES)
