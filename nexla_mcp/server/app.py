@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
     from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.nexla.reliability import RetryPolicy
-    from nexla_mcp.server.toolset_scopes import ToolsetScopes
     from nexla_mcp.server.tool_cache import ToolListCache
+    from nexla_mcp.server.toolset_scopes import ToolsetScopes
 
 __all__ = [
     "SANDBOX_API_URL",
