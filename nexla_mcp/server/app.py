@@ -108,7 +108,7 @@ class NexlaMCPServer(MCPServer[ServerState]):
 
     @property
     def deferred_toolsets(self) -> tuple[str, ...]:
-        """The toolsets whose tools are listed but not built yet."""
+        """The toolsets with tools listed but not built yet."""
         return tuple(self._deferred)
 
     @property

@@ -42,7 +42,14 @@ _FORMAT = 1
 # Cache files kept per directory: enough for every profile a host switches between.
 _KEEP = 16
 # Libraries whose code shapes a tool's schemas besides this package.
-_LIBRARIES = ("mcp", "mcp-types", "pydantic", "pydantic-core")
+_LIBRARIES = (
+    "mcp",
+    "mcp-types",
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-extensions",
+)
 
 
 def source_digest(root: Path = PACKAGE_DIR) -> str:
