@@ -78,15 +78,22 @@ def sandbox(sandbox_http: httpx.AsyncClient) -> Sandbox:
     return Sandbox(sandbox_http)
 
 
+@pytest.fixture
+def toolsets() -> tuple[str, ...]:
+    """The toolsets of ``mcp_client``'s server: every one, unless a test module that calls
+    only its own toolset's tools narrows it. The client lists the tools on its first call,
+    which builds every registered tool: for all of them that is most of a short test's time."""
+    return ()
+
+
 @pytest.fixture(params=MODES)
 async def mcp_client(
-    request: pytest.FixtureRequest, sandbox_http: httpx.AsyncClient
+    request: pytest.FixtureRequest, sandbox_http: httpx.AsyncClient, toolsets: tuple[str, ...]
 ) -> AsyncIterator[Client]:
     """An MCP client (once per protocol era) connected to a server over the sandbox; the
     server retries as in production but without waiting between attempts."""
-    server = build_server(
-        Settings(sandbox=True, profile="all"), http_client=sandbox_http, retry_policy=NO_BACKOFF
-    )
+    settings = Settings(sandbox=True, profile="all", toolsets=toolsets)
+    server = build_server(settings, http_client=sandbox_http, retry_policy=NO_BACKOFF)
     async with Client(server, mode=request.param) as client:
         yield client
 

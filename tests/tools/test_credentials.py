@@ -13,6 +13,13 @@ from .conftest import API_PATHS, FAULTS, OddReplies, Sandbox
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def toolsets() -> tuple[str, ...]:
+    """These tests call only the credentials toolset's tools (see ``conftest.toolsets``)."""
+    return ("credentials",)
+
+
 CREDENTIAL = 5001  # a seeded credential that exists (its probe is what the tests replace)
 AUTHENTICATE_ONLY = {"credential_id": CREDENTIAL, "check_read_access": False}
 

@@ -17,6 +17,13 @@ from .conftest import FAULTS, OddReplies, Sandbox
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def toolsets() -> tuple[str, ...]:
+    """These tests call only the flows toolset's tools (see ``conftest.toolsets``)."""
+    return ("flows",)
+
+
 # Seeded kinds whose recent runs carry errors; paused, never-activated, stale and healthy
 # flows have clean recent runs.
 ERROR_KINDS = {

@@ -13,6 +13,12 @@ from .conftest import FAULTS, SANDBOX_URL, OddReplies, Sandbox
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def toolsets() -> tuple[str, ...]:
+    """These tests call only the logs toolset's tools (see ``conftest.toolsets``)."""
+    return ("logs",)
+
+
 async def add_run(sandbox: Sandbox, flow_id: int, outcome: str) -> int:
     reply = await sandbox.http.post(
         f"{SANDBOX_URL}/_sandbox/runs", json={"flow_id": flow_id, "outcome": outcome}

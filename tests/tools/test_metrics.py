@@ -13,6 +13,12 @@ from .conftest import FAULTS, Sandbox
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def toolsets() -> tuple[str, ...]:
+    """These tests call only the metrics toolset's tools (see ``conftest.toolsets``)."""
+    return ("metrics",)
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 

@@ -17,6 +17,12 @@ from .conftest import FAULTS, Sandbox
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def toolsets() -> tuple[str, ...]:
+    """These tests call only the resources toolset's tools (see ``conftest.toolsets``)."""
+    return ("resources",)
+
+
 async def test_list_resources_pages_destinations_with_exact_totals(mcp_client: Client) -> None:
     """Pages of 5 destinations chain to the total, each row naming its flow."""
     seen: list[int] = []
