@@ -1,5 +1,5 @@
-"""Shared state: used plan nonces, write-rate windows, the audit chain and the operations
-journal (no MCP imports).
+"""Shared state: used plan nonces, write-rate windows, the audit chain, writes whose outcome
+is unknown and the operations journal (no MCP imports).
 
 ``store_for(state_dir, state_url)`` picks the engine: SQLite in the state directory by
 default (nothing to start; processes on one machine sharing the directory share the state),
@@ -15,11 +15,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nexla_mcp.state.base import AuditHead, AuditRow, RateKey, Sealed, StateError, StateStore
+from nexla_mcp.state.base import (
+    AuditHead,
+    AuditRow,
+    OpenWrite,
+    RateKey,
+    Sealed,
+    StateError,
+    StateStore,
+)
 
 __all__ = [
     "AuditHead",
     "AuditRow",
+    "OpenWrite",
     "RateKey",
     "Sealed",
     "StateError",

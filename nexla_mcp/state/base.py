@@ -9,6 +9,9 @@ Four kinds of state, each enforced by the database rather than by process memory
 - **the audit chain**: rows numbered by ``seq`` with the chain head (last hash, count and its
   MAC) in a separate row, updated in the same transaction as each append, so a deleted,
   edited or cut-off row no longer matches the head;
+- **writes whose outcome is unknown** (a send that timed out or lost its connection), by
+  tool and arguments, so a later plan of the same change on any replica, or after a restart,
+  settles them, and only one of them audits the settlement;
 - **the operations journal**: each rotation or migration and its steps
   (``nexla_mcp.state.journal``), where taking over an interrupted operation is a
   compare-and-set on its owner, so two replicas resuming it at once cannot both own it.
@@ -28,6 +31,7 @@ from nexla_mcp.state.journal import OperationRecord, OperationStatus, StepRecord
 __all__ = [
     "AuditHead",
     "AuditRow",
+    "OpenWrite",
     "RateKey",
     "Sealed",
     "StateError",
@@ -78,6 +82,16 @@ class Sealed:
     hash: str
     record: str
     head_mac: str
+
+
+@dataclass(frozen=True)
+class OpenWrite:
+    """A confirmed write whose outcome is unknown: its plan's digest, why, and since when
+    (seconds since the epoch: replicas compare it)."""
+
+    plan_digest: str
+    cause: str
+    since: float
 
 
 Seal = Callable[[int, str], Sealed]
@@ -146,6 +160,21 @@ class StateStore(ABC):
     @abstractmethod
     async def audit_head(self) -> AuditHead | None:
         """The stored chain head, or None before the first record."""
+
+    # --- writes whose outcome is unknown ------------------------------------------------------
+
+    @abstractmethod
+    async def remember_open_write(self, key: str, write: OpenWrite, forget_before: float) -> None:
+        """Keep ``write`` under ``key`` (replacing the one there) and forget every open write
+        remembered before ``forget_before``."""
+
+    @abstractmethod
+    async def open_write(self, key: str, since: float) -> OpenWrite | None:
+        """The write under ``key`` if it was remembered at ``since`` or later."""
+
+    @abstractmethod
+    async def settle_open_write(self, key: str) -> bool:
+        """Forget the write under ``key``; True only for the caller that removed it."""
 
     # --- the operations journal --------------------------------------------------------------
 

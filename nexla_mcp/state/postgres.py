@@ -17,6 +17,7 @@ from nexla_mcp.state.base import (
     SCHEMA_VERSION,
     AuditHead,
     AuditRow,
+    OpenWrite,
     RateKey,
     Seal,
     StateError,
@@ -58,6 +59,8 @@ _SCHEMA = (
     "(seq BIGINT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS nexla_mcp_audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "count BIGINT NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS nexla_mcp_open_writes (key TEXT PRIMARY KEY, "
+    "plan_digest TEXT NOT NULL, cause TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)",
 )
 _JOURNAL = statements(prefix="nexla_mcp_", placeholder="%s", real="DOUBLE PRECISION")
 _T = TypeVar("_T")
@@ -254,6 +257,36 @@ class PostgresStore(StateStore):
     async def audit_head(self) -> AuditHead | None:
         rows = await self._query("SELECT count, hash, mac FROM nexla_mcp_audit_head WHERE id = 1")
         return AuditHead(*rows[0]) if rows else None
+
+    # --- writes whose outcome is unknown ------------------------------------------------------
+
+    async def remember_open_write(self, key: str, write: OpenWrite, forget_before: float) -> None:
+        async def remember(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(
+                "DELETE FROM nexla_mcp_open_writes WHERE since < %s", (forget_before,)
+            )
+            await conn.execute(
+                "INSERT INTO nexla_mcp_open_writes VALUES (%s, %s, %s, %s) ON CONFLICT (key) "
+                "DO UPDATE SET plan_digest = excluded.plan_digest, cause = excluded.cause, "
+                "since = excluded.since",
+                (key, write.plan_digest, write.cause, write.since),
+            )
+
+        await self._transaction(remember)
+
+    async def open_write(self, key: str, since: float) -> OpenWrite | None:
+        rows = await self._query(
+            "SELECT plan_digest, cause, since FROM nexla_mcp_open_writes "
+            "WHERE key = %s AND since >= %s",
+            (key, since),
+        )
+        return OpenWrite(*rows[0]) if rows else None
+
+    async def settle_open_write(self, key: str) -> bool:
+        rows = await self._query(
+            "DELETE FROM nexla_mcp_open_writes WHERE key = %s RETURNING key", (key,)
+        )
+        return bool(rows)
 
     # --- the operations journal --------------------------------------------------------------
 

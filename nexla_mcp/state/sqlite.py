@@ -22,6 +22,7 @@ from nexla_mcp.state.base import (
     SCHEMA_VERSION,
     AuditHead,
     AuditRow,
+    OpenWrite,
     RateKey,
     Seal,
     StateError,
@@ -55,6 +56,8 @@ _SCHEMA = (
     "(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "count INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS open_writes (key TEXT PRIMARY KEY, plan_digest TEXT NOT NULL, "
+    "cause TEXT NOT NULL, since REAL NOT NULL)",
 )
 _JOURNAL = statements(prefix="", placeholder="?", real="REAL")
 
@@ -227,6 +230,37 @@ class SQLiteStore(StateStore):
             lambda db: db.execute("SELECT count, hash, mac FROM audit_head WHERE id = 1").fetchone()
         )
         return AuditHead(*row) if row else None
+
+    # --- writes whose outcome is unknown ------------------------------------------------------
+
+    async def remember_open_write(self, key: str, write: OpenWrite, forget_before: float) -> None:
+        def remember(db: sqlite3.Connection) -> None:
+            with _immediate(db):
+                db.execute("DELETE FROM open_writes WHERE since < ?", (forget_before,))
+                db.execute(
+                    "INSERT INTO open_writes VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "plan_digest = excluded.plan_digest, cause = excluded.cause, "
+                    "since = excluded.since",
+                    (key, write.plan_digest, write.cause, write.since),
+                )
+
+        await self._run(remember)
+
+    async def open_write(self, key: str, since: float) -> OpenWrite | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT plan_digest, cause, since FROM open_writes WHERE key = ? AND since >= ?",
+                (key, since),
+            ).fetchone()
+        )
+        return OpenWrite(*row) if row else None
+
+    async def settle_open_write(self, key: str) -> bool:
+        def settle(db: sqlite3.Connection) -> bool:
+            with _immediate(db):
+                return db.execute("DELETE FROM open_writes WHERE key = ?", (key,)).rowcount == 1
+
+        return await self._run(settle)
 
     # --- the operations journal --------------------------------------------------------------
 

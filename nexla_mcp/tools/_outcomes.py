@@ -4,28 +4,29 @@ A receipt says only what was observed. A send that got Nexla's answer and a read
 shows the intended state is ``applied``; a clean refusal whose read-back shows nothing moved is
 ``not_applied``. A send whose answer never came (timed out, connection lost, call cancelled,
 a 5xx on a write) proves nothing: Nexla may still be working on it, so when the read-back does
-not show the change yet the receipt says ``unknown`` and the write is remembered as unsettled.
-The next plan of the same change reads the state back and settles it (``applied`` when the
-change has landed since).
+not show the change yet the receipt says ``unknown`` and the write is remembered as unsettled,
+in the state store. The next plan of the same change, on any replica sharing the store,
+reads the state back and settles it (``applied`` when the change has landed since).
 """
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nexla_mcp.errors import NexlaError
 from nexla_mcp.server.guard import digest_of
+from nexla_mcp.state import OpenWrite, StateError, StateStore
 from nexla_mcp.tools._writes import Observation, WriteStatus
 
 __all__ = ["CANCELLED_READBACK_S", "Steps", "Unsettled", "UnsettledWrites", "unanswered", "verdict"]
 
+logger = logging.getLogger(__name__)
+
 UNSETTLED_TTL_S = 3600.0
-MAX_UNSETTLED = 256
 
 # How long a cancelled confirm may keep reading the state back for its audit record.
 CANCELLED_READBACK_S = 10.0
@@ -71,47 +72,44 @@ def verdict(
     return "not_applied", "Nexla did not make the change. Nothing was changed."
 
 
-@dataclass(frozen=True)
-class Unsettled:
-    """A confirmed write whose receipt said ``unknown``."""
-
-    plan_digest: str
-    cause: str
-    since: float
+Unsettled = OpenWrite
+"""A confirmed write whose receipt said ``unknown``."""
 
 
 class UnsettledWrites:
-    """Writes with an unknown outcome, by tool and arguments, kept for an hour (at most 256)."""
+    """Writes with an unknown outcome, by tool and arguments, kept an hour in the server's
+    state store: a later plan of the same change settles them on any replica that shares the
+    store, and after a restart."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: StateStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
         self._clock = clock
-        self._open: OrderedDict[tuple[str, str], Unsettled] = OrderedDict()
-        self._lock = threading.Lock()
 
     @staticmethod
-    def _key(tool: str, arguments: dict[str, Any]) -> tuple[str, str]:
-        return tool, digest_of(arguments)
+    def _key(tool: str, arguments: dict[str, Any]) -> str:
+        return f"{tool}:{digest_of(arguments)}"
 
-    def remember(self, tool: str, arguments: dict[str, Any], plan_digest: str, cause: str) -> None:
-        """Record that the outcome of this write is not known."""
-        with self._lock:
-            key = self._key(tool, arguments)
-            self._open.pop(key, None)
-            self._open[key] = Unsettled(plan_digest, cause, self._clock())
-            while len(self._open) > MAX_UNSETTLED:
-                self._open.popitem(last=False)
+    async def remember(
+        self, tool: str, arguments: dict[str, Any], plan_digest: str, cause: str
+    ) -> None:
+        """Record that the outcome of this write is not known. The receipt that says so is
+        what matters: a store that cannot keep it is logged, not raised."""
+        now = self._clock()
+        try:
+            await self._store.remember_open_write(
+                self._key(tool, arguments), OpenWrite(plan_digest, cause, now),
+                forget_before=now - UNSETTLED_TTL_S,
+            )  # fmt: skip
+        except StateError as error:
+            logger.warning("cannot remember the unknown outcome of a %s write: %s", tool, error)
 
-    def get(self, tool: str, arguments: dict[str, Any]) -> Unsettled | None:
+    async def get(self, tool: str, arguments: dict[str, Any]) -> Unsettled | None:
         """The open write of this change, if any (forgotten once it is an hour old)."""
-        with self._lock:
-            key = self._key(tool, arguments)
-            entry = self._open.get(key)
-            if entry is not None and self._clock() - entry.since > UNSETTLED_TTL_S:
-                del self._open[key]
-                return None
-            return entry
+        return await self._store.open_write(
+            self._key(tool, arguments), self._clock() - UNSETTLED_TTL_S
+        )
 
-    def settle(self, tool: str, arguments: dict[str, Any]) -> None:
-        """Forget the write: its outcome is now known."""
-        with self._lock:
-            self._open.pop(self._key(tool, arguments), None)
+    async def settle(self, tool: str, arguments: dict[str, Any]) -> bool:
+        """Forget the write: its outcome is now known. True only for the one caller (of any
+        number, on any replica) that settled it."""
+        return await self._store.settle_open_write(self._key(tool, arguments))

@@ -3,8 +3,9 @@
 The gate (``_write_gate.py``) hands over an operation that passed every check. From here on
 the change may reach Nexla, so nothing raises before the outcome is audited: a send without an
 answer is never repeated but read back (``_outcomes.verdict``), a cancellation still finishes
-the record under a shield, and a write whose outcome stays unknown is remembered until the
-next plan of the same change reads it back (``observe_for_plan``). In shadow mode the
+the record under a shield, and a write whose outcome stays unknown is remembered (in the state
+store, so on every replica) until the next plan of the same change reads it back
+(``observe_for_plan``). In shadow mode the
 operation runs against a client that sends no change and reports what it would have sent.
 """
 
@@ -41,10 +42,11 @@ logger = logging.getLogger(__name__)
 class WriteExecution:
     """Sends approved writes and reconciles the ones whose outcome was unknown."""
 
-    def __init__(self, audit: AuditLog, policy: WritePolicy) -> None:
+    def __init__(self, audit: AuditLog, policy: WritePolicy, unsettled: UnsettledWrites) -> None:
         self.audit = audit
         self.policy = policy
-        self.unsettled = UnsettledWrites()
+        self.unsettled = unsettled
+        """Writes whose outcome is unknown, in the state store (shared by replicas)."""
 
     async def execute(
         self, operation: WriteOperation, client: NexlaClient, plan_token: str,
@@ -158,8 +160,8 @@ class WriteExecution:
             before=before.state, after=result.after,
         )  # fmt: skip
         if status == "unknown":
-            self.unsettled.remember(operation.tool, operation.arguments, steps.digest,
-                                    steps.unanswered or "not visible")  # fmt: skip
+            await self.unsettled.remember(operation.tool, operation.arguments, steps.digest,
+                                          steps.unanswered or "not visible")  # fmt: skip
         words = {"applied": "Done", "not_applied": "NOT APPLIED", "unknown": "OUTCOME UNKNOWN"}
         summary = f"{words[status]}: {before.change}"
         if status != "applied":
@@ -173,7 +175,7 @@ class WriteExecution:
     ) -> tuple[Observation, str | None]:
         """Read the state for a plan; when an earlier write of this change had an unknown
         outcome, settle it from this read-back and say what happened to it."""
-        earlier = self.unsettled.get(operation.tool, operation.arguments)
+        earlier = await self.unsettled.get(operation.tool, operation.arguments)
         if earlier is None:
             return await operation.observe(client), None
         observed = await operation.reread(client)
@@ -182,12 +184,13 @@ class WriteExecution:
                 "An earlier confirmed write of this change had an unknown outcome and does not "
                 "show yet; it may still land, so read the state again before confirming."
             )
-        self.unsettled.settle(operation.tool, operation.arguments)
-        await self.audit.append(
-            "reconciliation", tool=operation.tool, args=operation.arguments,
-            plan_digest=earlier.plan_digest, outcome="applied", cause=earlier.cause,
-            after=observed.state,
-        )  # fmt: skip
+        if await self.unsettled.settle(operation.tool, operation.arguments):
+            # Of plans settling it at once (on any replica) only the one that removed it audits.
+            await self.audit.append(
+                "reconciliation", tool=operation.tool, args=operation.arguments,
+                plan_digest=earlier.plan_digest, outcome="applied", cause=earlier.cause,
+                after=observed.state,
+            )  # fmt: skip
         return observed, (
             "The earlier confirmed write of this change, whose outcome was unknown, has been "
             "applied: the state read back now shows it."

@@ -42,6 +42,7 @@ from nexla_mcp.server.write_policy import FlowScope, WriteRateLimiter, flow_refu
 from nexla_mcp.settings import Settings
 from nexla_mcp.state import StateError, StateStore
 from nexla_mcp.tools._common import server_state, tool_result
+from nexla_mcp.tools._outcomes import UnsettledWrites
 from nexla_mcp.tools._write_execution import WriteExecution
 from nexla_mcp.tools._writes import (
     FORBIDDEN,
@@ -89,7 +90,7 @@ class WriteGate:
             per_principal=settings.write_rate_limit_per_user,
         )  # fmt: skip
         self.token_only_destructive = settings.allow_token_only_destructive
-        self.execution = WriteExecution(self.audit, self.policy)
+        self.execution = WriteExecution(self.audit, self.policy, UnsettledWrites(store))
 
     # --- the approval resolver ---------------------------------------------------------------
 

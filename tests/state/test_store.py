@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from nexla_mcp.state import RateKey, Sealed, StateError, StateStore, store_for
+from nexla_mcp.state import OpenWrite, RateKey, Sealed, StateError, StateStore, store_for
 from nexla_mcp.state.postgres import PostgresStore, redacted_url
 from nexla_mcp.state.sqlite import SQLiteStore
 
@@ -161,3 +161,32 @@ def test_a_stdio_server_on_sqlite_never_imports_psycopg(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+async def test_an_open_write_is_kept_for_its_window_and_settled_by_exactly_one_caller(
+    new_store: Factory,
+) -> None:
+    """Remembered under its key until settled or too old; of ten concurrent settlements over
+    two connections, one removes it."""
+    stores = [new_store() for _ in range(2)]
+    await stores[0].remember_open_write("pause_flow:a", OpenWrite("d1", "it timed out", 100.0), 0)
+    await stores[0].remember_open_write("pause_flow:old", OpenWrite("d0", "lost", 10.0), 0)
+    assert await stores[1].open_write("pause_flow:a", since=50.0) == OpenWrite(
+        "d1", "it timed out", 100.0
+    )
+    assert await stores[1].open_write("pause_flow:a", since=150.0) is None  # too old to count
+    await stores[1].remember_open_write("pause_flow:b", OpenWrite("d2", "lost", 200.0), 50.0)
+    assert await stores[0].open_write("pause_flow:old", since=0.0) is None  # forgotten
+    settled: list[bool] = []
+
+    async def settle(n: int) -> None:
+        settled.append(await stores[n % 2].settle_open_write("pause_flow:a"))
+
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(settle, n)
+    assert sorted(settled) == [False] * 9 + [True]
+    assert await stores[0].open_write("pause_flow:a", since=0.0) is None
+    assert await stores[0].open_write("pause_flow:b", since=0.0) is not None
+    for store in stores:
+        await store.close()

@@ -206,3 +206,37 @@ async def test_revoking_the_last_admin_needs_a_person_and_revoking_another_does_
     async with stack.connect(elicitation_callback=Answerer("accept")) as person:
         _, receipt = await plan_and_confirm(person, "revoke_access", last_admin)
     assert receipt["status"] == "applied" and receipt["approval"]["mechanism"] == "elicitation"
+
+
+@pytest.mark.parametrize("held_pause", [HELD_S], indirect=True)
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_a_write_left_unknown_on_one_replica_is_settled_by_a_plan_on_another(
+    stack: WriteStack, held_pause: tuple[DelayProxy, str, str], engine: str,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    """Replica A's confirm times out with the PUT held: unknown. The PUT lands; replica B, a
+    separate server on the same state store (or A restarted), plans the same change and says
+    the earlier write was applied; the reconciliation is audited once."""
+    proxy, url, upstream = held_pause
+    state_url = request.getfixturevalue("postgres_url") if engine == "postgresql" else None
+
+    def replica() -> Any:
+        settings = stack.settings(
+            sandbox=False, service_key=DEFAULT_SERVICE_KEY, api_url=url, timeout_s=3.0,
+            state_url=state_url,
+        )  # fmt: skip
+        return build_server(settings, retry_policy=NO_BACKOFF)
+
+    async with Client(replica()) as a:
+        _, receipt = await plan_and_confirm(a, "pause_flow", {"flow_id": NODE})
+        # A stays up until the PUT lands: closing it logs its Nexla session out.
+        proxy.release.set()
+        assert await anyio.to_thread.run_sync(proxy.forwarded.wait, 10)
+    assert receipt["status"] == "unknown", receipt
+    async with Client(replica()) as b, Client(replica()) as c:
+        plans = [await call_ok(client, "pause_flow", {"flow_id": NODE}) for client in (b, c)]
+    assert plans[0]["status"] == "no_change" and "has been applied" in plans[0]["note"], plans[0]
+    assert plans[1]["status"] == "no_change"
+    assert "has been applied" not in plans[1]["note"]  # settled already
+    events = [e["event"] for e in audit_events(stack.audit_dir / "audit.jsonl")]
+    assert events.count("reconciliation") == 1
