@@ -32,8 +32,9 @@ REQUIRED = os.environ.get("NEXLA_MCP_REQUIRE_INTEROP") == "1"
 INSTALL = "npm ci --prefix tests/interop"
 
 
-def run_client(python: str) -> subprocess.CompletedProcess[str]:
-    """Run the TypeScript client against `python -m nexla_mcp --sandbox`."""
+def run_client(python: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run the TypeScript client against `python -m nexla_mcp --sandbox`, whose state (its
+    tool-list cache) goes to ``state_dir``."""
     if not NODE_MODULES.is_dir():
         if REQUIRED:
             pytest.fail(f"tests/interop/node_modules is missing; CI must run `{INSTALL}` first")
@@ -42,6 +43,7 @@ def run_client(python: str) -> subprocess.CompletedProcess[str]:
     assert node, "node is not on PATH, but tests/interop/node_modules is installed"
     return subprocess.run(
         [node, str(CLIENT), python],
+        env={**os.environ, "NEXLA_MCP_STATE_DIR": str(state_dir)},
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
@@ -54,9 +56,9 @@ def summary_of(finished: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def summary() -> dict[str, Any]:
+def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One session of the TypeScript client against the sandbox server, shared by the tests."""
-    finished = run_client(sys.executable)
+    finished = run_client(sys.executable, tmp_path_factory.mktemp("state"))
     seen = summary_of(finished)
     assert seen["failures"] == [], json.dumps(seen, indent=1)
     assert seen["ok"] is True and finished.returncode == 0, finished.stderr[-2000:]
@@ -132,7 +134,7 @@ def test_prompts_list_and_troubleshoot_flow_renders_for_the_flow(summary: dict[s
 
 def test_the_client_reports_failure_when_the_server_cannot_start(tmp_path: Path) -> None:
     """A python that does not exist: exit 1 and a summary with ok false and the reason."""
-    finished = run_client(str(tmp_path / "no-such-python"))
+    finished = run_client(str(tmp_path / "no-such-python"), tmp_path)
     seen = summary_of(finished)
     assert finished.returncode == 1
     assert seen["ok"] is False

@@ -12,7 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -67,6 +67,14 @@ const transport = new RecordingStdioTransport({
   command: PYTHON,
   args: ['-m', 'nexla_mcp', '--sandbox', '--profile', 'all'],
   cwd: REPO,
+  // The SDK passes the server only a safe default environment; keep the test's state
+  // directory, so the server's tool-list cache stays out of the developer's own.
+  env: {
+    ...getDefaultEnvironment(),
+    ...(process.env.NEXLA_MCP_STATE_DIR
+      ? { NEXLA_MCP_STATE_DIR: process.env.NEXLA_MCP_STATE_DIR }
+      : {}),
+  },
   stderr: 'pipe',
 });
 let serverStderr = '';
