@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 
 __all__ = ["CredentialProbe", "CredentialView", "ProbeStatus", "classify_refusal", "register"]
 
-# The users a result lists; the count is always complete.
-MAX_USERS_SHOWN = 50
+# The users and active flow ids a result lists, so that the most shared credential of a
+# 10,000-flow org (306 users in 250 active flows, ~2,500 tokens in full) stays well within the
+# 2,000-token response target; the counts are always complete and ``left_out`` names the rest.
+MAX_USERS_SHOWN = 25
+MAX_ACTIVE_FLOWS_SHOWN = 100
 
 ProbeStatus = Literal[
     "ok", "expired", "invalid", "permission_denied", "unreachable", "rate_limited", "unknown"
@@ -135,6 +138,8 @@ class CredentialView(CompactModel):
     active_flow_ids: list[int] = Field(
         default_factory=list, description="Flows with an ACTIVE user: what a rotation pauses"
     )
+    active_flow_count: int = Field(description="Flows with an ACTIVE user, all of them")
+    left_out: str | None = Field(None, description="Users or flows not listed, how to get them")
     updated_at: str | None = None
 
 
@@ -196,6 +201,23 @@ async def _probe(client: NexlaClient, credential_id: int, check_read_access: boo
     return outcome
 
 
+def _users_left_out(credential_id: int, users: int, active: int) -> str | None:
+    """What a credential view with ``users`` users in ``active`` active flows does not list,
+    and where the whole list is: list_resources reads every page and shows status and flow."""
+    what = []
+    if users > MAX_USERS_SHOWN:
+        what.append(f"{users - MAX_USERS_SHOWN} of {users} users")
+    if active > MAX_ACTIVE_FLOWS_SHOWN:
+        what.append(f"{active - MAX_ACTIVE_FLOWS_SHOWN} of {active} active flow ids")
+    if not what:
+        return None
+    return (
+        f"Not listed: {' and '.join(what)}. All of them: list_resources with "
+        f"credential_id={credential_id} and resource_type data_sources, then data_sinks "
+        "(each row has its status and flow_id; follow next_cursor)."
+    )
+
+
 def register(server: MCPServer, settings: Settings) -> None:
     """Register ``probe_credential`` and ``get_credential``."""
 
@@ -211,8 +233,9 @@ def register(server: MCPServer, settings: Settings) -> None:
         client: Client, credential_id: CredentialId
     ) -> Annotated[CallToolResult, CredentialView]:
         """Get a credential's metadata, its last probe result and every source and destination
-        that uses it (all pages), with the active flows a rotation would pause. Never a secret;
-        probe_credential tests it now.
+        that uses it (all pages counted, the first 25 listed), with the active flows a rotation
+        would pause; left_out says how to list the rest. Never a secret; probe_credential tests
+        it now.
         """
         credential = await client.get_credential(credential_id, expand=True)
         users = await credential_users(client, credential_id)
@@ -238,7 +261,9 @@ def register(server: MCPServer, settings: Settings) -> None:
                 for user in users[:MAX_USERS_SHOWN]
             ],
             used_by_total=len(users),
-            active_flow_ids=active,
+            active_flow_ids=active[:MAX_ACTIVE_FLOWS_SHOWN],
+            active_flow_count=len(active),
+            left_out=_users_left_out(credential_id, len(users), len(active)),
             updated_at=iso(credential.updated_at),
         )
         label = f"Credential {credential_id} '{view.name or '?'}'"

@@ -2,11 +2,13 @@
 list_accessors, get_run_metrics, get_flow_logs, get_nexset_samples, org_health) cuts its
 answer to max_tokens (checked with the real o200k tokenizer), says what it left out and resumes
 where it cut; the cheap estimate every such answer reports errs high on every kind of
-result."""
+result; get_credential, capped without a budget, fits the response target on the most shared
+credential."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
@@ -21,11 +23,14 @@ from nexla_mcp.server.app import build_server
 from nexla_mcp.server.testing import NO_BACKOFF, billed_tokens, call_error, call_ok, o200k_tokens
 from nexla_mcp.settings import Settings
 from nexla_mcp.tools._budget import estimate_tokens
+from nexla_mcp.tools.credentials import MAX_ACTIVE_FLOWS_SHOWN, MAX_USERS_SHOWN
 from tests.runbooks.sandbox_org import API_URL
 
 pytestmark = pytest.mark.anyio
 
 BUDGETS = [300, 600, 1_200, 2_500]
+# The project's response target (tests/server/test_token_budget.py) for a tool without a budget.
+RESPONSE_BUDGET = 2_000
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +39,12 @@ def anyio_backend() -> str:
 
 
 class LargeOrg(NamedTuple):
-    """The generated 10,000-flow org: an MCP client on a server over it, and a Nexla client
-    for setting it up."""
+    """The generated 10,000-flow org: an MCP client on a server over it, a Nexla client for
+    setting it up, and the sandbox app (its store is the truth to compare with)."""
 
     mcp: Client
     nexla: NexlaClient
+    app: Any
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,7 @@ async def large_org_with_nexla() -> AsyncIterator[LargeOrg]:
             Client(server) as client,
             NexlaClient(api_url=API_URL, service_key=DEFAULT_SERVICE_KEY, http_client=http) as nx,
         ):
-            yield LargeOrg(client, nx)
+            yield LargeOrg(client, nx, app)
 
 
 @pytest.fixture(scope="module")
@@ -323,3 +329,27 @@ async def test_org_health_on_ten_thousand_flows_fits_a_budget(large_org: Client)
     cut = cut_within(result, 1_500)
     assert 10 <= len(cut["problems"]) < 100 and cut["flows_with_problems"] > 100
     assert "more problems" in cut["left_out"]
+
+
+async def test_get_credential_of_the_most_shared_credential_fits_the_response_budget(
+    large_org_with_nexla: LargeOrg,
+) -> None:
+    """306 users in 250 active flows (about 2,500 tokens listed in full): the first users and
+    active flows are listed, the counts are whole, and left_out says how to list the rest."""
+    store = large_org_with_nexla.app.state.sandbox.store
+    users = Counter(
+        row.credential_id
+        for rows in (store.sources, store.sinks)
+        for row in rows.values()
+        if row.credential_id is not None
+    )
+    credential_id, total = users.most_common(1)[0]
+    result = await large_org_with_nexla.mcp.call_tool(
+        "get_credential", {"credential_id": credential_id}
+    )
+    view = result.structured_content or {}
+    assert not result.is_error and billed_tokens(result) <= RESPONSE_BUDGET
+    assert view["used_by_total"] == total > MAX_USERS_SHOWN == len(view["used_by"])
+    assert view["active_flow_count"] > MAX_ACTIVE_FLOWS_SHOWN == len(view["active_flow_ids"])
+    assert f"{total - MAX_USERS_SHOWN} of {total} users" in view["left_out"]
+    assert f"list_resources with credential_id={credential_id}" in view["left_out"]

@@ -15,6 +15,7 @@ from nexla_mcp.sandbox import PLANTED_SECRETS, create_app
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.testing import NO_BACKOFF, call_error, call_ok
 from nexla_mcp.settings import Settings
+from nexla_mcp.tools.credentials import MAX_ACTIVE_FLOWS_SHOWN, MAX_USERS_SHOWN
 
 pytestmark = pytest.mark.anyio
 
@@ -95,19 +96,42 @@ async def test_nexsets_have_no_credential_filter(client: Client) -> None:
     assert error["type"] == "ValidationError"
 
 
-async def test_get_credential_lists_every_user_and_the_active_flows(
+async def test_get_credential_counts_every_user_and_left_out_lists_the_rest(
     client: Client, big_app: Any
 ) -> None:
+    """The first users are listed and every one counted; the list_resources calls left_out
+    names give all of them, and the active flows among them are the ones it counts."""
     credential_id = _most_shared(big_app)
     expected = _truth(big_app)[credential_id]
     view = await call_ok(client, "get_credential", {"credential_id": credential_id})
-    assert view["used_by_total"] == len(expected)
+    assert view["used_by_total"] == len(expected) > MAX_USERS_SHOWN
     shown = {(row["resource_type"], row["resource_id"]) for row in view["used_by"]}
-    assert shown <= expected and len(shown) == min(len(expected), 50)
-    assert view["active_flow_ids"] and all(
-        isinstance(flow, int) for flow in view["active_flow_ids"]
-    )
+    assert shown <= expected and len(shown) == MAX_USERS_SHOWN
+    assert f"list_resources with credential_id={credential_id}" in view["left_out"]
+    rows = [
+        (resource_type, row)
+        for resource_type in ("data_sources", "data_sinks")
+        for row in await _every_row(client, resource_type, credential_id)
+    ]
+    assert {(kind, row["resource_id"]) for kind, row in rows} == expected
+    active = sorted({row["flow_id"] for _, row in rows if row.get("status") == "ACTIVE"})
+    assert view["active_flow_count"] == len(active) > 0
+    assert view["active_flow_ids"] == active[:MAX_ACTIVE_FLOWS_SHOWN]
     assert "last_probe" in view
+
+
+async def _every_row(client: Client, resource_type: str, credential_id: int) -> list[Any]:
+    rows: list[Any] = []
+    cursor = None
+    while True:
+        arguments = {"resource_type": resource_type, "credential_id": credential_id, "limit": 100}
+        page = await call_ok(
+            client, "list_resources", {**arguments, "cursor": cursor} if cursor else arguments
+        )
+        rows += page.get("resources", [])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return rows
 
 
 async def test_get_credential_of_an_expired_credential_shows_its_failed_probe_and_no_secret(
