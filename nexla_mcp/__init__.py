@@ -29,9 +29,14 @@ _LAZY_EXPORTS = {
 
 def __getattr__(name: str) -> object:
     if name == "__version__":
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError
 
-        return version("nexla-mcp")
+        from nexla_mcp.versions import installed_version
+
+        found = installed_version("nexla-mcp")
+        if found is None:
+            raise PackageNotFoundError("nexla-mcp")
+        return found
     module = _LAZY_EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

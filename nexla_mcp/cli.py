@@ -214,6 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         return SUBCOMMANDS[args[0]](args[1:])
+    from nexla_mcp.startup_gc import pause_collection, resume_collection
+
+    pause_collection()  # the server resumes it once ready to answer
+    try:
+        return _serve(args)
+    finally:
+        resume_collection()
+
+
+def _serve(args: list[str]) -> int:
     options = _flag_options(args)
     flags = frozenset(options)
     from nexla_mcp.settings import Settings

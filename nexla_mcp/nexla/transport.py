@@ -30,7 +30,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
@@ -60,6 +59,7 @@ from nexla_mcp.nexla.outcomes import (
 )
 from nexla_mcp.nexla.reliability import RetryPolicy, endpoint_family, guard_for_host
 from nexla_mcp.redaction import install_redaction
+from nexla_mcp.versions import installed_version
 
 __all__ = ["ACCEPT", "ApiResponse", "Transport", "user_agent"]
 
@@ -71,10 +71,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def user_agent() -> str:
     """``nexla-mcp/<version>``."""
-    try:
-        return f"nexla-mcp/{version('nexla-mcp')}"
-    except PackageNotFoundError:
-        return "nexla-mcp/0"
+    return f"nexla-mcp/{installed_version('nexla-mcp') or '0'}"
 
 
 class _CallState:

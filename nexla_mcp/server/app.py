@@ -32,6 +32,7 @@ from nexla_mcp.server.schemas import (  # without_property_titles: kept importab
 )
 from nexla_mcp.server.state import ServerState, store_of_settings
 from nexla_mcp.settings import SANDBOX_API_URL, Settings
+from nexla_mcp.startup_gc import resume_collection
 from nexla_mcp.state import StateError, StateStore
 from nexla_mcp.tools import TOOLSET_NAMES, TOOLSET_SUMMARIES, register_toolsets
 from nexla_mcp.tools.profiles import CATALOG, enabled_tools, how_to_get_more
@@ -382,6 +383,7 @@ def build_server(
             state = ServerState(settings=settings, client=client, store=store)
             if isinstance(running, NexlaMCPServer):
                 running.serving = state
+            resume_collection()  # paused by the CLI for start-up (startup_gc)
             try:
                 yield state
             finally:

@@ -227,9 +227,11 @@ def serve(settings: Settings, listener: socket.socket | None = None) -> None:
     """Build the server for ``settings`` and serve it on the configured transport."""
     from nexla_mcp.server.app import build_server
     from nexla_mcp.server.tool_cache import ToolListCache
+    from nexla_mcp.startup_gc import resume_collection
 
     server = build_server(settings, tool_cache=ToolListCache.for_settings(settings))
     if settings.transport == "http":
+        resume_collection()  # start-up time matters for stdio only; see startup_gc
         run_http(server, settings, listener)
     else:
         run_stdio(server)

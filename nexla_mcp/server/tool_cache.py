@@ -69,14 +69,11 @@ def source_digest(root: Path = PACKAGE_DIR) -> str:
 
 
 def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from nexla_mcp.versions import installed_version
 
     versions = {"python": sys.version}
     for name in _LIBRARIES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "absent"
+        versions[name] = installed_version(name) or "absent"
     return versions
 
 
