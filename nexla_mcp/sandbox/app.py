@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,24 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nexla_mcp.sandbox import (
-    auth,
-    control,
-    drills,
-    routes_access,
-    routes_credentials,
-    routes_flows,
-    routes_metrics,
-    routes_platform,
-    routes_resources,
-    tasks,
-)
 from nexla_mcp.sandbox.auth import DEFAULT_SERVICE_KEY, TokenRegistry, check_accept
 from nexla_mcp.sandbox.errors import ApiError
 from nexla_mcp.sandbox.faults import FaultConfig, FaultMiddleware, Faults
-from nexla_mcp.sandbox.generator import generate
 from nexla_mcp.sandbox.http import empty_response, error_response, read_json
-from nexla_mcp.sandbox.model import ACTIVE, DATA_SETS, FLOW_RESOURCE_TYPES, PAUSED
+from nexla_mcp.sandbox.model import (
+    ACCESS_COLLECTIONS,
+    ACTIVE,
+    DATA_SETS,
+    FLOW_RESOURCE_TYPES,
+    PAUSED,
+)
 from nexla_mcp.sandbox.scenarios import build_seed
 from nexla_mcp.sandbox.store import Store
 from nexla_mcp.sandbox.views import Ctx
@@ -57,6 +51,8 @@ class Sandbox:
         store = Store(self.now_ms())
         build_seed(store)
         if self.generated_flows:
+            from nexla_mcp.sandbox.generator import generate
+
             generate(store, self.generated_flows)
         return store
 
@@ -72,14 +68,25 @@ class Sandbox:
         return Ctx(self.store, self.now_ms())
 
 
+def route_handler(name: str) -> Callable[..., Awaitable[Response]]:
+    """The handler ``"<module>.<function>"`` of this package, importing its module: routes
+    name their handlers so a sandbox imports a route module when it first serves one of its
+    routes (a stdio start that lists flows serves three of twelve)."""
+    module, _, function = name.rpartition(".")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
+
+
 def _endpoint(
-    handler: Callable[..., Awaitable[Response]],
+    handler_name: str,
     *,
     authenticated: bool = True,
     api: bool = True,
     **bound: Any,
 ) -> Endpoint:
+    handler: Callable[..., Awaitable[Response]] | None = None
+
     async def run(request: Request) -> Response:
+        nonlocal handler
         sandbox: Sandbox = request.app.state.sandbox
         try:
             if authenticated:
@@ -87,68 +94,76 @@ def _endpoint(
             if api:
                 check_accept(request)
                 await read_json(request, required=False)  # Rails parses any JSON body first
+            handler = handler or route_handler(handler_name)
             return await handler(request, sandbox, **bound)
         except ApiError as error:
             return error_response(error)
 
+    run.handler_name = handler_name  # type: ignore[attr-defined]  # for tests: every one resolves
     return run
 
 
-def _route(
-    path: str, handler: Callable[..., Awaitable[Response]], *methods: str, **options: Any
-) -> Route:
+def _route(path: str, handler: str, *methods: str, **options: Any) -> Route:
+    """A route to ``handler`` (``"<module>.<function>"``, see ``route_handler``)."""
     return Route(path, _endpoint(handler, **options), methods=list(methods))
 
 
 def _resource_routes(rt: str) -> list[Route]:
     item = f"/{rt}/{{id}}"
     routes = [
-        _route(f"/{rt}", routes_resources.list_resources, "GET", resource_type=rt),
-        _route(f"/{rt}", routes_resources.create_resource, "POST", resource_type=rt),
-        _route(item, routes_resources.get_resource, "GET", resource_type=rt),
-        _route(item, routes_resources.update_resource, "PUT", resource_type=rt),
-        _route(item, routes_resources.delete_resource, "DELETE", resource_type=rt),
+        _route(f"/{rt}", "routes_resources.list_resources", "GET", resource_type=rt),
+        _route(f"/{rt}", "routes_resources.create_resource", "POST", resource_type=rt),
+        _route(item, "routes_resources.get_resource", "GET", resource_type=rt),
+        _route(item, "routes_resources.update_resource", "PUT", resource_type=rt),
+        _route(item, "routes_resources.delete_resource", "DELETE", resource_type=rt),
         _route(
             f"{item}/activate",
-            routes_resources.change_resource,
+            "routes_resources.change_resource",
             "PUT",
             resource_type=rt,
             status=ACTIVE,
         ),
         _route(
             f"{item}/pause",
-            routes_resources.change_resource,
+            "routes_resources.change_resource",
             "PUT",
             resource_type=rt,
             status=PAUSED,
         ),
-        _route(f"{item}/flow", routes_flows.get_flow_by_resource, "GET", resource_type=rt),
-        _route(f"{item}/flow", routes_flows.delete_flow_by_resource, "DELETE", resource_type=rt),
+        _route(f"{item}/flow", "routes_flows.get_flow_by_resource", "GET", resource_type=rt),
+        _route(f"{item}/flow", "routes_flows.delete_flow_by_resource", "DELETE", resource_type=rt),
         _route(
             f"{item}/flow/activate",
-            routes_flows.change_flow_by_resource,
+            "routes_flows.change_flow_by_resource",
             "PUT",
             resource_type=rt,
             status=ACTIVE,
         ),
         _route(
             f"{item}/flow/pause",
-            routes_flows.change_flow_by_resource,
+            "routes_flows.change_flow_by_resource",
             "PUT",
             resource_type=rt,
             status=PAUSED,
         ),
-        _route(f"{item}/flow/metrics", routes_metrics.flow_metrics, "GET", resource_type=rt),
+        _route(f"{item}/flow/metrics", "routes_metrics.flow_metrics", "GET", resource_type=rt),
         _route(
-            f"/data_flows/{rt}/{{id}}/metrics", routes_metrics.flow_metrics, "GET", resource_type=rt
+            f"/data_flows/{rt}/{{id}}/metrics",
+            "routes_metrics.flow_metrics",
+            "GET",
+            resource_type=rt,
         ),
-        _route(f"{item}/flow/logs", routes_metrics.flow_logs, "GET", resource_type=rt),
-        _route(f"/data_flows/{rt}/{{id}}/logs", routes_metrics.flow_logs, "GET", resource_type=rt),
-        _route(f"{item}/metrics", routes_metrics.daily_metrics, "GET", resource_type=rt),
-        _route(f"{item}/metrics/run_summary", routes_metrics.run_summary, "GET", resource_type=rt),
+        _route(f"{item}/flow/logs", "routes_metrics.flow_logs", "GET", resource_type=rt),
+        _route(
+            f"/data_flows/{rt}/{{id}}/logs", "routes_metrics.flow_logs", "GET", resource_type=rt
+        ),
+        _route(f"{item}/metrics", "routes_metrics.daily_metrics", "GET", resource_type=rt),
+        _route(
+            f"{item}/metrics/run_summary", "routes_metrics.run_summary", "GET", resource_type=rt
+        ),
     ]
     if rt == DATA_SETS:
-        routes.append(_route(f"{item}/samples", routes_resources.data_set_samples, "GET"))
+        routes.append(_route(f"{item}/samples", "routes_resources.data_set_samples", "GET"))
     return routes
 
 
@@ -157,82 +172,86 @@ def _shared_routes(collection: str) -> list[Route]:
     return [
         _route(
             f"{item}/accessors",
-            routes_access.accessors,
+            "routes_access.accessors",
             "GET",
             "PUT",
             "POST",
             "DELETE",
             collection=collection,
         ),
-        _route(f"{item}/audit_log", routes_access.audit_log, "GET", collection=collection),
+        _route(f"{item}/audit_log", "routes_access.audit_log", "GET", collection=collection),
     ]
 
 
 def _routes() -> list[Route]:
-    credentials = routes_credentials
     routes = [
-        _route("/token", auth.login, "POST", authenticated=False),
-        _route("/token/refresh", auth.refresh, "POST", authenticated=False),
-        _route("/token/logout", auth.logout, "POST", authenticated=False),
-        _route("/users/current", auth.current_user, "GET"),
-        _route("/flows", routes_flows.list_flows, "GET"),
-        _route("/flows/{id}", routes_flows.get_flow, "GET"),
-        _route("/flows/{id}", routes_flows.delete_flow, "DELETE"),
-        _route("/flows/{id}/activate", routes_flows.activate_flow, "PUT"),
-        _route("/flows/{id}/pause", routes_flows.pause_flow, "PUT"),
-        _route("/flows/{id}/run_status/{run_id}", routes_flows.run_status, "GET"),
-        _route("/flows/{id}/logs", routes_metrics.logs_by_flow, "GET"),
-        _route("/data_credentials", credentials.list_credentials, "GET"),
-        _route("/data_credentials", credentials.create_credential, "POST"),
-        _route("/data_credentials/{id}", credentials.get_credential, "GET"),
-        _route("/data_credentials/{id}", credentials.update_credential, "PUT"),
-        _route("/data_credentials/{id}", credentials.delete_credential, "DELETE"),
-        _route("/data_credentials/{id}/probe", credentials.probe, "GET"),
-        _route("/data_credentials/{id}/probe/authenticate", credentials.probe, "GET"),
-        _route("/data_credentials/{id}/probe/tree", credentials.probe_tree, "POST"),
-        _route("/data_credentials/{id}/probe/sample", credentials.probe_sample, "POST"),
-        _route("/transforms", routes_platform.list_transforms, "GET", collection="transforms"),
-        _route("/transforms/public", routes_platform.public_transforms, "GET"),
-        _route("/transforms/{id}", routes_platform.get_transform, "GET"),
-        _route("/transforms/{id}", routes_platform.update_transform, "PUT"),
+        _route("/token", "auth.login", "POST", authenticated=False),
+        _route("/token/refresh", "auth.refresh", "POST", authenticated=False),
+        _route("/token/logout", "auth.logout", "POST", authenticated=False),
+        _route("/users/current", "auth.current_user", "GET"),
+        _route("/flows", "routes_flows.list_flows", "GET"),
+        _route("/flows/{id}", "routes_flows.get_flow", "GET"),
+        _route("/flows/{id}", "routes_flows.delete_flow", "DELETE"),
+        _route("/flows/{id}/activate", "routes_flows.activate_flow", "PUT"),
+        _route("/flows/{id}/pause", "routes_flows.pause_flow", "PUT"),
+        _route("/flows/{id}/run_status/{run_id}", "routes_flows.run_status", "GET"),
+        _route("/flows/{id}/logs", "routes_metrics.logs_by_flow", "GET"),
+        _route("/data_credentials", "routes_credentials.list_credentials", "GET"),
+        _route("/data_credentials", "routes_credentials.create_credential", "POST"),
+        _route("/data_credentials/{id}", "routes_credentials.get_credential", "GET"),
+        _route("/data_credentials/{id}", "routes_credentials.update_credential", "PUT"),
+        _route("/data_credentials/{id}", "routes_credentials.delete_credential", "DELETE"),
+        _route("/data_credentials/{id}/probe", "routes_credentials.probe", "GET"),
+        _route("/data_credentials/{id}/probe/authenticate", "routes_credentials.probe", "GET"),
+        _route("/data_credentials/{id}/probe/tree", "routes_credentials.probe_tree", "POST"),
+        _route("/data_credentials/{id}/probe/sample", "routes_credentials.probe_sample", "POST"),
+        _route("/transforms", "routes_platform.list_transforms", "GET", collection="transforms"),
+        _route("/transforms/public", "routes_platform.public_transforms", "GET"),
+        _route("/transforms/{id}", "routes_platform.get_transform", "GET"),
+        _route("/transforms/{id}", "routes_platform.update_transform", "PUT"),
         _route(
-            "/code_containers", routes_platform.list_transforms, "GET", collection="code_containers"
+            "/code_containers",
+            "routes_platform.list_transforms",
+            "GET",
+            collection="code_containers",
         ),
-        _route("/code_containers/{id}", routes_platform.get_transform, "GET"),
-        _route("/code_containers/{id}", routes_platform.update_transform, "PUT"),
-        _route("/async_tasks", tasks.list_tasks, "GET"),
-        _route("/async_tasks", tasks.create_task, "POST"),
-        _route("/async_tasks/types", tasks.task_types, "GET"),
-        _route("/async_tasks/explain_arguments/{task_type}", tasks.explain_arguments, "GET"),
-        _route("/async_tasks/{id}", tasks.get_task, "GET"),
-        _route("/async_tasks/{id}", tasks.delete_task, "DELETE"),
-        _route("/async_tasks/{id}/result", tasks.task_result, "GET"),
-        _route("/async_tasks/{id}/acknowledge", tasks.acknowledge_task, "POST"),
-        _route("/notifications", routes_platform.list_notifications, "GET"),
-        _route("/notifications/count", routes_platform.count_notifications, "GET"),
-        _route("/notifications/all", routes_platform.delete_all_notifications, "DELETE"),
-        _route("/notifications/mark_read", routes_platform.mark_notifications, "PUT", read=True),
-        _route("/notifications/mark_unread", routes_platform.mark_notifications, "PUT", read=False),
-        _route("/notifications/{id}", routes_platform.get_notification, "GET"),
-        _route("/notifications/{id}", routes_platform.delete_notification, "DELETE"),
-        _route("/limits", routes_platform.limits, "GET"),
+        _route("/code_containers/{id}", "routes_platform.get_transform", "GET"),
+        _route("/code_containers/{id}", "routes_platform.update_transform", "PUT"),
+        _route("/async_tasks", "tasks.list_tasks", "GET"),
+        _route("/async_tasks", "tasks.create_task", "POST"),
+        _route("/async_tasks/types", "tasks.task_types", "GET"),
+        _route("/async_tasks/explain_arguments/{task_type}", "tasks.explain_arguments", "GET"),
+        _route("/async_tasks/{id}", "tasks.get_task", "GET"),
+        _route("/async_tasks/{id}", "tasks.delete_task", "DELETE"),
+        _route("/async_tasks/{id}/result", "tasks.task_result", "GET"),
+        _route("/async_tasks/{id}/acknowledge", "tasks.acknowledge_task", "POST"),
+        _route("/notifications", "routes_platform.list_notifications", "GET"),
+        _route("/notifications/count", "routes_platform.count_notifications", "GET"),
+        _route("/notifications/all", "routes_platform.delete_all_notifications", "DELETE"),
+        _route("/notifications/mark_read", "routes_platform.mark_notifications", "PUT", read=True),
+        _route(
+            "/notifications/mark_unread", "routes_platform.mark_notifications", "PUT", read=False
+        ),
+        _route("/notifications/{id}", "routes_platform.get_notification", "GET"),
+        _route("/notifications/{id}", "routes_platform.delete_notification", "DELETE"),
+        _route("/limits", "routes_platform.limits", "GET"),
     ]
     for rt in FLOW_RESOURCE_TYPES:
         routes += _resource_routes(rt)
-    for collection in routes_access.ACCESS_COLLECTIONS:
+    for collection in ACCESS_COLLECTIONS:
         routes += _shared_routes(collection)
     control_options = {"authenticated": False, "api": False}
     routes += [
-        _route("/_sandbox/reset", control.reset, "POST", **control_options),
-        _route("/_sandbox/scenarios", control.scenarios, "GET", **control_options),
-        _route("/_sandbox/incidents", control.inject_incident, "POST", **control_options),
-        _route("/_sandbox/faults", control.set_faults, "POST", **control_options),
-        _route("/_sandbox/faults", control.get_faults, "GET", **control_options),
-        _route("/_sandbox/runs", control.add_run, "POST", **control_options),
-        _route("/_sandbox/logs", control.add_log, "POST", **control_options),
-        _route("/_sandbox/state", control.state, "GET", **control_options),
-        _route("/_sandbox/drills", drills.run_drill, "POST", **control_options),
-        _route("/_sandbox/drills/heal", drills.heal_flow, "POST", **control_options),
+        _route("/_sandbox/reset", "control.reset", "POST", **control_options),
+        _route("/_sandbox/scenarios", "control.scenarios", "GET", **control_options),
+        _route("/_sandbox/incidents", "control.inject_incident", "POST", **control_options),
+        _route("/_sandbox/faults", "control.set_faults", "POST", **control_options),
+        _route("/_sandbox/faults", "control.get_faults", "GET", **control_options),
+        _route("/_sandbox/runs", "control.add_run", "POST", **control_options),
+        _route("/_sandbox/logs", "control.add_log", "POST", **control_options),
+        _route("/_sandbox/state", "control.state", "GET", **control_options),
+        _route("/_sandbox/drills", "drills.run_drill", "POST", **control_options),
+        _route("/_sandbox/drills/heal", "drills.heal_flow", "POST", **control_options),
     ]
     return routes
 

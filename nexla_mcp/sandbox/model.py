@@ -21,6 +21,16 @@ NODE_TYPE = {SOURCES: "data_source", DATA_SETS: "data_set", SINKS: "data_sink"}
 
 ACTIVE, PAUSED, INIT = "ACTIVE", "PAUSED", "INIT"
 ACCESS_ROLES = ("owner", "admin", "operator", "collaborator")
+# The collections with accessors and an audit log.
+ACCESS_COLLECTIONS = (
+    "data_sources",
+    "data_sets",
+    "data_sinks",
+    "data_credentials",
+    "flows",
+    "transforms",
+    "code_containers",
+)
 
 
 @dataclass(slots=True)

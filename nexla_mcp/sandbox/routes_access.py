@@ -23,15 +23,6 @@ from nexla_mcp.sandbox.store import OPS_USER, ORG, USERS, Store
 if TYPE_CHECKING:
     from nexla_mcp.sandbox.app import Sandbox
 
-ACCESS_COLLECTIONS = (
-    "data_sources",
-    "data_sets",
-    "data_sinks",
-    "data_credentials",
-    "flows",
-    "transforms",
-    "code_containers",
-)
 _ITEM_TYPES = {
     "data_sources": "DataSource",
     "data_sets": "DataSet",
