@@ -337,9 +337,13 @@ def _new_client(
 
 
 async def _open_store(store: StateStore, settings: Settings) -> None:
-    """Open the state store for a server that writes; a failure leaves the server up (reads
-    work, ``/readyz`` says not ready, writes are refused) rather than failing start-up."""
-    if settings.read_only:
+    """Open the state store for an HTTP server that writes; a failure leaves the server up
+    (reads work, ``/readyz`` says not ready, writes are refused) rather than failing start-up.
+
+    A stdio server opens it with its first write instead (every store method opens the store
+    when needed, and a failure refuses that write): a session that only reads never pays for
+    connecting and preparing the schema at start."""
+    if settings.read_only or settings.transport == "stdio":
         return
     try:
         await store.open()

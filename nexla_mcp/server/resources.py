@@ -18,15 +18,14 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources import FunctionResource
 
 from nexla_mcp.errors import NexlaError, NotFoundError
-from nexla_mcp.runbooks.flowmap import FlowMap, FlowTarget, fetch_flow
-from nexla_mcp.runbooks.report import iso, untrusted
-from nexla_mcp.runbooks.runs import run_started_at
 from nexla_mcp.server.envelope import error_payload
 from nexla_mcp.server.prompts import PromptArgumentSpec, PromptSpec
 from nexla_mcp.server.state import ServerState
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+
+    from nexla_mcp.runbooks.flowmap import FlowMap
 
 __all__ = ["flow_summary", "register_resources", "runbook_markdown"]
 
@@ -44,6 +43,10 @@ def _compact(value: Any) -> Any:
 
 def flow_summary(flow: FlowMap) -> dict[str, Any]:
     """The compact summary served at ``nexla://flows/{flow_id}``."""
+    # The runbooks load with the first flow read, not with every start.
+    from nexla_mcp.runbooks.report import iso, untrusted
+    from nexla_mcp.runbooks.runs import run_started_at
+
     resources = []
     for key in flow.order:
         resource = flow.resource(key)
@@ -103,6 +106,8 @@ def register_resources(server: MCPServer, prompts: list[PromptSpec]) -> None:
         state = ctx.request_context.lifespan_context
         if not isinstance(state, ServerState):
             raise ResourceError("the server was not built by nexla_mcp.server.build_server")
+        from nexla_mcp.runbooks.flowmap import FlowTarget, fetch_flow
+
         try:
             flow = await fetch_flow(state.client, FlowTarget(flow_id=int(flow_id)))
         except NotFoundError as error:

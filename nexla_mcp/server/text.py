@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from nexla_mcp.invisible import FORMAT_CHARS as _FORMAT_CHARS
 from nexla_mcp.redaction import redact_text, redact_value
-from nexla_mcp.runbooks.clustering import FORMAT_CHARS as _FORMAT_CHARS
 
 __all__ = ["DEFAULT_MAX_CHARS", "TRUNCATION_MARK", "sanitize_text", "sanitize_value"]
 

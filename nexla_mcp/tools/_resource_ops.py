@@ -16,8 +16,8 @@ import unicodedata
 from typing import Any
 
 from nexla_mcp.errors import NotFoundError, ValidationError
+from nexla_mcp.invisible import FORMAT_CHARS
 from nexla_mcp.nexla import Destination, NexlaClient, Resource, ResourceType, Source
-from nexla_mcp.runbooks.clustering import FORMAT_CHARS
 from nexla_mcp.server.text import sanitize_text
 from nexla_mcp.server.write_policy import FlowScope
 from nexla_mcp.tools._flow_ops import NOUNS, subject
