@@ -1,7 +1,9 @@
-"""The characters that render as nothing: the one list every sanitiser strips (log clustering,
-text from Nexla in tool results, names written back to Nexla)."""
+"""The characters that render as nothing, and ``strip_invisible``: the one list every sanitiser
+strips (log clustering, text from Nexla in tool results, names written back to Nexla)."""
 
-__all__ = ["FORMAT_CHARS"]
+import re
+
+__all__ = ["FORMAT_CHARS", "strip_invisible"]
 
 # Unicode format characters (category Cf): soft hyphen, Arabic number marks, zero-width
 # space/joiners, LRM/RLM, bidi embeddings, overrides and isolates, word joiner and invisible
@@ -18,3 +20,11 @@ FORMAT_CHARS = (
     "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
     "\U000e0100-\U000e01ef"
 )
+# Control and format characters can hide instructions or reorder text on screen; none of them
+# carries meaning in a log line or a name.
+_INVISIBLE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{FORMAT_CHARS}]")
+
+
+def strip_invisible(text: str) -> str:
+    """Remove control, bidi and zero-width characters; tabs and newlines become spaces."""
+    return _INVISIBLE.sub("", text.replace("\t", " ").replace("\r", " ").replace("\n", " "))

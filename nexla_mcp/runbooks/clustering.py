@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from nexla_mcp.invisible import FORMAT_CHARS
+from nexla_mcp.invisible import FORMAT_CHARS, strip_invisible
 from nexla_mcp.redaction import redact_text
 
 __all__ = [
@@ -67,16 +67,6 @@ def normalize_severity(severity: str | None) -> str:
 def severity_rank(severity: str | None) -> int:
     """Order severities: DEBUG < INFO < WARNING < ERROR; unknown values rank as INFO."""
     return _SEVERITY_RANKS.get(normalize_severity(severity), _SEVERITY_RANKS["INFO"])
-
-
-# Control and format characters can hide instructions or reorder text on screen; none of them
-# carries meaning in a log line.
-_INVISIBLE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{FORMAT_CHARS}]")
-
-
-def strip_invisible(text: str) -> str:
-    """Remove control, bidi and zero-width characters; tabs and newlines become spaces."""
-    return _INVISIBLE.sub("", text.replace("\t", " ").replace("\r", " ").replace("\n", " "))
 
 
 def _default_clean(text: str) -> str:

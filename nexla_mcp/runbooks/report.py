@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from nexla_mcp.invisible import strip_invisible
 from nexla_mcp.redaction import redact_text
-from nexla_mcp.runbooks.clustering import strip_invisible
 
 __all__ = [
     "CATEGORIES",
