@@ -24,12 +24,28 @@ APP = create_app(clock=FakeClock())
 # Every API route as (method, path template). Left out: the control API (a fuzzed fault setting
 # would rightly turn later requests into injected 5xx answers) and logout (it would end the
 # shared session, turning later answers into 401s).
+
+
+def _paths(route: Route) -> list[str]:
+    """The route's path template once per value of each one-of segment (``{name:convertor}``,
+    e.g. every flow resource type), the other parameters left as ``{name}``."""
+    paths = [route.path]
+    for name, convertor in route.param_convertors.items():
+        values = getattr(convertor, "values", None)
+        if values is not None:
+            placeholder = re.search(rf"{{{name}:\w+}}", route.path)
+            assert placeholder is not None
+            paths = [path.replace(placeholder[0], value) for path in paths for value in values]
+    return paths
+
+
 ROUTES = sorted(
-    (method, route.path)
+    (method, path)
     for route in APP.router.routes
     if isinstance(route, Route)
     and not route.path.startswith("/_sandbox")
     and route.path != "/token/logout"
+    for path in _paths(route)
     for method in route.methods or ()
     if method != "HEAD"
 )
