@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
@@ -23,6 +24,9 @@ Handler = Callable[[Request, "Sandbox"], Awaitable[Response]]
 _BASE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _TRUE = {"1", "true", "yes", "on", "t"}
 _FALSE = {"0", "false", "no", "off", "f", ""}
+# What strptime's "%Y-%m-%d" accepts (month and day unpadded or padded, a day space-padded),
+# without strptime's first-use cost: its module import and a locale table.
+_DAY = re.compile(r"(\d{4})-(1[0-2]|0[1-9]|[1-9])-(3[01]|[12]\d|0[1-9]|[1-9]| [1-9])")
 MAX_PER_PAGE = 1000
 MAX_ID = 2**53
 
@@ -130,7 +134,10 @@ class Query:
         try:
             if len(text) > 10 and text[10] not in "T ":
                 raise ValueError(text)
-            parsed = datetime.strptime(text[:10], "%Y-%m-%d").date()
+            match = _DAY.fullmatch(text[:10])
+            if match is None:
+                raise ValueError(text)
+            parsed = date(*map(int, match.groups()))
         except ValueError:
             raise bad_request(f"Query parameter '{name}' must be a date (YYYY-MM-DD)") from None
         if not 1970 <= parsed.year <= 2999:
