@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nexla_mcp.invisible import strip_invisible
 from nexla_mcp.redaction import redact_text
@@ -50,12 +50,17 @@ TEXT_CHARS = 240
 class Evidence(BaseModel):
     """One finding, and the upstream call it came from (re-run that call to check it)."""
 
+    # Built on first use, not when a tool that only needs ``iso`` imports this module.
+    model_config = ConfigDict(defer_build=True)
+
     call: str = Field(description="The Nexla API call that produced this finding")
     finding: str
 
 
 class NextAction(BaseModel):
     """A complete next step: a tool call or a prompt, with its arguments."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tool: str | None = Field(None, description="Tool to call (with arguments as given)")
     prompt: str | None = Field(None, description="Prompt to run (with arguments as given)")

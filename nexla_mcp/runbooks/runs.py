@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from statistics import median
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
@@ -186,6 +185,9 @@ def assess_runs(
     """
     if window < 1 or min_history < 1:
         raise ValueError("window and min_history must be at least 1")
+    # statistics imports fractions and decimal: not with every start, only when assessing.
+    from statistics import median
+
     assessments: list[RunAssessment] = []
     for index, run in enumerate(runs):
         history = runs[max(0, index - window) : index]
