@@ -8,6 +8,7 @@ from pydantic import Field
 
 from nexla_mcp.errors import NotFoundError
 from nexla_mcp.nexla import FlowDocument, FlowNode
+from nexla_mcp.nexla.models.base import new_list
 from nexla_mcp.tools._flow_runs import RecentRuns
 from nexla_mcp.tools._views import NAME_CHARS, CompactModel, bad_arguments, clean, clean_value
 
@@ -102,9 +103,9 @@ class FlowDetail(CompactModel):
     description: str | None = None
     runs: RecentRuns | None = None
     source: FlowResource | None = None
-    nexsets: list[FlowResource] = Field(default_factory=list)
-    destinations: list[FlowResource] = Field(default_factory=list)
-    credentials: list[FlowCredential] = Field(default_factory=list)
+    nexsets: list[FlowResource] = Field(default_factory=new_list)
+    destinations: list[FlowResource] = Field(default_factory=new_list)
+    credentials: list[FlowCredential] = Field(default_factory=new_list)
 
 
 def flow_detail(document: FlowDocument, origin: FlowNode, detail: str) -> FlowDetail:

@@ -16,6 +16,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from nexla_mcp.nexla import FlowNode
+from nexla_mcp.nexla.models.base import new_list
 from nexla_mcp.runbooks.runs import RunStatus
 from nexla_mcp.tools._budget import LeftOut, MaxTokens, Tokens, fit, left_out, shorten
 from nexla_mcp.tools._common import (
@@ -63,7 +64,7 @@ class FlowRow(CompactModel):
 class FlowList(CompactModel):
     """A page of flows, newest first, with paging and scan metadata."""
 
-    flows: list[FlowRow] = Field(default_factory=list)
+    flows: list[FlowRow] = Field(default_factory=new_list)
     total: int | None = Field(None, description="Flows matching the filters, when known exactly")
     truncated: bool = Field(
         description="More matching flows may exist: call again with next_cursor"

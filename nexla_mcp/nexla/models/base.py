@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,6 +13,8 @@ __all__ = [
     "NexlaModel",
     "ResourceType",
     "epoch_to_datetime",
+    "new_dict",
+    "new_list",
 ]
 
 ResourceType = Literal["data_sources", "data_sets", "data_sinks"]
@@ -29,6 +31,21 @@ def epoch_to_datetime(value: int | float) -> datetime:
     """An epoch number in seconds or milliseconds (decided by magnitude) as an aware UTC time."""
     seconds = value / 1000 if abs(value) >= MILLISECOND_THRESHOLD else value
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def new_list() -> list[Any]:
+    """A fresh list: the default factory of list fields.
+
+    Pydantic reads a default factory's signature when it builds a model; for a builtin such as
+    ``list`` that means parsing its text signature with the tokenize module (3 ms the first
+    time, 0.2 ms a field after), for a Python function it costs nothing. A first tool call
+    builds dozens of these models."""
+    return []
+
+
+def new_dict() -> dict[str, Any]:
+    """A fresh dict: the default factory of dict fields (see ``new_list``)."""
+    return {}
 
 
 class NexlaModel(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
 
-from nexla_mcp.nexla.models.base import NexlaModel, epoch_to_datetime
+from nexla_mcp.nexla.models.base import NexlaModel, epoch_to_datetime, new_dict, new_list
 from nexla_mcp.redaction import redact_text
 
 __all__ = [
@@ -53,7 +53,7 @@ class DailyMetrics(NexlaModel):
     """``GET /{rt}/{id}/metrics``."""
 
     status: int | None = None
-    metrics: list[DailyMetric] = Field(default_factory=list)
+    metrics: list[DailyMetric] = Field(default_factory=new_list)
 
 
 class RunSummaryRow(NexlaModel):
@@ -78,7 +78,7 @@ class RunSummary(NexlaModel):
     """``GET /{rt}/{id}/metrics/run_summary``: rows from ``metrics.data`` plus ``meta`` (§19 #8)."""
 
     status: int | None = None
-    rows: list[RunSummaryRow] = Field(default_factory=list)
+    rows: list[RunSummaryRow] = Field(default_factory=new_list)
     meta: MetricsMeta = Field(default_factory=MetricsMeta)
 
 
@@ -86,7 +86,7 @@ class FlowMetrics(NexlaModel):
     """``GET /{rt}/{id}/flow/metrics``; ``data`` is kept as the opaque dict the server sends."""
 
     status: int | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=new_dict)
     meta: MetricsMeta = Field(default_factory=MetricsMeta)
 
 
@@ -118,7 +118,7 @@ class LogEntry(NexlaModel):
 class LogPage(NexlaModel):
     """A page of flow logs with its metadata."""
 
-    entries: list[LogEntry] = Field(default_factory=list)
+    entries: list[LogEntry] = Field(default_factory=new_list)
     meta: MetricsMeta = Field(default_factory=MetricsMeta)
 
 
@@ -147,6 +147,6 @@ class AuditLogEntry(NexlaModel):
     item_type: str | None = None
     item_id: int | None = None
     event: str | None = None
-    change_summary: list[Any] = Field(default_factory=list)
-    object_changes: dict[str, Any] = Field(default_factory=dict)
+    change_summary: list[Any] = Field(default_factory=new_list)
+    object_changes: dict[str, Any] = Field(default_factory=new_dict)
     created_at: datetime | None = None

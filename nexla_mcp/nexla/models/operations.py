@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
 
-from nexla_mcp.nexla.models.base import NexlaModel
+from nexla_mcp.nexla.models.base import NexlaModel, new_list
 from nexla_mcp.redaction import redact_text, redact_value
 
 __all__ = ["Accessor", "AsyncTask", "AsyncTaskResult", "ProbeResult"]
@@ -71,4 +71,4 @@ class Accessor(NexlaModel):
     id: int | None = None
     email: str | None = None
     name: str | None = None
-    access_roles: list[str] = Field(default_factory=list)
+    access_roles: list[str] = Field(default_factory=new_list)

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import Field, field_validator
 
-from nexla_mcp.nexla.models.base import RESOURCE_KEYS, NexlaModel, ResourceType
+from nexla_mcp.nexla.models.base import RESOURCE_KEYS, NexlaModel, ResourceType, new_list
 from nexla_mcp.redaction import redact_text
 
 __all__ = [
@@ -50,7 +50,7 @@ class FlowNode(NexlaModel):
     project_id: int | None = None
     last_run_id: int | None = None
     shared_data_set_id: int | None = None
-    children: list[FlowNode] = Field(default_factory=list)
+    children: list[FlowNode] = Field(default_factory=new_list)
 
     @property
     def is_origin(self) -> bool:
@@ -87,8 +87,8 @@ class Resource(NexlaModel):
     org_id: int | None = None
     flow_node_id: int | None = None
     origin_node_id: int | None = None
-    tags: list[Any] = Field(default_factory=list)
-    access_roles: list[str] = Field(default_factory=list)
+    tags: list[Any] = Field(default_factory=new_list)
+    access_roles: list[str] = Field(default_factory=new_list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -116,7 +116,7 @@ class Source(_HasCredential):
     source_config: dict[str, Any] | None = None
     poll_schedule: str | None = None
     last_run_id: int | None = None
-    run_ids: list[Any] = Field(default_factory=list)
+    run_ids: list[Any] = Field(default_factory=new_list)
     flow_type: str | None = None
 
 
@@ -125,12 +125,12 @@ class Nexset(_HasCredential):
 
     data_source_id: int | None = None
     parent_data_set_id: int | None = None
-    parent_data_set_ids: list[int] = Field(default_factory=list)
-    parent_data_sets: list[dict[str, Any]] = Field(default_factory=list)
+    parent_data_set_ids: list[int] = Field(default_factory=new_list)
+    parent_data_sets: list[dict[str, Any]] = Field(default_factory=new_list)
     transform_id: int | None = None
     code_container_id: int | None = None
-    data_sink_ids: list[int] = Field(default_factory=list)
-    data_sinks: list[dict[str, Any]] = Field(default_factory=list)
+    data_sink_ids: list[int] = Field(default_factory=new_list)
+    data_sinks: list[dict[str, Any]] = Field(default_factory=new_list)
     output_schema: dict[str, Any] | None = None
 
     @property
@@ -185,21 +185,21 @@ class Transform(Resource):
     reusable: bool | None = None
     public: bool | None = None
     code: Any = None
-    data_sets: list[Any] = Field(default_factory=list)
+    data_sets: list[Any] = Field(default_factory=new_list)
 
 
 class FlowDocument(NexlaModel):
     """The flow document (§6.2): origin nodes with nested children, plus side-loaded resources."""
 
-    flows: list[FlowNode] = Field(default_factory=list)
-    data_sources: list[Source] = Field(default_factory=list)
-    data_sets: list[Nexset] = Field(default_factory=list)
-    data_sinks: list[Destination] = Field(default_factory=list)
-    data_credentials: list[Credential] = Field(default_factory=list)
-    code_containers: list[Transform] = Field(default_factory=list)
-    triggered_flows: list[FlowNode] = Field(default_factory=list)
-    triggering_flows: list[FlowNode] = Field(default_factory=list)
-    linked_flows: list[Any] = Field(default_factory=list)
+    flows: list[FlowNode] = Field(default_factory=new_list)
+    data_sources: list[Source] = Field(default_factory=new_list)
+    data_sets: list[Nexset] = Field(default_factory=new_list)
+    data_sinks: list[Destination] = Field(default_factory=new_list)
+    data_credentials: list[Credential] = Field(default_factory=new_list)
+    code_containers: list[Transform] = Field(default_factory=new_list)
+    triggered_flows: list[FlowNode] = Field(default_factory=new_list)
+    triggering_flows: list[FlowNode] = Field(default_factory=new_list)
+    linked_flows: list[Any] = Field(default_factory=new_list)
 
     def iter_nodes(self) -> Iterator[FlowNode]:
         """Every node of every flow in the document, depth first."""
@@ -236,7 +236,7 @@ class FlowsPage(FlowDocument):
 class Page(NexlaModel, Generic[T]):
     """One page of a list endpoint: items plus ``total`` from X-Total-Count."""
 
-    items: list[T] = Field(default_factory=list)
+    items: list[T] = Field(default_factory=new_list)
     total: int | None = None
     page: int | None = None
     per_page: int | None = None
