@@ -22,10 +22,10 @@ from nexla_mcp.errors import (
     NexlaError,
     UnreachableError,
     UpstreamTimeoutError,
-    error_for_response,
 )
 from nexla_mcp.faults import connect_error
 from nexla_mcp.nexla.reliability import parse_retry_after
+from nexla_mcp.nexla.status_errors import error_for_response
 from nexla_mcp.redaction import redact_text
 
 __all__ = [

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from nexla_mcp.errors import CredentialError, NexlaError, upstream_message
+from nexla_mcp.errors import CredentialError, NexlaError
 from nexla_mcp.nexla import (
     AuditLogEntry,
     FlowMetrics,
@@ -29,6 +29,7 @@ from nexla_mcp.nexla import (
     Notification,
     ProbeResult,
 )
+from nexla_mcp.nexla.status_errors import upstream_message
 from nexla_mcp.runbooks.changes import transform_audit_call, transform_audit_calls
 from nexla_mcp.runbooks.episodes import run_state
 from nexla_mcp.runbooks.flowmap import (

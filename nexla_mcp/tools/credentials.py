@@ -25,8 +25,8 @@ from nexla_mcp.errors import (
     RateLimitError,
     ServerError,
     ValidationError,
-    upstream_message,
 )
+from nexla_mcp.nexla.status_errors import upstream_message
 from nexla_mcp.runbooks.usage import credential_users
 from nexla_mcp.tools._common import Client, CredentialId, nexla_tool, tool_result
 from nexla_mcp.tools._views import NAME_CHARS, CompactModel, clean, clean_value, iso, utc_now

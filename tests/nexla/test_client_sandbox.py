@@ -16,9 +16,9 @@ from nexla_mcp.errors import (
     ResourceConflictError,
     UpstreamTimeoutError,
     ValidationError,
-    upstream_message,
 )
 from nexla_mcp.nexla import NexlaClient
+from nexla_mcp.nexla.status_errors import upstream_message
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 
 from .conftest import FakeTime

@@ -13,6 +13,7 @@ from mcp import Client as McpClient
 from mcp.types import CallToolResult
 
 from nexla_mcp import errors
+from nexla_mcp.nexla.status_errors import error_for_response
 from nexla_mcp.redaction import forget_secret, register_secret
 from nexla_mcp.server.app import build_server
 from nexla_mcp.server.envelope import (
@@ -40,7 +41,7 @@ def envelope_of(result: CallToolResult) -> dict[str, Any]:
 
 def response_error(status: int, body: Any = None, path: str = "/flows/42", **kw: Any) -> Any:
     """The error the client raises for an HTTP reply (via the shared status mapping)."""
-    return errors.error_for_response(status, body, method="GET", path=path, **kw)
+    return error_for_response(status, body, method="GET", path=path, **kw)
 
 
 @pytest.mark.parametrize(
