@@ -1,4 +1,4 @@
-"""Tests for nexla_mcp.redaction: headers, JSON keys, secret-looking text, literals, log records."""
+"""Tests for nexla_mcp.redaction: headers, JSON values, secret-looking text, literals, logs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from nexla_mcp.redaction import (
     RedactingFilter,
     forget_secret,
     install_redaction,
-    is_secret_key,
     redact_headers,
     redact_text,
     redact_value,
@@ -82,52 +81,6 @@ def test_redact_text_removes_secret_looking_values(text: str, secret: str) -> No
 def test_redact_text_leaves_harmless_text_alone(text: str) -> None:
     """Metadata and prose that merely mention secrets are not mangled."""
     assert redact_text(text) == text
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "password",
-        "api_key",
-        "apiKey",
-        "accessToken",
-        "credentials",
-        "private_key",
-        "secret_access_key",
-        "auth",
-        "session",
-        "cookie",
-        "signature",
-        "service_key",
-        "api_keys",
-        "credentials_enc",
-    ],
-)
-def test_is_secret_key_recognises_secret_names(key: str) -> None:
-    """Keys that name a secret are recognised in snake, kebab and camel case."""
-    assert is_secret_key(key)
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "data_credentials_id",
-        "token_type",
-        "expires_in",
-        "credentials_type",
-        "credentials_version",
-        "credentials_non_secure_data",
-        "auth_template_id",
-        "key",
-        "access_roles",
-        "verified_status",
-        "author",
-        "password_expires_at",
-    ],
-)
-def test_is_secret_key_spares_metadata_keys(key: str) -> None:
-    """Keys that describe a secret (its id, type, expiry) are not blanked."""
-    assert not is_secret_key(key)
 
 
 def test_unterminated_pem_block_does_not_swallow_the_rest_of_the_text() -> None:
