@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from nexla_mcp.sandbox import history, incidents
+from nexla_mcp.sandbox import builder, history
+from nexla_mcp.sandbox.causes import (
+    break_transform,
+    change_schema,
+    domain_field,
+    first_sink,
+    own_credential,
+    users_of,
+)
+from nexla_mcp.sandbox.incidents import just_before
 from nexla_mcp.sandbox.model import DATA_SETS, SINKS, CodeContainer, Credential, Flow
 from nexla_mcp.sandbox.profiles import incident_data_set
 from nexla_mcp.sandbox.store import DANA, Store
@@ -36,15 +45,15 @@ HIDE_NEXSETS = {*CREDENTIAL_KINDS, "generic_failure", "empty"}
 
 def own_sink_credential(store: Store, flow: Flow, at_ms: int) -> Credential | None:
     """The first destination's credential, copied first if anything else uses it."""
-    sink = incidents._first_sink(store, flow)
+    sink = first_sink(store, flow)
     credential = store.credentials.get(sink.credential_id or -1) if sink else None
     if sink is None or credential is None:
         return None
-    if incidents._users_of(store, credential.id) <= {flow.id} and not any(
+    if users_of(store, credential.id) <= {flow.id} and not any(
         source.credential_id == credential.id for source in store.sources.values()
     ):
         return credential
-    clone = incidents.builder.add_credential(
+    clone = builder.add_credential(
         store, f"{sink.name}-credential", credential.credentials_type,
         dict(credential.non_secure), at_ms, secrets=dict(credential.secrets),
     )  # fmt: skip
@@ -69,17 +78,17 @@ class Breakage:
             fixed = set() if kind in CREDENTIAL_KINDS else set(CREDENTIAL_KINDS)
             if kind not in HIDE_NEXSETS:
                 fixed |= {"transform_error", "schema_mismatch"} - {kind}
-            self.fix_all(incidents._just_before(flow, onset, 9), fixed)
+            self.fix_all(just_before(flow, onset, 9), fixed)
         if kind in self.broken or kind not in STATEFUL:
             return
 
         def moment(minutes: int) -> int:
             if lead_min is not None:
                 return onset - lead_min * MINUTE_MS
-            return incidents._just_before(flow, onset, minutes)
+            return just_before(flow, onset, minutes)
 
         if kind in CREDENTIAL_KINDS:
-            credential = incidents._own_credential(store, flow, moment(11))
+            credential = own_credential(store, flow, moment(11))
             credential.health = CREDENTIAL_KINDS[kind]
             self.broken[kind] = credential
             return
@@ -88,9 +97,9 @@ class Breakage:
             return
         at = moment(17 if kind == "transform_error" else 25)
         if kind == "transform_error":
-            self.broken[kind] = incidents.break_transform(store, flow, target, at)
+            self.broken[kind] = break_transform(store, flow, target, at)
         else:
-            self.broken[kind] = incidents.change_schema(store, flow, target, at)
+            self.broken[kind] = change_schema(store, flow, target, at)
         flow.profile = kind
 
     def fix_all(self, at_ms: int, only: Any = None) -> None:
@@ -116,7 +125,7 @@ class Breakage:
                 revert_transform(store, what, at_ms)
             else:
                 detected = what
-                field = incidents._domain_field(self.flow)
+                field = domain_field(self.flow)
                 schema = detected.output_schema
                 fixed = {**schema, "properties": {**schema.get("properties", {}),
                                                   field: {"type": "number"}}}  # fmt: skip

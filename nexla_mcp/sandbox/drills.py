@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nexla_mcp.sandbox import history, incidents
+from nexla_mcp.sandbox.alerts import alert_of
 from nexla_mcp.sandbox.breakage import (
     CREDENTIAL_KINDS,
     STATEFUL,
@@ -53,6 +54,7 @@ from nexla_mcp.sandbox.breakage import (
     heal,
     own_sink_credential,
 )
+from nexla_mcp.sandbox.causes import first_sink, pause_all
 from nexla_mcp.sandbox.errors import ApiError, bad_request
 from nexla_mcp.sandbox.http import json_response, read_object
 from nexla_mcp.sandbox.model import (
@@ -177,7 +179,7 @@ def _lay_out(flow: Flow, timeline: list[dict[str, Any]], now_ms: int) -> list[_S
 def _alerts_for(store: Store, flow: Flow, stretch: _Stretch, now_ms: int) -> None:
     """Alerts after the first and the last failing run of a stretch, as Nexla sends them."""
     failing = [run for run in stretch.runs if outcome(store, flow, run).errors]
-    alert = incidents.alert_of(store, flow, stretch.profile)
+    alert = alert_of(store, flow, stretch.profile)
     if not failing or alert is None:
         return
     moments = {failing[0].run_id + 5 * MINUTE_MS, failing[-1].run_id + 5 * MINUTE_MS}
@@ -214,7 +216,7 @@ def _noise(store: Store, flow: Flow, spec: Any, stretches: list[_Stretch]) -> No
     source = store.source_of(flow)
     kind, resource_id = LOG_RESOURCE_TYPE[SOURCES], source.id
     if spec.get("resource") == "destination":
-        sink = incidents._first_sink(store, flow)
+        sink = first_sink(store, flow)
         if sink is not None:
             kind, resource_id = LOG_RESOURCE_TYPE[SINKS], sink.id
     # At the start, lines share the run's first 800 ms (its own lines come after); at the
@@ -232,7 +234,7 @@ def _noise(store: Store, flow: Flow, spec: Any, stretches: list[_Stretch]) -> No
 def _pause(store: Store, flow: Flow, how: str, last_run: int, failed: int) -> None:
     at = last_run + 2 * MINUTE_MS
     by_system = how == "paused_by_system"
-    incidents._pause_all(store, flow, at, SYSTEM_USER.id if by_system else DANA.id,
+    pause_all(store, flow, at, SYSTEM_USER.id if by_system else DANA.id,
                          "nexla-flow-monitor" if by_system else "nexla-ui/2025.3")  # fmt: skip
     if by_system:
         source = store.source_of(flow)
@@ -268,7 +270,7 @@ def apply_drill(store: Store, flow: Flow, body: dict[str, Any], now_ms: int) -> 
     for stretch in stretches:
         first = stretch.runs[0].run_id
         if stretch.profile in STEADY and state.broken:
-            state.fix_all(incidents._just_before(flow, first, 9))
+            state.fix_all(incidents.just_before(flow, first, 9))
         state.breaks(stretch.profile, first, stretch.lead_min)
         _alerts_for(store, flow, stretch, now_ms)
     last = stretches[-1].profile
@@ -285,7 +287,7 @@ def apply_drill(store: Store, flow: Flow, body: dict[str, Any], now_ms: int) -> 
     for spec in body.get("alerts") or []:
         if not isinstance(spec, dict):
             raise bad_request("alerts entries must be objects")
-        alert = incidents.alert_of(store, flow, str(spec.get("kind")))
+        alert = alert_of(store, flow, str(spec.get("kind")))
         if alert is None:
             raise bad_request("alerts kind must be an incident kind with an alert")
         store.notify(*alert, now_ms - int(_number(spec, "hours_ago", 24 * 30) * HOUR_MS))
