@@ -1,9 +1,10 @@
-"""Fixtures for the Nexla client tests: fake time and a scriptable fake Nexla HTTP boundary."""
+"""Fixtures for the Nexla client tests: fake time, a scriptable fake Nexla HTTP boundary, and a
+client on the in-process sandbox."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -12,9 +13,11 @@ import httpx
 import pytest
 
 from nexla_mcp.nexla import NexlaClient, RetryPolicy
+from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 
 API_URL = "http://nexla.test/nexla-api"
 SERVICE_KEY = "svc-key-for-tests-0001"
+SANDBOX_URL = "http://sandbox.test"
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], Any]
 
@@ -93,6 +96,16 @@ class FakeNexla:
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[NexlaClient]:
+    """A client on a freshly seeded sandbox, through httpx.ASGITransport (no sockets)."""
+    transport = httpx.ASGITransport(app=create_app())
+    async with NexlaClient(
+        api_url=SANDBOX_URL, service_key=DEFAULT_SERVICE_KEY, transport=transport
+    ) as nexla:
+        yield nexla
 
 
 def make_client(
