@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from nexla_mcp.nexla import FlowNode, LogEntry, LogPage
-from nexla_mcp.runbooks.clustering import LogCluster, LogLine, cluster_log_lines, severity_rank
+from nexla_mcp.runbooks.clustering import LogLine, cluster_log_lines, severity_rank
 from nexla_mcp.runbooks.runs import run_started_at
-from nexla_mcp.tools._budget import LeftOut, MaxTokens, Tokens, fit, left_out
+from nexla_mcp.tools._budget import MaxTokens, fit
 from nexla_mcp.tools._common import (
     Client,
     Cursor,
@@ -33,8 +33,19 @@ from nexla_mcp.tools._common import (
 )
 from nexla_mcp.tools._flow_runs import recent_runs
 from nexla_mcp.tools._flow_views import load_flow
+from nexla_mcp.tools._log_views import (
+    FlowLogs,
+    RunSelection,
+    Severity,
+    cluster_view,
+    line_view,
+    logs_left_out,
+    logs_summary,
+    short_cluster,
+    short_line,
+)
 from nexla_mcp.tools._paging import decode_cursor, encode_cursor
-from nexla_mcp.tools._views import CompactModel, bad_arguments, clean, iso, utc_now
+from nexla_mcp.tools._views import bad_arguments, iso, utc_now
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -42,101 +53,16 @@ if TYPE_CHECKING:
     from nexla_mcp.nexla import NexlaClient
     from nexla_mcp.settings import Settings
 
-__all__ = ["FlowLogs", "register"]
+__all__ = ["register"]
 
 LOG_PAGE_SIZE = 500
 MAX_LOG_PAGES = 4
 MAX_CLUSTERS = 10
 DEFAULT_LINES = 10
 MAX_LINES = 100
-LINE_CHARS = 300
 MAX_WINDOW = timedelta(days=7)
 # A run's lines start at its run id (epoch ms); read from a little earlier to be safe.
 RUN_LEAD = timedelta(minutes=1)
-
-Severity = Literal["ERROR", "WARNING", "INFO"]
-RunSelection = Literal["requested", "latest", "latest_with_errors", "time_window", "no_runs"]
-
-
-class ClusterView(CompactModel):
-    """Lines that share a template: the variable parts are masked as <n>, <str>, <path>…"""
-
-    template: str
-    severity: str
-    count: int
-    first_seen: str | None = None
-    last_seen: str | None = None
-    example: str = Field(description="The first such line, sanitised and capped")
-    resources: list[str] = Field(default_factory=list, description="Where it was logged")
-    runs: int | None = Field(None, description="Distinct runs it appeared in")
-
-
-class LineView(CompactModel):
-    """One raw log line."""
-
-    at: str
-    severity: str
-    resource: str | None = Field(None, description="SOURCE, DATASET or SINK and its id")
-    run_id: int | None = None
-    message: str
-
-
-class FlowLogs(CompactModel):
-    """A run's (or a time window's) log lines: templates first, then a page of raw lines."""
-
-    flow_id: int
-    run_id: int | None = None
-    run_selection: RunSelection = Field(
-        description="requested (by run_id, or the run of the cursor's first page); latest; "
-        "latest_with_errors (the newest recent run with errors); time_window; no_runs"
-    )
-    latest_run_id: int | None = Field(
-        None, description="The newest run, when a different one was read"
-    )
-    from_time: str | None = None
-    to_time: str | None = None
-    min_severity: Severity
-    clusters: list[ClusterView] = Field(default_factory=list)
-    clusters_total: int
-    lines: list[LineView] = Field(default_factory=list)
-    returned: int = Field(description="Raw lines in this result")
-    available: int = Field(description="Lines read that match severity and search")
-    fetched: int = Field(description="Lines read from Nexla (all severities)")
-    upstream_total: int | None = Field(None, description="Lines Nexla has for this query")
-    complete: bool = Field(description="Every line Nexla has for this query was read")
-    truncated: bool = Field(description="More matching lines exist than are shown")
-    next_cursor: str | None = None
-    left_out: LeftOut = None
-    tokens: Tokens = None
-
-
-def _label(resource_type: str | None, resource_id: int | None) -> str | None:
-    if not resource_type or resource_id is None:
-        return None
-    return f"{resource_type.upper()} {resource_id}"
-
-
-def _cluster_view(cluster: LogCluster) -> ClusterView:
-    return ClusterView(
-        template=cluster.template,
-        severity=cluster.severity,
-        count=cluster.count,
-        first_seen=iso(cluster.first_seen),
-        last_seen=iso(cluster.last_seen),
-        example=cluster.example,
-        resources=[f"{kind} {rid}" for kind, rid in cluster.resources],
-        runs=cluster.run_count or None,
-    )
-
-
-def _line_view(entry: LogEntry) -> LineView:
-    return LineView(
-        at=iso(entry.timestamp) or "",
-        severity=(entry.severity or "INFO").upper(),
-        resource=_label(entry.resource_type, entry.resource_id),
-        run_id=entry.run_id,
-        message=clean(entry.message, LINE_CHARS) or "",
-    )
 
 
 async def _read_all(
@@ -190,51 +116,6 @@ def _window(
             "Narrow the window, or pass a run_id from get_run_metrics instead.",
         )
     return start, end
-
-
-def _summary(view: FlowLogs) -> str:
-    if view.run_selection == "no_runs":
-        return f"Flow {view.flow_id} has no runs to read logs from."
-    what = f"run {view.run_id}" if view.run_id else f"{view.from_time}..{view.to_time}"
-    why = {"latest_with_errors": " (newest run with errors)", "latest": " (latest run)"}.get(
-        view.run_selection, ""
-    )
-    head = f"Flow {view.flow_id}, {what}{why}: {view.available} {view.min_severity}+ lines"
-    if view.clusters:
-        head += f" in {view.clusters_total} templates (top one x{view.clusters[0].count})"
-    tail = f"; showing {view.returned} raw lines"
-    if not view.complete:
-        tail += f"; read {view.fetched} of {view.upstream_total} lines"
-    if view.truncated:
-        tail += "; more with next_cursor"
-    return head + tail + "."
-
-
-SHORT_CHARS = 120
-
-
-def _short_cluster(cluster: ClusterView) -> ClusterView:
-    return cluster.model_copy(
-        update={
-            "template": _cut(cluster.template, SHORT_CHARS),
-            "example": _cut(cluster.example, SHORT_CHARS),
-        }
-    )
-
-
-def _short_line(line: LineView) -> LineView:
-    return line.model_copy(update={"message": _cut(line.message, SHORT_CHARS)})
-
-
-def _cut(text: str, chars: int) -> str:
-    return text if len(text) <= chars else text[: chars - 1] + "…"
-
-
-def _left_out(clusters: int, lines: int, short: bool, budget: int | None) -> str | None:
-    what = [f"{lines} raw lines (next_cursor resumes at them)"] if lines else []
-    what += [f"the {clusters} rarest templates"] if clusters else []
-    what += ["templates, examples and lines cut to 120 characters"] if short else []
-    return left_out(budget, what)
 
 
 def register(server: MCPServer, settings: Settings) -> None:
@@ -364,8 +245,8 @@ def register(server: MCPServer, settings: Settings) -> None:
         )
         page = matching[offset : offset + limit]
         complete = total is None or len(entries) >= total
-        shown_clusters = [_cluster_view(cluster) for cluster in clusters[:MAX_CLUSTERS]]
-        shown_lines = [_line_view(entry) for entry in page]
+        shown_clusters = [cluster_view(cluster) for cluster in clusters[:MAX_CLUSTERS]]
+        shown_lines = [line_view(entry) for entry in page]
 
         def answer(units: int, tokens: int, short: bool) -> CallToolResult:
             # A short budget drops raw lines first, then the rarest templates.
@@ -380,9 +261,9 @@ def register(server: MCPServer, settings: Settings) -> None:
                 from_time=iso(window[0]) if window else None,
                 to_time=iso(window[1]) if window else None,
                 min_severity=severity,
-                clusters=[_short_cluster(c) if short else c for c in kept_clusters],
+                clusters=[short_cluster(c) if short else c for c in kept_clusters],
                 clusters_total=len(clusters),
-                lines=[_short_line(line) if short else line for line in kept_lines],
+                lines=[short_line(line) if short else line for line in kept_lines],
                 returned=len(kept_lines),
                 available=len(matching),
                 fetched=len(entries),
@@ -394,7 +275,7 @@ def register(server: MCPServer, settings: Settings) -> None:
                     if end < len(matching)
                     else None
                 ),
-                left_out=_left_out(
+                left_out=logs_left_out(
                     len(shown_clusters) - len(kept_clusters),
                     len(shown_lines) - len(kept_lines),
                     short,
@@ -402,7 +283,7 @@ def register(server: MCPServer, settings: Settings) -> None:
                 ),
                 tokens=tokens or None,
             )
-            return tool_result(view, _summary(view))
+            return tool_result(view, logs_summary(view))
 
         units = len(shown_clusters) + len(shown_lines)
         return fit(
