@@ -1,8 +1,9 @@
 """Replicas behind a balancer without sticky routing: one client's requests go to three HTTP
 replicas in turn (each request to the next), the replicas sharing ``NEXLA_MCP_SECRET`` and a
-SQLite state directory. The 2026-07-28 era is sessionless, and the 2025-11-25 handshake era is
-too with ``NEXLA_MCP_HTTP_STATELESS``: a plan made on one replica is confirmed on another,
-once, in one audit chain. A 2025-era session without that setting lives in one replica's
+state store: a SQLite state directory, or one PostgreSQL database (``NEXLA_MCP_STATE_URL``).
+The 2026-07-28 era is sessionless, and the 2025-11-25 handshake era is too with
+``NEXLA_MCP_HTTP_STATELESS``: a plan made on one replica is confirmed on another, once, in one
+audit chain, on either engine. A 2025-era session without that setting lives in one replica's
 memory, and the next replica does not know it."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +62,28 @@ class Balancer(httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+@dataclass(frozen=True)
+class Store:
+    """Where the replicas keep their state: ``url`` None is SQLite in ``state_dir``."""
+
+    state_dir: Path
+    url: str | None = None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """The shared state store, on each engine in turn."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    return Store(tmp_path, url)
+
+
 @contextmanager
-def replicas(
-    count: int, sandbox_app: Any, state_dir: Path, *, stateless: bool
-) -> Iterator[Balancer]:
-    """``count`` replicas on loopback sharing the secret, the state directory and one Nexla
-    org (the sandbox); the balancer in front of them."""
+def replicas(count: int, sandbox_app: Any, store: Store, *, stateless: bool) -> Iterator[Balancer]:
+    """``count`` replicas on loopback sharing the secret, the state store and one Nexla org
+    (the sandbox); the balancer in front of them."""
     settings = Settings(
         sandbox=True, transport="http", http_token=TOKEN, toolsets="flows,control",
-        secret=SECRET, state_dir=state_dir, http_stateless=stateless,
+        secret=SECRET, state_dir=store.state_dir, state_url=store.url, http_stateless=stateless,
     )  # type: ignore[arg-type]  # fmt: skip
     with ExitStack() as stack:
         urls = [
@@ -100,12 +115,12 @@ async def through(balancer: Balancer, mode: Any) -> AsyncIterator[Client]:
     ],
 )
 async def test_a_plan_made_on_one_replica_is_confirmed_on_another_once(
-    sandbox_app: Any, tmp_path: Path, mode: Any, stateless: bool, era: str
+    sandbox_app: Any, store: Store, mode: Any, stateless: bool, era: str
 ) -> None:
     """Plan, confirm and a second confirmation each land on a different replica: the receipt
     is `applied`, the repeat is refused as `replayed` (the used token is in the shared store),
     the flow reads back PAUSED, and the replicas' audit records form one chain."""
-    with replicas(3, sandbox_app, tmp_path, stateless=stateless) as balancer, anyio.fail_after(30):
+    with replicas(3, sandbox_app, store, stateless=stateless) as balancer, anyio.fail_after(30):
         async with through(balancer, mode) as client:
             assert client.protocol_version == era
             plan = await call_ok(client, "pause_flow", {"flow_id": FLOW})
@@ -118,10 +133,15 @@ async def test_a_plan_made_on_one_replica_is_confirmed_on_another_once(
     assert repeat["details"]["reason"] == "replayed"
     assert status == "PAUSED"
     assert len(set(balancer.calls[:3])) == 3, "plan, confirmation and repeat: three replicas"
-    store = store_for(tmp_path)
-    check = await verify_audit_store(store, ChainKey(SECRET))
-    await store.close()
-    assert check.ok and check.records >= 4  # plan, approval, execution, refusal at least
+    shared = store_for(store.state_dir, store.url)
+    check = await verify_audit_store(shared, ChainKey(SECRET))
+    events = [json.loads(row.record)["event"] for row in await shared.audit_rows()]
+    await shared.close()
+    assert check.ok and check.records == len(events)
+    assert events[:4] == ["plan", "approval", "execution", "verification"]
+    assert events[-1] == "refusal"
+    if store.url is not None:
+        assert not (store.state_dir / "state.db").exists(), "the state is in PostgreSQL only"
 
 
 async def test_a_2025_era_session_needs_sticky_routing_without_the_stateless_setting(
@@ -129,7 +149,7 @@ async def test_a_2025_era_session_needs_sticky_routing_without_the_stateless_set
 ) -> None:
     """The handshake creates the session on one replica; the next request carries its
     ``Mcp-Session-Id`` to another, which answers 404 (session not found): the client fails."""
-    with replicas(2, sandbox_app, tmp_path, stateless=False) as balancer, anyio.fail_after(30):
+    with replicas(2, sandbox_app, Store(tmp_path), stateless=False) as balancer, anyio.fail_after(30):
         with pytest.raises(ExceptionGroup) as raised:
             async with through(balancer, "legacy") as client:
                 await client.call_tool("get_flow", {"flow_id": FLOW})
