@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--host", help="HTTP bind address (default 127.0.0.1)")
     add("--port", type=int, help="HTTP port (default 8765)")
     add(
+        "--http-stateless",
+        action="store_true",
+        default=None,
+        help="HTTP: serve handshake-era (2025) clients without sessions, so replicas need no "
+        "sticky routing (they then cannot be asked to approve a write)",
+    )
+    add(
         "--profile",
         choices=["default", "operator", "all"],
         help="which tools to list: default (troubleshooting), operator or all",

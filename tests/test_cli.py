@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import AliasChoices
 
-from nexla_mcp.cli import main, parse_settings
+from nexla_mcp.cli import _parser, main, parse_settings
+from nexla_mcp.settings import Settings
 from nexla_mcp.tools import TOOLSET_NAMES
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_flags_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,6 +40,59 @@ def test_flags_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_read_only_flag_turns_writes_off() -> None:
     """--read-only overrides the default confirm policy."""
     assert parse_settings(["--sandbox", "--read-only"]).write_policy == "off"
+
+
+def test_the_stateless_flag_sets_the_setting_and_it_is_off_by_default() -> None:
+    """--http-stateless is NEXLA_MCP_HTTP_STATELESS=true, like the other switches."""
+    assert parse_settings(["--sandbox", "--http-stateless"]).http_stateless is True
+    assert parse_settings(["--sandbox"]).http_stateless is False
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("flags", "session"),
+    [pytest.param([], True, id="sessions"), pytest.param(["--http-stateless"], False, id="none")],
+)
+async def test_with_the_stateless_flag_a_handshake_creates_no_session(
+    monkeypatch: pytest.MonkeyPatch, flags: list[str], session: bool
+) -> None:
+    """The flag reaches the HTTP app: a 2025-era initialize answered without Mcp-Session-Id,
+    so the next request may go to any replica (tests/server/test_non_sticky.py)."""
+    from nexla_mcp.server.app import build_server
+    from nexla_mcp.server.http import MCP_PATH, http_app
+
+    monkeypatch.setenv("NEXLA_MCP_HTTP_TOKEN", "stateless-flag-token-0123456789")
+    settings = parse_settings(["--sandbox", "--transport", "http", "--toolsets", "context", *flags])
+    server = build_server(settings)
+    app = http_app(server, settings)
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                             "clientInfo": {"name": "test", "version": "0"}}}  # fmt: skip
+    headers = {"Accept": "application/json, text/event-stream",
+               "Authorization": "Bearer stateless-flag-token-0123456789"}  # fmt: skip
+    async with server.session_manager.run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            reply = await http.post(MCP_PATH, json=initialize, headers=headers)
+    assert reply.status_code == 200
+    assert ("mcp-session-id" in reply.headers) is session
+
+
+def test_the_readme_table_names_each_flag_beside_its_variable() -> None:
+    """The configuration table's Flag column is the command line's: no flag missing from it,
+    none that does not exist or sets another setting."""
+    variable_of = {
+        name: str(field.validation_alias.choices[0])
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.validation_alias, AliasChoices)
+    }
+    flags = {
+        variable_of[action.dest]: action.option_strings[0]
+        for action in _parser()._actions
+        if action.dest in variable_of
+    }
+    rows = re.findall(r"^\| `(NEXLA_[A-Z_]+)` \| (?:`(--[a-z-]+)`)? *\|", README, re.MULTILINE)
+    assert {variable: flag for variable, flag in rows if flag} == flags
 
 
 def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,3 +117,14 @@ def test_the_license_file_is_the_one_the_metadata_names() -> None:
     text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_every_setting_is_listed() -> None:
+    """A registry client offers what server.json lists: a setting left out (as the stateless
+    HTTP switch once was) could only be found in the README."""
+    settings = {
+        str(field.validation_alias.choices[0])
+        for field in Settings.model_fields.values()
+        if isinstance(field.validation_alias, AliasChoices)
+    }
+    assert sorted(settings - set(VARIABLES)) == []

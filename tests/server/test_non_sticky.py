@@ -149,7 +149,8 @@ async def test_a_2025_era_session_needs_sticky_routing_without_the_stateless_set
 ) -> None:
     """The handshake creates the session on one replica; the next request carries its
     ``Mcp-Session-Id`` to another, which answers 404 (session not found): the client fails."""
-    with replicas(2, sandbox_app, Store(tmp_path), stateless=False) as balancer, anyio.fail_after(30):
+    sqlite = Store(tmp_path)
+    with replicas(2, sandbox_app, sqlite, stateless=False) as balancer, anyio.fail_after(30):
         with pytest.raises(ExceptionGroup) as raised:
             async with through(balancer, "legacy") as client:
                 await client.call_tool("get_flow", {"flow_id": FLOW})
