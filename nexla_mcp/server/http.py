@@ -145,8 +145,8 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         from nexla_mcp.server.step_up import install_step_up
 
         # The SDK's bearer middleware checks JWTs and the read scope (server/oauth.py); writes
-        # need the write scope, asked for as a step-up (server/step_up.py).
-        install_step_up(app, settings, MCP_PATH)
+        # need the write scope, asked for as a step-up (server/step_up.py) and audited.
+        install_step_up(app, settings, MCP_PATH, server)
         return app
     if settings.http_token is None:
         logger.warning(

@@ -18,13 +18,19 @@ answers 413) and then handed on unchanged, chunk for chunk, so large bodies and 
 responses are unaffected. A JSON-RPC batch (an array) gets the challenge when any member calls
 a write tool: one HTTP status answers the whole request. The write gate's in-tool refusal stays
 as the second line of defence, and is the only one on stdio and with the static bearer token.
+
+Each refused write call is a ``refusal`` record in the audit chain, as the write gate's own
+refusals are: the principal, the tool, its arguments (redacted; ``plan_token`` only as a
+digest), ``reason: insufficient_scope`` and ``stage: http_step_up`` (refused before MCP saw
+it, so there is no correlation id). The access token is never recorded. A record that cannot be
+written is logged and the 403 stands: the call was refused either way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -33,13 +39,17 @@ from mcp.server.auth.routes import build_resource_metadata_url, create_protected
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.routing import Route
 
+from nexla_mcp.server.guard import token_digest
 from nexla_mcp.server.oauth import auth_settings
+from nexla_mcp.server.principal import current_principal
 from nexla_mcp.tools.profiles import CATALOG, available_tools
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
     from starlette.applications import Starlette
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from nexla_mcp.server.audit import AuditLog
     from nexla_mcp.settings import Settings
 
 __all__ = [
@@ -60,20 +70,22 @@ def write_tools(settings: Settings) -> frozenset[str]:
     return frozenset(name for name in available_tools(settings) if CATALOG[name].writes)
 
 
-def calls_one_of(body: bytes, tools: Collection[str]) -> str | None:
-    """The first tool of ``tools`` that the JSON-RPC message (or batch) in ``body`` calls."""
+def calls_of(body: bytes, tools: Collection[str]) -> list[tuple[str, Any]]:
+    """Each call of a tool of ``tools`` in the JSON-RPC message (or batch) in ``body``: the
+    tool's name and the arguments as sent."""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
-        return None  # not JSON (or nested past the parser): the SDK answers the parse error
+        return []  # not JSON (or nested past the parser): the SDK answers the parse error
+    calls = []
     for message in parsed if isinstance(parsed, list) else [parsed]:
         if not isinstance(message, dict) or message.get("method") != "tools/call":
             continue
         params = message.get("params")
         name = params.get("name") if isinstance(params, dict) else None
         if isinstance(name, str) and name in tools:
-            return name
-    return None
+            calls.append((name, params.get("arguments")))
+    return calls
 
 
 class WriteScopeChallenge:
@@ -83,9 +95,12 @@ class WriteScopeChallenge:
     def __init__(
         self, app: ASGIApp, *, tools: frozenset[str], read_scope: str, write_scope: str,
         resource_metadata_url: str, max_inspected_bytes: int = MAX_INSPECTED_BYTES,
+        audit: Callable[[], AuditLog] | None = None,
     ) -> None:  # fmt: skip
+        """``audit`` gives the audit log refusals are recorded in (None: not recorded)."""
         self.app = app
         self.tools = tools
+        self.audit = audit
         self.write_scope = write_scope
         self.max_inspected_bytes = max_inspected_bytes
         self.challenge = (
@@ -103,12 +118,34 @@ class WriteScopeChallenge:
             await self.app(scope, receive, send)
             return
         received, body = await self._read(receive)
-        tool = calls_one_of(body, self.tools) if body is not None else None
-        if tool is not None:
-            logger.info("tools/call %s without the %s scope: 403 step-up", tool, self.write_scope)
+        calls = calls_of(body, self.tools) if body is not None else []
+        if calls:
+            logger.info("tools/call %s without the %s scope: 403 step-up",
+                        ", ".join(tool for tool, _ in calls), self.write_scope)  # fmt: skip
+            await self._record(calls)
             await self._refuse(send)
             return
         await self.app(scope, _replaying(received, receive), send)
+
+    async def _record(self, calls: list[tuple[str, Any]]) -> None:
+        """One audit ``refusal`` per refused write call (see the module docstring)."""
+        if self.audit is None:
+            return
+        principal = current_principal()
+        try:
+            audit = self.audit()
+            for tool, arguments in calls:
+                sent = arguments if isinstance(arguments, dict) else {}
+                plan_token = sent.get("plan_token")
+                await audit.append(
+                    "refusal", tool=tool, outcome="refused", reason="insufficient_scope",
+                    stage="http_step_up",
+                    args={k: v for k, v in sent.items() if k not in ("confirm", "plan_token")},
+                    principal=principal.audit_fields() if principal else None,
+                    plan_digest=token_digest(plan_token) if isinstance(plan_token, str) else None,
+                )  # fmt: skip
+        except Exception as error:  # whatever becomes of its record, the 403 stands
+            logger.error("write-scope refusal not audited: %s", error)
 
     async def _read(self, receive: Receive) -> tuple[list[Message], bytes | None]:
         """The messages read so far, and the whole body (None when it is larger than the cap
@@ -181,9 +218,12 @@ def _replaying(received: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def install_step_up(app: Starlette, settings: Settings, mcp_path: str) -> None:
+def install_step_up(
+    app: Starlette, settings: Settings, mcp_path: str, server: MCPServer[Any]
+) -> None:
     """Put the write-scope challenge behind the SDK's bearer check on ``mcp_path``, and list
-    the write scope in the protected-resource metadata, in the SDK's own app.
+    the write scope in the protected-resource metadata, in the SDK's own app. Refusals are
+    recorded in the audit log of ``server``'s write gate (the chain its writes go to).
 
     The SDK builds both from ``AuthSettings.required_scopes``, which every request must carry,
     so the write scope cannot go there. Raises ``RuntimeError`` if the app does not have the
@@ -215,6 +255,7 @@ def install_step_up(app: Starlette, settings: Settings, mcp_path: str) -> None:
                     guarded.app, tools=tools, read_scope=settings.oauth_read_scope,
                     write_scope=settings.oauth_write_scope,
                     resource_metadata_url=str(guarded.resource_metadata_url or metadata_url),
+                    audit=_audit_of(server, settings),
                 )  # fmt: skip
             route.app = ReadScopeHint(guarded, settings.oauth_read_scope)
             found.add("mcp")
@@ -223,3 +264,14 @@ def install_step_up(app: Starlette, settings: Settings, mcp_path: str) -> None:
             f"the SDK's HTTP app lacks {sorted({'metadata', 'mcp'} - found)}: cannot add the "
             "write-scope step-up"
         )
+
+
+def _audit_of(server: MCPServer[Any], settings: Settings) -> Callable[[], AuditLog]:
+    """The audit log of ``server``'s write gate, built when first needed, as the gate is."""
+
+    def audit() -> AuditLog:
+        from nexla_mcp.tools._write_gate import write_gate
+
+        return write_gate(server, settings).audit
+
+    return audit

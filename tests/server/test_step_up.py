@@ -1,8 +1,9 @@
 """The write scope as an HTTP step-up: a write tool call whose token has only the read scope
 gets 403 with the MCP authorization spec's scope challenge; a client that obtains a token with
-the named scopes and sends the request again gets its plan and confirms it. Reads are
-untouched, request bodies pass on unchanged, and the protected-resource metadata names both
-scopes. Tokens come from a test issuer whose JWKS is served on loopback (``test_oauth.py``)."""
+the named scopes and sends the request again gets its plan and confirms it. Each refused call
+is a refusal in the audit chain, naming the user and the tool. Reads are untouched, request
+bodies pass on unchanged, and the protected-resource metadata names both scopes. Tokens come
+from a test issuer whose JWKS is served on loopback (``test_oauth.py``)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from nexla_mcp.server.app import build_server
+from nexla_mcp.server.audit import ChainKey, verify_audit_store
+from nexla_mcp.server.guard import token_digest
 from nexla_mcp.server.http import MCP_PATH, http_app
 from nexla_mcp.server.step_up import WriteScopeChallenge, write_tools
 from nexla_mcp.server.testing import MODES, call_ok, serve_on_loopback
-from tests.server.test_oauth import METADATA, jwks_url, settings_for, token
+from nexla_mcp.state import store_for
+from tests.server.test_oauth import METADATA, SECRET, audit_records, jwks_url, settings_for, token
 
 pytestmark = pytest.mark.anyio
 
@@ -89,6 +93,64 @@ async def test_a_write_call_with_only_the_read_scope_gets_403_and_the_scope_chal
     assert reply.status_code == 403
     assert reply.headers["WWW-Authenticate"] == CHALLENGE
     assert reply.json()["error"] == "insufficient_scope"
+
+
+async def test_each_refused_write_call_is_a_refusal_in_the_audit_chain(
+    served: str, tmp_path: Path
+) -> None:
+    """A plan, a confirmation and a batch of two writes, all with the read scope only: one
+    refusal per write call, naming Carol, the tool, the scope and the HTTP step-up, with the
+    plan token as a digest and never her access token; her read adds nothing; the chain
+    holds."""
+    carol = token("carol", scope="nexla:read", name="Carol Roe")
+    confirm = {"flow_id": FLOW, "confirm": True, "plan_token": "p" * 40}
+    bodies = [
+        tool_call("pause_flow", {"flow_id": FLOW}),
+        tool_call("pause_flow", confirm),
+        tool_call("get_flow", {"flow_id": FLOW}),
+        [tool_call("activate_flow", {"flow_id": 9005}, 1),
+         tool_call("delete_flow", {"flow_id": 9008}, 2)],
+    ]  # fmt: skip
+    statuses = [post(served, carol, body).status_code for body in bodies]
+    assert statuses[2] != 403, "the read is passed on (the SDK answers it)"
+    assert statuses[:2] + statuses[3:] == [403, 403, 403]
+    records = await audit_records(tmp_path)
+    assert [(r["event"], r["tool"], r["args"]) for r in records] == [
+        ("refusal", "pause_flow", {"flow_id": FLOW}),
+        ("refusal", "pause_flow", {"flow_id": FLOW}),
+        ("refusal", "activate_flow", {"flow_id": 9005}),
+        ("refusal", "delete_flow", {"flow_id": 9008}),
+    ]
+    for record in records:
+        assert (record["outcome"], record["reason"]) == ("refused", "insufficient_scope")
+        assert record["stage"] == "http_step_up"
+        assert record["principal"] == {"sub": "carol", "iss": "https://login.example.test",
+                                       "email": "carol@example.test", "name": "Carol Roe",
+                                       "client_id": "carol"}  # fmt: skip
+    assert [r.get("plan_digest") for r in records] == [None, token_digest("p" * 40), None, None]
+    assert carol not in json.dumps(records) and "p" * 40 not in json.dumps(records)
+    store = store_for(tmp_path)
+    check = await verify_audit_store(store, ChainKey(SECRET))
+    await store.close()
+    assert check.ok and check.records == 4
+
+
+async def test_a_refusal_that_cannot_be_audited_is_still_a_403(
+    jwks_url: str, tmp_path: Path, sandbox_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The state directory is a file, so no record can be written: the call is refused all the
+    same, and the server log says the refusal went unaudited."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    settings = settings_for(jwks_url, blocked)
+    app = http_app(build_server(settings, sandbox_app=sandbox_app), settings)
+    with serve_on_loopback(app) as url:
+        reply = post(
+            url, token("carol", scope="nexla:read"), tool_call("pause_flow", {"flow_id": FLOW})
+        )
+    assert reply.status_code == 403
+    assert reply.headers["WWW-Authenticate"] == CHALLENGE
+    assert any("write-scope refusal not audited" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(
@@ -158,10 +220,13 @@ async def connected(url: str, auth: httpx2.Auth, mode: Any) -> AsyncIterator[Cli
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_a_client_that_steps_up_gets_its_plan_and_confirms_it(served: str, mode: Any) -> None:
+async def test_a_client_that_steps_up_gets_its_plan_and_confirms_it(
+    served: str, tmp_path: Path, mode: Any
+) -> None:
     """Dave signs in with the read scope: reads need nothing more; his first write is
     challenged once, he comes back with both scopes, plans and confirms, and the flow pauses.
-    In both protocol eras (the handshake era's session survives the new token: same user)."""
+    In both protocol eras (the handshake era's session survives the new token: same user).
+    The audit log tells it all: the refusal for scope, then the plan and the write, all his."""
     dave = StepUp("dave", "nexla:read")
     async with connected(served, dave, mode) as client:
         assert (await call_ok(client, "get_flow", {"flow_id": FLOW}))["status"] == "ACTIVE"
@@ -173,6 +238,16 @@ async def test_a_client_that_steps_up_gets_its_plan_and_confirms_it(served: str,
         assert (await call_ok(client, "get_flow", {"flow_id": FLOW}))["status"] == "PAUSED"
     assert receipt["status"] == "applied"
     assert dave.requested == ["nexla:read nexla:write"]
+    records = await audit_records(tmp_path)
+    assert [r["event"] for r in records] == [
+        "refusal",
+        "plan",
+        "approval",
+        "execution",
+        "verification",
+    ]
+    assert records[0]["reason"] == "insufficient_scope"
+    assert {r["principal"]["sub"] for r in records if "principal" in r} == {"dave"}
 
 
 async def test_a_token_with_the_write_scope_is_never_challenged(served: str) -> None:
