@@ -90,8 +90,6 @@ class NexlaMCPServer(MCPServer[ServerState]):
         self.toolset_of: dict[str, str] = {}
         """Tool name -> the toolset that registers it (built now or on first need)."""
         self._deferred: dict[str, list[str]] = {}
-        self._deferred_at_start = 0
-        """How many tools were deferred: while none is built, a tools/list is a fresh build."""
         self._cached: dict[str, MCPTool] | None = None
         self._build: Callable[[list[str]], object] | None = None
         self._building = False
@@ -104,7 +102,6 @@ class NexlaMCPServer(MCPServer[ServerState]):
         self.toolset_of.update(owners)
         for name, toolset in owners.items():
             self._deferred.setdefault(toolset, []).append(name)
-        self._deferred_at_start = len(owners)
         self._build = build
 
     @property
@@ -150,18 +147,21 @@ class NexlaMCPServer(MCPServer[ServerState]):
         return super()._tool_input_schema(name)
 
     async def list_tools(self) -> list[MCPTool]:
-        """The tools, with compact schemas (``nexla_mcp.server.schemas``).
+        """The tools, with compact schemas (``nexla_mcp.server.schemas``), in catalogue order
+        (``tools.profiles.CATALOG``; tools outside it, such as ``enable_toolset``, first), so
+        the list is the same whichever tools a client called before listing.
 
         With a ``tool_cache`` that holds every tool not built yet, those come from the cache
-        and stay unbuilt, after the built ones as building them would append them. A list
-        built from nothing (no toolset built before it) is saved to the cache."""
+        and stay unbuilt. A list this call had to build is saved to the cache: a client that
+        calls a tool before it lists the tools (the SDK's own client does) still leaves a
+        cache for the next start."""
         cached = self._from_cache()
         if cached is not None:
-            return [*await self._built_tools(), *cached]
-        from_nothing = len(self.deferred_tools) == self._deferred_at_start > 0
+            return _in_catalog_order([*await self._built_tools(), *cached])
+        building = bool(self._deferred)
         self.build_deferred()
-        tools = await self._built_tools()
-        if from_nothing and self.tool_cache is not None:
+        tools = _in_catalog_order(await self._built_tools())
+        if building and self.tool_cache is not None:
             self.tool_cache.save(tools)
         return tools
 
@@ -249,6 +249,11 @@ class NexlaMCPServer(MCPServer[ServerState]):
                 logger.info("unknown tool %r requested", name)
                 return unknown_tool_result(name)
             return tool_error_result(name, str(error))
+
+
+def _in_catalog_order(tools: list[MCPTool]) -> list[MCPTool]:
+    position = {name: index for index, name in enumerate(CATALOG)}
+    return sorted(tools, key=lambda tool: position.get(tool.name, -1))
 
 
 def _request_of(context: Context[Any, Any] | None) -> ServerRequestContext[Any, Any] | None:

@@ -76,23 +76,32 @@ async def test_a_tool_listed_from_the_cache_is_built_when_called(tmp_path: Path)
     assert after == before
 
 
-async def test_tools_built_before_the_list_come_first_as_without_a_cache(tmp_path: Path) -> None:
-    settings = Settings(sandbox=True)
+async def test_tools_built_before_the_list_leave_it_as_a_start_that_built_none(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(sandbox=True, profile="all")
+    from_nothing = await listed(build_server(settings))
     await listed(cached_server(settings, tmp_path))
     uncached, cached = build_server(settings), cached_server(settings, tmp_path)
     for server in (uncached, cached):
-        server.build_deferred("context")
         server.build_deferred("metrics")
-    assert await listed(cached) == await listed(uncached)
+        server.build_deferred("context")
+    assert await listed(cached) == await listed(uncached) == from_nothing
     assert "runbooks" in cached.deferred_toolsets
 
 
-async def test_a_list_made_after_a_build_is_not_saved(tmp_path: Path) -> None:
-    """Its order starts with the tools built first, which a fresh start would not repeat."""
-    server = cached_server(Settings(sandbox=True), tmp_path)
-    server.build_deferred("context")
-    await listed(server)
-    assert list(tmp_path.glob("tools-*.json")) == []
+async def test_a_list_made_after_a_call_is_saved_for_the_next_start(tmp_path: Path) -> None:
+    """The SDK's own client calls a tool before it lists the tools: the list it gets then is
+    saved all the same, and the next start lists it from the cache, unbuilt."""
+    settings = Settings(sandbox=True, profile="all")
+    from_nothing = await listed(build_server(settings))
+    first = cached_server(settings, tmp_path)
+    first.build_deferred_tool("get_run_metrics")
+    assert await listed(first) == from_nothing
+    assert len(list(tmp_path.glob("tools-*.json"))) == 1
+    second = cached_server(settings, tmp_path)
+    assert await listed(second) == from_nothing
+    assert set(second.deferred_tools) == set(second.toolset_of), "nothing built"
 
 
 def damage(path: Path, how: str) -> None:
