@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 __all__ = ["REQUIRED", "fresh_database", "postgres_server"]
 
@@ -50,12 +51,6 @@ def _bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a server; yield ``postgresql://postgres@127.0.0.1:<port>``; stop and delete it."""
@@ -73,7 +68,7 @@ def postgres_server() -> Iterator[str]:
         except (LookupError, OSError) as error:
             shutil.rmtree(home, ignore_errors=True)
             unavailable(f"cannot hand the data directory to the postgres user: {error}")
-    port = _free_port()
+    port = free_port()
 
     def run(*command: str) -> None:
         subprocess.run([*prefix, *command], check=True, capture_output=True, text=True, timeout=120)

@@ -6,25 +6,17 @@ asserts a timing, only that each benchmark ran and reported what the README's ta
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runner import run_bench
+
 SECTIONS = {"tools_list", "responses", "mcp_overhead", "diagnose_flow", "large_org", "cold_start"}
 TINY = ["--calls", "3", "--flows", "200", "--cold-starts", "0", "--latency-ms", "0"]
 
 
 def test_the_benchmark_runs_at_tiny_sizes_and_writes_every_section(tmp_path: Path) -> None:
     """Exit 0, a results file with each benchmark's section, and the numbers each one reports."""
-    out = tmp_path / "results.json"
-    finished = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), *TINY, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    results = json.loads(out.read_text())
+    stdout, results = run_bench("run.py", TINY, tmp_path / "results.json", timeout=120)
     assert SECTIONS <= set(results)
     assert results["options"]["flows"] == 200
     profiles = results["tools_list"]["profiles"]
@@ -37,4 +29,4 @@ def test_the_benchmark_runs_at_tiny_sizes_and_writes_every_section(tmp_path: Pat
     assert results["diagnose_flow"]["flows"] == len(results["diagnose_flow"]["rows"]) > 0
     assert results["large_org"]["org_health"]["flows_scanned"] > 200
     assert results["cold_start"]["runs"] == 0
-    assert "Total" in finished.stdout
+    assert "Total" in stdout

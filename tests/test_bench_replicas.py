@@ -8,12 +8,10 @@ asserted. One replica count only: each replica process costs a few seconds to st
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runner import run_bench
+
 TINY = ["--calls", "4", "--sessions", "2", "--warmup", "1", "--replicas", "2"]
 FIGURES = {"replicas", "calls", "calls_per_s", "p50_ms", "p95_ms", "ratio_calls_per_s",
            "ratio_p95"}  # fmt: skip
@@ -24,13 +22,7 @@ def test_the_replica_benchmark_runs_at_tiny_sizes_and_reports_every_figure(
 ) -> None:
     """Exit 0; a row with every figure, the calls asked for, positive rates and latencies and
     the ratios; the printed table ends with that row."""
-    out = tmp_path / "replicas.json"
-    finished = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "replicas.py"), *TINY, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    results = json.loads(out.read_text())
+    stdout, results = run_bench("replicas.py", TINY, tmp_path / "replicas.json", timeout=180)
     assert results["engine"] == "sqlite"
     rows = results["rows"]
     assert [row["replicas"] for row in rows] == [2]
@@ -39,7 +31,7 @@ def test_the_replica_benchmark_runs_at_tiny_sizes_and_reports_every_figure(
     assert row["calls"] == 4
     assert row["calls_per_s"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"]
     assert (row["ratio_calls_per_s"], row["ratio_p95"]) == (1.0, 1.0)  # against itself
-    header, figures = finished.stdout.splitlines()[-2:]
+    header, figures = stdout.splitlines()[-2:]
     assert header.split()[:4] == ["replicas", "calls/s", "p50", "ms"]
     assert figures.split() == [str(row[key]) for key in ("replicas", "calls_per_s", "p50_ms",
                                "p95_ms", "ratio_calls_per_s", "ratio_p95")]  # fmt: skip

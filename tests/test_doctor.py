@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 
 from nexla_mcp.doctor import EXIT_CODES, main
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY
+from tests.ports import free_port
 
 SANDBOX_KEY = "nxsk_doctor_test_7c1e9a3b5d"
 
@@ -89,9 +89,7 @@ def test_a_wrong_path_is_one_line_naming_nexla_api_url(sandbox_url: str, tmp_pat
 
 def test_a_closed_port_is_one_line_saying_nothing_listens(tmp_path: Path) -> None:
     """Connection refused: exit 4, the later API checks are skipped, not failed."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     run = _doctor(tmp_path, NEXLA_SERVICE_KEY=SANDBOX_KEY, NEXLA_API_URL=f"http://127.0.0.1:{port}")
     assert run.returncode == EXIT_CODES["unreachable"]
     [line] = _failures(run.stdout)

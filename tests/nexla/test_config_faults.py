@@ -33,6 +33,7 @@ from nexla_mcp.faults import fault_of
 from nexla_mcp.nexla import NexlaClient, RetryPolicy
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
 from nexla_mcp.sandbox.serve import serve_in_thread
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -118,15 +119,9 @@ async def test_an_unknown_id_is_still_not_found() -> None:
     assert type(caught.value).__name__ == "NotFoundError"
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_a_closed_port_says_nothing_listens_there() -> None:
     """Connection refused names the host and port and points at NEXLA_API_URL."""
-    port = _closed_port()
+    port = free_port()
     async with NexlaClient(
         api_url=f"http://127.0.0.1:{port}", service_key=DEFAULT_SERVICE_KEY, policy=FAST
     ) as client:

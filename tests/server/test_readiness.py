@@ -21,6 +21,7 @@ from nexla_mcp.server.app import NexlaMCPServer, build_server
 from nexla_mcp.server.http import MCP_PATH, READY_PATH, http_app, uvicorn_server
 from nexla_mcp.server.testing import NO_BACKOFF, serve_on_loopback
 from nexla_mcp.settings import Settings
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -64,9 +65,7 @@ def test_a_server_whose_state_store_cannot_open_is_not_ready(tmp_path: Path) -> 
 
 def test_a_server_that_cannot_reach_nexla_is_not_ready() -> None:
     """503 naming Nexla, with the kind of error and nothing of the credential."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()
     settings = Settings(
         service_key="svc-readiness-key-0123456789", api_url=f"http://127.0.0.1:{port}",
         transport="http", http_token=TOKEN, toolsets="flows", timeout_s=2,

@@ -39,6 +39,7 @@ from nexla_mcp.server.http import MCP_PATH, http_app
 from nexla_mcp.server.testing import call_ok, serve_on_loopback, text_of
 from nexla_mcp.settings import Settings
 from nexla_mcp.state import StateStore, store_for
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -89,14 +90,6 @@ class Cluster:
             db.execute(statement)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def process_replicas(
     env: dict[str, str], logs: list[Path], toolsets: str = "flows,control"
@@ -106,7 +99,7 @@ def process_replicas(
     started: list[tuple[int, subprocess.Popen[bytes], Path]] = []
     try:
         for log in logs:
-            port = _free_port()
+            port = free_port()
             command = [sys.executable, "-m", "nexla_mcp", "--transport", "http", "--port",
                        str(port), "--toolsets", toolsets]  # fmt: skip
             with log.open("w") as output:
