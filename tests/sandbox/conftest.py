@@ -1,4 +1,4 @@
-"""Fixtures for the sandbox tests: a movable clock, a fresh app, and clients logged in or not."""
+"""Fixtures for the sandbox tests: a movable clock, a fresh app or seeded store, and clients."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import pytest
 from starlette.applications import Starlette
 
 from nexla_mcp.sandbox import DEFAULT_SERVICE_KEY, create_app
+from nexla_mcp.sandbox.scenarios import build_seed
+from nexla_mcp.sandbox.store import Store
 
 # 2025-03-04T10:00:00Z, a fixed "now" so every run is reproducible.
 START = 1_741_082_400.0
+NOW_MS = int(START * 1000)
 BASE_URL = "http://sandbox.test"
 HOUR = 3600.0
 
@@ -38,6 +41,14 @@ def clock() -> FakeClock:
 @pytest.fixture
 def app(clock: FakeClock) -> Starlette:
     return create_app(clock=clock)
+
+
+@pytest.fixture
+def store() -> Store:
+    """The seeded org at START, built straight into a store (no app, no HTTP)."""
+    seeded = Store(NOW_MS)
+    build_seed(seeded)
+    return seeded
 
 
 async def login(client: httpx.AsyncClient, key: str = DEFAULT_SERVICE_KEY) -> str:

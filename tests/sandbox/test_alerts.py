@@ -7,22 +7,12 @@ import pytest
 from nexla_mcp.sandbox.alerts import alert_of, notify_twice
 from nexla_mcp.sandbox.causes import first_sink
 from nexla_mcp.sandbox.profiles import incident_data_set
-from nexla_mcp.sandbox.scenarios import build_seed
 from nexla_mcp.sandbox.store import Store
 
-from .conftest import START
+from .conftest import NOW_MS
 
-NOW_MS = int(START * 1000)
 FLOW = 9001
 MINUTE_MS = 60 * 1000
-
-
-@pytest.fixture
-def store() -> Store:
-    """The seeded org, built straight into a store (no app, no HTTP)."""
-    seeded = Store(NOW_MS)
-    build_seed(seeded)
-    return seeded
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from nexla_mcp.sandbox.causes import (
     break_transform,
     change_schema,
@@ -14,21 +12,11 @@ from nexla_mcp.sandbox.causes import (
     users_of,
 )
 from nexla_mcp.sandbox.profiles import incident_data_set
-from nexla_mcp.sandbox.scenarios import build_seed
 from nexla_mcp.sandbox.store import DANA, Store
 
-from .conftest import START
+from .conftest import NOW_MS
 
-NOW_MS = int(START * 1000)
 HEALTHY_FLOW, OTHER_FLOW = 9001, 9005
-
-
-@pytest.fixture
-def store() -> Store:
-    """The seeded org, built straight into a store (no app, no HTTP)."""
-    seeded = Store(NOW_MS)
-    build_seed(seeded)
-    return seeded
 
 
 def test_a_credential_only_this_flow_uses_is_broken_in_place(store: Store) -> None:
