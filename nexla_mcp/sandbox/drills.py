@@ -235,7 +235,7 @@ def _pause(store: Store, flow: Flow, how: str, last_run: int, failed: int) -> No
     at = last_run + 2 * MINUTE_MS
     by_system = how == "paused_by_system"
     pause_all(store, flow, at, SYSTEM_USER.id if by_system else DANA.id,
-                         "nexla-flow-monitor" if by_system else "nexla-ui/2025.3")  # fmt: skip
+              "nexla-flow-monitor" if by_system else "nexla-ui/2025.3")  # fmt: skip
     if by_system:
         source = store.source_of(flow)
         store.notify("ERROR", "SOURCE", source.id, f"Data source '{source.name}' was paused "
