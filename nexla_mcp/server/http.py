@@ -127,7 +127,7 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
 
     @server.custom_route(READY_PATH, methods=["GET"])
     async def readyz(_: Request) -> Response:
-        from nexla_mcp.server.app import NexlaMCPServer
+        from nexla_mcp.server.tool_server import NexlaMCPServer
         from nexla_mcp.server.readiness import readiness
 
         if not isinstance(server, NexlaMCPServer):

@@ -17,7 +17,7 @@ from nexla_mcp.errors import NexlaError
 from nexla_mcp.state import StateError
 
 if TYPE_CHECKING:
-    from nexla_mcp.server.app import NexlaMCPServer
+    from nexla_mcp.server.tool_server import NexlaMCPServer
 
 __all__ = ["CHECK_TIMEOUT_S", "readiness"]
 

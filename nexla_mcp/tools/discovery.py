@@ -23,7 +23,7 @@ from nexla_mcp.tools._common import nexla_tool, tool_result
 from nexla_mcp.tools.profiles import CATALOG, DISCOVERY_TOOL, available_tools, enabled_tools
 
 if TYPE_CHECKING:
-    from nexla_mcp.server.app import NexlaMCPServer
+    from nexla_mcp.server.tool_server import NexlaMCPServer
     from nexla_mcp.settings import Settings
 
 __all__ = [

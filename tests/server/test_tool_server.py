@@ -1,4 +1,5 @@
-"""Tools are built when first needed: a first call builds only that tool, tools/list all."""
+"""NexlaMCPServer (`server/tool_server.py`): tools are built when first needed, a first call
+builds only that tool, tools/list all of them."""
 
 from __future__ import annotations
 
