@@ -127,8 +127,8 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
 
     @server.custom_route(READY_PATH, methods=["GET"])
     async def readyz(_: Request) -> Response:
-        from nexla_mcp.server.tool_server import NexlaMCPServer
         from nexla_mcp.server.readiness import readiness
+        from nexla_mcp.server.tool_server import NexlaMCPServer
 
         if not isinstance(server, NexlaMCPServer):
             return JSONResponse({"status": "ready"})
