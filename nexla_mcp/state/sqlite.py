@@ -100,7 +100,7 @@ class SQLiteStore(StateStore):
             raise StateError(f"cannot open the state store {self.path}: {reason}") from error
         try:
             db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous = FULL")
             with _immediate(db):
                 for statement in (*_SCHEMA, *_JOURNAL.schema):
@@ -322,6 +322,23 @@ class SQLiteStore(StateStore):
         return await self._run(
             lambda db: [operation_of(row) for row in db.execute(_JOURNAL.recent, (limit,))]
         )
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting (up to the busy timeout) while another connection is
+    switching it: SQLite answers "database is locked" at once then, without its busy handler,
+    so processes opening a new store together (replicas starting) would fail at random."""
+    import time
+
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class _immediate:

@@ -130,6 +130,32 @@ async def test_the_schema_is_created_once_and_reopening_keeps_the_data(
     await again.close()
 
 
+def _open_sqlite(state_dir: str) -> str | None:
+    """Open the SQLite store in ``state_dir`` (in a pool process); the error, if any."""
+    try:
+        SQLiteStore(Path(state_dir))._connect()
+    except StateError as error:
+        return str(error)
+    return None
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Six processes open each of 150 new stores together, as replicas sharing a directory do
+    when they start: SQLite refuses a second switch to WAL at once, without waiting, and
+    before the store waited for it, this failed "database is locked" in three runs of three
+    on two cores (and the suite's concurrency tests now and then, under load)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        errors = [
+            error
+            for n in range(150)
+            for error in pool.map(_open_sqlite, [str(tmp_path / str(n))] * 6)
+            if error
+        ]
+    assert errors == []
+
+
 async def test_an_unreachable_store_is_a_state_error(tmp_path: Path) -> None:
     """No server on the port, or a directory that cannot be made: StateError, with the
     password kept out of the message."""
