@@ -3,7 +3,7 @@
 Importing the MCP SDK, pydantic and this package creates a few hundred thousand long-lived
 objects (classes, schemas, validators) and almost no cyclic garbage, yet the collector runs
 hundreds of times meanwhile, walking ever more of them: a bare MCPServer's stdio start is
-0.08-0.24 s (a tenth to a fifth) faster without it (``bench/cold_start.py``).
+0.06-0.24 s (a tenth to a fifth) faster without it (``bench/cold_start.py``).
 ``cli.main`` pauses it before importing anything heavy; the server resumes it once it is
 ready to answer (``nexla_mcp.server.app``'s lifespan), after freezing what start-up built
 so later collections never walk those objects again. The few cycles start-up leaves behind
