@@ -2,8 +2,8 @@
 
 A rotation or a migration is one row in ``operations`` and one row per step in
 ``operation_steps``; the JSON fields (arguments, plan, a step's action, undo and result) are
-stored as canonical JSON text. The statements are written once, with ``?`` placeholders and a
-``{p}`` table prefix; ``statements(prefix, placeholder)`` gives each engine its own.
+stored as canonical JSON text. The statements are written once (``state.dialect``);
+``statements(prefix, placeholder, real)`` gives each engine its own.
 
 ``claim`` is a compare-and-set on the owner: it moves an operation to a new owner only while
 the owner is still the one the caller read, so of any number of replicas resuming the same
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from nexla_mcp.state.dialect import for_engine
 
 __all__ = [
     "JournalSQL",
@@ -99,7 +101,7 @@ def statements(prefix: str, placeholder: str, real: str) -> JournalSQL:
     """The statements with tables named ``<prefix>operations`` and ``placeholder`` for ``?``."""
 
     def sql(text: str) -> str:
-        return text.replace("{p}", prefix).replace("{real}", real).replace("?", placeholder)
+        return for_engine(text, prefix, placeholder, real)
 
     return JournalSQL(
         schema=tuple(sql(statement) for statement in SCHEMA),

@@ -34,6 +34,7 @@ from nexla_mcp.state.journal import (
     step_of,
     step_row,
 )
+from nexla_mcp.state.open_writes import open_writes_statements
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -59,10 +60,11 @@ _SCHEMA = (
     "(seq BIGINT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS nexla_mcp_audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "count BIGINT NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS nexla_mcp_open_writes (key TEXT PRIMARY KEY, "
-    "plan_digest TEXT NOT NULL, cause TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)",
 )
 _JOURNAL = statements(prefix="nexla_mcp_", placeholder="%s", real="DOUBLE PRECISION")
+_OPEN_WRITES = open_writes_statements(
+    prefix="nexla_mcp_", placeholder="%s", real="DOUBLE PRECISION"
+)
 _T = TypeVar("_T")
 
 
@@ -106,7 +108,7 @@ class PostgresStore(StateStore):
             await pool.open(wait=True, timeout=self.connect_timeout_s)
             async with pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                for statement in (*_SCHEMA, *_JOURNAL.schema):
+                for statement in (*_SCHEMA, _OPEN_WRITES.schema, *_JOURNAL.schema):
                     await conn.execute(statement)
                 await self._check_schema(conn)
         except (psycopg.Error, OSError) as error:
@@ -262,30 +264,19 @@ class PostgresStore(StateStore):
 
     async def remember_open_write(self, key: str, write: OpenWrite, forget_before: float) -> None:
         async def remember(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(_OPEN_WRITES.forget, (forget_before,))
             await conn.execute(
-                "DELETE FROM nexla_mcp_open_writes WHERE since < %s", (forget_before,)
-            )
-            await conn.execute(
-                "INSERT INTO nexla_mcp_open_writes VALUES (%s, %s, %s, %s) ON CONFLICT (key) "
-                "DO UPDATE SET plan_digest = excluded.plan_digest, cause = excluded.cause, "
-                "since = excluded.since",
-                (key, write.plan_digest, write.cause, write.since),
+                _OPEN_WRITES.remember, (key, write.plan_digest, write.cause, write.since)
             )
 
         await self._transaction(remember)
 
     async def open_write(self, key: str, since: float) -> OpenWrite | None:
-        rows = await self._query(
-            "SELECT plan_digest, cause, since FROM nexla_mcp_open_writes "
-            "WHERE key = %s AND since >= %s",
-            (key, since),
-        )
+        rows = await self._query(_OPEN_WRITES.get, (key, since))
         return OpenWrite(*rows[0]) if rows else None
 
     async def settle_open_write(self, key: str) -> bool:
-        rows = await self._query(
-            "DELETE FROM nexla_mcp_open_writes WHERE key = %s RETURNING key", (key,)
-        )
+        rows = await self._query(_OPEN_WRITES.settle + " RETURNING key", (key,))
         return bool(rows)
 
     # --- the operations journal --------------------------------------------------------------

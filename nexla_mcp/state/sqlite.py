@@ -39,6 +39,7 @@ from nexla_mcp.state.journal import (
     step_of,
     step_row,
 )
+from nexla_mcp.state.open_writes import open_writes_statements
 
 __all__ = ["STATE_FILE", "SQLiteStore"]
 
@@ -56,10 +57,9 @@ _SCHEMA = (
     "(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "count INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS open_writes (key TEXT PRIMARY KEY, plan_digest TEXT NOT NULL, "
-    "cause TEXT NOT NULL, since REAL NOT NULL)",
 )
 _JOURNAL = statements(prefix="", placeholder="?", real="REAL")
+_OPEN_WRITES = open_writes_statements(prefix="", placeholder="?", real="REAL")
 
 
 class SQLiteStore(StateStore):
@@ -103,7 +103,7 @@ class SQLiteStore(StateStore):
             _use_wal(db)
             db.execute("PRAGMA synchronous = FULL")
             with _immediate(db):
-                for statement in (*_SCHEMA, *_JOURNAL.schema):
+                for statement in (*_SCHEMA, _OPEN_WRITES.schema, *_JOURNAL.schema):
                     db.execute(statement)
                 row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if row is None:
@@ -236,29 +236,21 @@ class SQLiteStore(StateStore):
     async def remember_open_write(self, key: str, write: OpenWrite, forget_before: float) -> None:
         def remember(db: sqlite3.Connection) -> None:
             with _immediate(db):
-                db.execute("DELETE FROM open_writes WHERE since < ?", (forget_before,))
+                db.execute(_OPEN_WRITES.forget, (forget_before,))
                 db.execute(
-                    "INSERT INTO open_writes VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "plan_digest = excluded.plan_digest, cause = excluded.cause, "
-                    "since = excluded.since",
-                    (key, write.plan_digest, write.cause, write.since),
+                    _OPEN_WRITES.remember, (key, write.plan_digest, write.cause, write.since)
                 )
 
         await self._run(remember)
 
     async def open_write(self, key: str, since: float) -> OpenWrite | None:
-        row = await self._run(
-            lambda db: db.execute(
-                "SELECT plan_digest, cause, since FROM open_writes WHERE key = ? AND since >= ?",
-                (key, since),
-            ).fetchone()
-        )
+        row = await self._run(lambda db: db.execute(_OPEN_WRITES.get, (key, since)).fetchone())
         return OpenWrite(*row) if row else None
 
     async def settle_open_write(self, key: str) -> bool:
         def settle(db: sqlite3.Connection) -> bool:
             with _immediate(db):
-                return db.execute("DELETE FROM open_writes WHERE key = ?", (key,)).rowcount == 1
+                return db.execute(_OPEN_WRITES.settle, (key,)).rowcount == 1
 
         return await self._run(settle)
 
